@@ -1,0 +1,47 @@
+# The two set-up commands: `make demo` (the suite against the simulated cluster) and
+# `make test` (the project's own tests). Both install everything they need on first use.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+PYTEST  := $(VENV)/bin/pytest
+PYTHON3 ?= python3
+ARGS    ?=
+
+.PHONY: venv toolchain demo test lint format bench clean sim-up sim-down
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON3) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+# Builds etcd, the Kubernetes control plane, kubectl, kwok and helm from the Go module proxy
+# into ~/.cache/gpuconform (once; later runs reuse it in seconds).
+toolchain: venv
+	$(PY) -m gpuconform.cli sim build
+
+demo: toolchain
+	$(PYTEST) --cluster=sim $(ARGS); rc=$$?; \
+	  echo "HTML report: $$(readlink -f reports/latest)/report.html"; exit $$rc
+
+test: toolchain
+	$(PYTEST) tests -p no:randomly $(ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: toolchain
+	$(PY) bench/run.py $(ARGS)
+
+sim-up: toolchain
+	$(VENV)/bin/gpuconform sim up
+sim-down: venv
+	$(VENV)/bin/gpuconform sim down
+
+clean:
+	rm -rf reports .pytest_cache

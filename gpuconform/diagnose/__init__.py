@@ -1,0 +1,1 @@
+"""Failure diagnostics: collect evidence, explain it with known signatures, redact secrets."""

@@ -1,0 +1,231 @@
+"""Collect the evidence a platform engineer would gather by hand after a failed step.
+
+Events, DaemonSet and pod status, current and previous container logs, node state, and a
+node probe (nvidia-container-cli info, nvidia-smi, device nodes, driver, libraries,
+runtime configuration) on each affected node. Everything is redacted before it is written.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubernetes.client.rest import ApiException
+
+from gpuconform.diagnose.explain import Evidence
+from gpuconform.diagnose.probe import probe_script
+from gpuconform.diagnose.redact import redact
+from gpuconform.kube import GPU_RESOURCE
+from gpuconform.readiness import is_plugin_daemonset
+from gpuconform.run import RunContext
+from gpuconform.wait import WaitTimeout
+from gpuconform.workload import manifest, wait_pod_finished
+
+MAX_NODES_PROBED = 5
+PROBE_TIMEOUT_S = 120
+
+
+@dataclass
+class Collected:
+    evidence: list[Evidence] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, ctx: RunContext, folder: str, name: str, ev: Evidence) -> None:
+        safe = Evidence(ev.source, ev.subject, redact(ev.text), ev.node)
+        self.evidence.append(safe)
+        path = ctx.report_dir / "diagnostics" / folder.replace("/", "_") / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(safe.text)
+        self.files.append(path)
+
+
+def _ready(pod: Any) -> bool:
+    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+
+
+def format_events(events: list[Any]) -> str:
+    def when(e: Any) -> str:
+        stamp = e.last_timestamp or e.event_time or e.first_timestamp or e.metadata.creation_timestamp
+        return stamp.isoformat() if stamp else ""
+
+    lines = ["LAST SEEN                  TYPE     REASON              COUNT  OBJECT  MESSAGE"]
+    for e in sorted(events, key=when):
+        obj = f"{(e.involved_object.kind or '').lower()}/{e.involved_object.name}"
+        lines.append(
+            f"{when(e)[:25]:<26} {e.type or '':<8} {e.reason or '':<19} {e.count or 1:>5}  {obj}  "
+            f"{(e.message or '').strip()}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def describe_pod(pod: Any) -> str:
+    out = [
+        f"Name:       {pod.metadata.name}",
+        f"Namespace:  {pod.metadata.namespace}",
+        f"Node:       {pod.spec.node_name}",
+        f"Status:     {pod.status.phase}",
+        "Conditions:",
+    ]
+    for c in pod.status.conditions or []:
+        out.append(f"  {c.type:<16} {c.status}  {c.reason or ''} {c.message or ''}".rstrip())
+    out.append("Containers:")
+    for cs in pod.status.container_statuses or []:
+        state = cs.state
+        if state.waiting:
+            now = f"Waiting ({state.waiting.reason}): {state.waiting.message or ''}"
+        elif state.terminated:
+            t = state.terminated
+            now = f"Terminated ({t.reason}, exit code {t.exit_code})"
+        else:
+            now = "Running"
+        out.append(f"  {cs.name}: {now}; ready={cs.ready}; restarts={cs.restart_count}")
+        last = cs.last_state and cs.last_state.terminated
+        if last:
+            out.append(f"    Last State: Terminated ({last.reason}, exit code {last.exit_code})")
+    return "\n".join(out) + "\n"
+
+
+def describe_daemonset(ds: Any) -> str:
+    s = ds.status
+    return (
+        f"Name:            {ds.metadata.namespace}/{ds.metadata.name}\n"
+        f"Generation:      {ds.metadata.generation} (observed {s.observed_generation})\n"
+        f"Desired:         {s.desired_number_scheduled}\n"
+        f"Current:         {s.current_number_scheduled}\n"
+        f"Ready:           {s.number_ready}\n"
+        f"Up-to-date:      {s.updated_number_scheduled}\n"
+        f"Available:       {s.number_available}\n"
+        f"Misscheduled:    {s.number_misscheduled}\n"
+        f"Node selector:   {ds.spec.template.spec.node_selector}\n"
+        f"Affinity:        {ds.spec.template.spec.affinity}\n"
+        f"Tolerations:     {ds.spec.template.spec.tolerations}\n"
+    )
+
+
+def describe_node(node: Any) -> str:
+    out = [f"Name: {node.metadata.name}", "Labels:"]
+    out += [f"  {k}={v}" for k, v in sorted((node.metadata.labels or {}).items())]
+    out.append("Taints:")
+    out += [f"  {t.key}={t.value or ''}:{t.effect}" for t in node.spec.taints or []] or ["  <none>"]
+    out.append("Conditions:")
+    for c in node.status.conditions or []:
+        out.append(f"  {c.type:<20} {c.status}  {c.reason or ''}")
+    out.append(f"Capacity:    {GPU_RESOURCE}={(node.status.capacity or {}).get(GPU_RESOURCE, '<none>')}")
+    out.append(
+        f"Allocatable: {GPU_RESOURCE}={(node.status.allocatable or {}).get(GPU_RESOURCE, '<none>')}"
+    )
+    out.append(f"Capacity (all):    {node.status.capacity}")
+    out.append(f"Allocatable (all): {node.status.allocatable}")
+    return "\n".join(out) + "\n"
+
+
+def _logs(ctx: RunContext, pod: Any, container: str, previous: bool) -> str | None:
+    try:
+        return ctx.kube.core.read_namespaced_pod_log(
+            pod.metadata.name, pod.metadata.namespace, container=container, previous=previous,
+            tail_lines=200,
+        )
+    except ApiException:
+        return None
+
+
+def _namespaces(ctx: RunContext) -> list[str]:
+    candidates = [ctx.profile.namespace, ctx.workload_namespace]
+    return [ns for ns in dict.fromkeys(candidates) if _namespace_exists(ctx, ns)]
+
+
+def _namespace_exists(ctx: RunContext, name: str) -> bool:
+    try:
+        ctx.kube.core.read_namespace(name)
+        return True
+    except ApiException:
+        return False
+
+
+def collect(ctx: RunContext, failure: str, gpu_node_names: list[str]) -> Collected:
+    """Gather evidence for a failed step; the failure message itself is evidence too."""
+    got = Collected()
+    got.add(ctx, "failure", "message.txt", Evidence("failure", "failed check", failure))
+    affected: list[str] = []
+    core = ctx.kube.core
+    for ns in _namespaces(ctx):
+        events = core.list_namespaced_event(ns).items
+        got.add(ctx, f"namespace-{ns}", "events.txt", Evidence("events", ns, format_events(events)))
+        for ds in ctx.kube.apps.list_namespaced_daemon_set(ns).items:
+            if not is_plugin_daemonset(ds):
+                continue
+            got.add(ctx, f"daemonset-{ds.metadata.name}", "describe.txt",
+                    Evidence("describe", f"{ns}/{ds.metadata.name}", describe_daemonset(ds)))
+        for pod in core.list_namespaced_pod(ns).items:
+            node = pod.spec.node_name
+            folder = f"pod-{pod.metadata.name}"
+            got.add(ctx, folder, "describe.txt",
+                    Evidence("describe", f"{ns}/{pod.metadata.name}", describe_pod(pod), node))
+            source = "plugin-log" if ns == ctx.profile.namespace else "pod-log"
+            failing = not _ready(pod) and pod.status.phase != "Succeeded"
+            for cs in pod.status.container_statuses or []:
+                current = _logs(ctx, pod, cs.name, previous=False)
+                if current:
+                    got.add(ctx, folder, f"{cs.name}.log",
+                            Evidence(source, f"{ns}/{pod.metadata.name}", current, node))
+                if cs.restart_count:
+                    previous = _logs(ctx, pod, cs.name, previous=True)
+                    if previous:
+                        got.add(ctx, folder, f"{cs.name}.previous.log",
+                                Evidence(source, f"{ns}/{pod.metadata.name}", previous, node))
+            if failing and node and node not in affected:
+                affected.append(node)
+    if not affected:
+        affected = list(gpu_node_names)
+    for name in affected[:MAX_NODES_PROBED]:
+        try:
+            node = core.read_node(name)
+        except ApiException:
+            continue
+        got.add(ctx, f"node-{name}", "node.txt", Evidence("node", name, describe_node(node), name))
+    if ctx.profile.node_probe:
+        for name in affected[:MAX_NODES_PROBED]:
+            text = run_node_probe(ctx, name)
+            got.add(ctx, f"node-{name}", "node-probe.txt", Evidence("node-probe", name, text, name))
+    else:
+        got.notes.append(
+            "node probe was off (diagnostics.node_probe: false): no privileged pods were run"
+        )
+    return got
+
+
+def node_probe_body(ctx: RunContext, node: str) -> dict[str, Any]:
+    body = copy.deepcopy(manifest("node-probe-pod.yaml"))
+    body["metadata"]["name"] = f"node-probe-{node}"[:63].rstrip("-.")
+    body["metadata"]["namespace"] = ctx.workload_namespace
+    body["metadata"]["labels"] |= ctx.labels
+    body["spec"]["nodeName"] = node
+    container = body["spec"]["containers"][0]
+    container["image"] = ctx.profile.probe_image
+    container["args"] = [probe_script()]
+    return body
+
+
+def run_node_probe(ctx: RunContext, node: str) -> str:
+    """Run the privileged probe pod on the node; its output, or why there is none."""
+    ctx.ensure_namespace(ctx.workload_namespace)
+    body = node_probe_body(ctx, node)
+    name = body["metadata"]["name"]
+    core = ctx.kube.core
+    try:
+        core.create_namespaced_pod(ctx.workload_namespace, body)
+    except ApiException as err:
+        return f"node probe could not be created on {node}: {err.status} {err.reason}\n"
+    try:
+        outcome = wait_pod_finished(ctx, name, PROBE_TIMEOUT_S)
+        return outcome.logs
+    except WaitTimeout as err:
+        return f"node probe timed out on {node} after {PROBE_TIMEOUT_S}s: {err.progress}\n"
+    finally:
+        try:
+            core.delete_namespaced_pod(name, ctx.workload_namespace, grace_period_seconds=0)
+        except ApiException:
+            pass

@@ -1,0 +1,240 @@
+"""Cluster profiles: clusters.yaml entries, merged over defaults and overridden by flags.
+
+Every problem is a ProfileError whose message is one line an operator can act on.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULTS_FILE = Path(__file__).with_name("profile_defaults.yaml")
+CHART_SOURCES = ("repo", "path", "oci", "manifest")
+MODES = ("install", "existing")
+
+
+class ProfileError(ValueError):
+    """The profile or an override is unusable; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ChartSource:
+    repo: str | None
+    name: str
+    path: str | None
+    oci: str | None
+    manifest: str | None
+    version: str | None
+    values: list[str]
+    set: list[str]
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in CHART_SOURCES if getattr(self, k))
+
+    def describe(self) -> str:
+        ref = {
+            "repo": f"{self.repo} {self.name}",
+            "path": self.path,
+            "oci": self.oci,
+            "manifest": self.manifest,
+        }[self.kind]
+        return f"{ref} {self.version or '(latest)'}" if self.kind != "manifest" else str(ref)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    kubeconfig: str | None
+    context: str | None
+    simulated_nodes: str | None
+    kind: bool
+    chart: ChartSource
+    release_name: str
+    namespace: str
+    mode: str
+    allow_existing: bool
+    gpu_selector: str
+    gpu_count: int | None
+    gpus_per_node: int | None
+    workload_image: str
+    workload_command: list[str] | None
+    workload_expect: str | None
+    timeouts: dict[str, float]
+    node_probe: bool
+    probe_image: str
+    keep: bool = False
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def simulated(self) -> bool:
+        return self.simulated_nodes is not None
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _check_keys(data: dict[str, Any], allowed: dict[str, Any], where: str) -> None:
+    for key, value in data.items():
+        if key not in allowed:
+            raise ProfileError(
+                f"{where}: unknown field {key!r} (known: {', '.join(sorted(allowed))})"
+            )
+        if isinstance(allowed[key], dict) and value is not None:
+            if not isinstance(value, dict):
+                raise ProfileError(f"{where}.{key}: expected a mapping, got {value!r}")
+            _check_keys(value, allowed[key], f"{where}.{key}")
+
+
+def load_profiles(path: Path) -> dict[str, dict[str, Any]]:
+    if not path.exists():
+        raise ProfileError(f"profiles file {path} not found; create it or pass --profiles FILE")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ProfileError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
+    profiles = data.get("profiles") if isinstance(data, dict) else None
+    if not isinstance(profiles, dict):
+        raise ProfileError(f"{path}: expected a top-level `profiles:` mapping")
+    return profiles
+
+
+def kubeconfig_contexts(kubeconfig: str | None) -> list[str]:
+    """Context names in the kubeconfig (first file of $KUBECONFIG), or [] if unreadable."""
+    path = kubeconfig or os.environ.get("KUBECONFIG", "~/.kube/config").split(os.pathsep)[0]
+    try:
+        data = yaml.safe_load(Path(path).expanduser().read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return []
+    return [c.get("name") for c in data.get("contexts") or [] if isinstance(c, dict)]
+
+
+def _resolve_entry(name: str, profiles: dict[str, Any], seen: tuple[str, ...] = ()) -> dict:
+    if name in seen:
+        raise ProfileError(f"profile {name!r} extends itself through {' -> '.join(seen)}")
+    entry = profiles[name] or {}
+    if not isinstance(entry, dict):
+        raise ProfileError(f"profile {name!r}: expected a mapping")
+    parent = entry.get("extends")
+    if parent is None:
+        return {k: v for k, v in entry.items() if k != "extends"}
+    if parent not in profiles:
+        raise ProfileError(f"profile {name!r} extends unknown profile {parent!r}")
+    base = _resolve_entry(parent, profiles, (*seen, name))
+    return _deep_merge(base, {k: v for k, v in entry.items() if k != "extends"})
+
+
+def resolve_profile(
+    name: str, profiles_file: Path, overrides: dict[str, Any] | None = None
+) -> Profile:
+    """Build the Profile for `--cluster=name`: a clusters.yaml entry or a kubeconfig context."""
+    defaults = yaml.safe_load(DEFAULTS_FILE.read_text())
+    allowed = defaults | {"simulated": {"nodes": None}, "extends": None}
+    profiles = load_profiles(profiles_file)
+    if name in profiles:
+        entry = _resolve_entry(name, profiles)
+    elif name in kubeconfig_contexts((overrides or {}).get("kubeconfig")):
+        entry = {"context": name}
+    else:
+        contexts = kubeconfig_contexts((overrides or {}).get("kubeconfig"))
+        hint = f"; kubeconfig contexts: {', '.join(contexts)}" if contexts else ""
+        raise ProfileError(
+            f"unknown cluster {name!r}: not a profile in {profiles_file.name} "
+            f"(profiles: {', '.join(sorted(profiles))}) nor a kubeconfig context{hint}"
+        )
+    _check_keys(entry, allowed, f"profile {name!r}")
+    merged = _deep_merge(defaults, entry)
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        target = merged
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = value
+    return _build(name, merged, profiles_file.parent)
+
+
+def _resolve_path(value: str | None, base: Path) -> str | None:
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else (base / path))
+
+
+def _build(name: str, data: dict[str, Any], base: Path) -> Profile:
+    chart = data["chart"]
+    sources = [k for k in CHART_SOURCES if chart.get(k)]
+    if len(sources) != 1 and not data.get("mode") == "existing":
+        raise ProfileError(
+            f"profile {name!r}: give exactly one chart source of {', '.join(CHART_SOURCES)} "
+            f"(got {', '.join(sources) or 'none'})"
+        )
+    if data["mode"] not in MODES:
+        raise ProfileError(f"profile {name!r}: mode must be one of {', '.join(MODES)}")
+    values = chart.get("values") or []
+    sets = chart.get("set") or []
+    if isinstance(values, str):
+        values = [values]
+    if isinstance(sets, str):
+        sets = [sets]
+    for item in sets:
+        if "=" not in str(item):
+            raise ProfileError(f"profile {name!r}: chart.set entry {item!r} is not key=value")
+    gpu = data["gpu_nodes"]
+    for key in ("count", "gpus_per_node"):
+        value = gpu.get(key)
+        if value is not None and (not isinstance(value, int) or value < 0):
+            raise ProfileError(f"profile {name!r}: gpu_nodes.{key} must be a whole number")
+    timeouts = data["timeouts"]
+    for key, value in timeouts.items():
+        if not isinstance(value, int | float) or value <= 0:
+            raise ProfileError(f"profile {name!r}: timeouts.{key} must be a positive number")
+    command = data["workload"].get("command")
+    if isinstance(command, str):
+        command = command.split()
+    simulated = data.get("simulated") or {}
+    return Profile(
+        name=name,
+        kubeconfig=_resolve_path(data.get("kubeconfig"), base) if data.get("kubeconfig") else None,
+        context=data.get("context"),
+        simulated_nodes=simulated.get("nodes") if simulated else None,
+        kind=bool(data.get("kind")),
+        chart=ChartSource(
+            repo=chart.get("repo"),
+            name=chart.get("name") or "nvidia-device-plugin",
+            path=_resolve_path(chart.get("path"), base),
+            oci=chart.get("oci"),
+            manifest=chart.get("manifest"),
+            version=str(chart["version"]) if chart.get("version") is not None else None,
+            values=[_resolve_path(v, Path.cwd()) or v for v in values],
+            set=[str(s) for s in sets],
+        ),
+        release_name=data["release"]["name"],
+        namespace=data["release"]["namespace"],
+        mode=data["mode"],
+        allow_existing=bool(data.get("allow_existing")),
+        gpu_selector=gpu.get("selector") or "",
+        gpu_count=gpu.get("count"),
+        gpus_per_node=gpu.get("gpus_per_node"),
+        workload_image=data["workload"]["image"],
+        workload_command=command,
+        workload_expect=data["workload"].get("expect"),
+        timeouts={k: float(v) for k, v in timeouts.items()},
+        node_probe=bool(data["diagnostics"].get("node_probe")),
+        probe_image=data["diagnostics"].get("probe_image") or "ubuntu:24.04",
+        keep=bool(data.get("keep")),
+        raw=data,
+    )

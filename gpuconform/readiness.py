@@ -1,0 +1,171 @@
+"""Judging device-plugin readiness: pure functions over DaemonSet, Node and Pod objects.
+
+The DaemonSet verdict is never vacuous: desired must be > 0 and equal to the number of
+expected GPU nodes. When it is not ready, the message names the nodes that are short and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from gpuconform.kube import GPU_RESOURCE
+
+PLUGIN_CONTAINER = "nvidia-device-plugin-ctr"
+PLUGIN_LABEL_SETS = [
+    {"app.kubernetes.io/name": "nvidia-device-plugin"},
+    {"app": "nvidia-device-plugin-daemonset"},  # the GPU Operator's
+]
+
+
+def is_plugin_daemonset(ds: Any) -> bool:
+    """A DaemonSet that runs the device plugin itself (not MPS, GFD or NFD)."""
+    containers = ds.spec.template.spec.containers or []
+    if any(c.name == PLUGIN_CONTAINER for c in containers):
+        return True
+    labels = ds.spec.template.metadata.labels or {}
+    component = labels.get("app.kubernetes.io/component")
+    return component is None and any(
+        all(labels.get(k) == v for k, v in s.items()) for s in PLUGIN_LABEL_SETS
+    )
+
+
+def plugin_daemonset_names(manifest_objects: Iterable[dict[str, Any]]) -> list[str]:
+    """Names of the device-plugin DaemonSets among a release's rendered objects."""
+    names = []
+    for obj in manifest_objects:
+        if obj.get("kind") != "DaemonSet":
+            continue
+        containers = obj["spec"]["template"]["spec"].get("containers") or []
+        if any(c.get("name") == PLUGIN_CONTAINER for c in containers):
+            names.append(obj["metadata"]["name"])
+    return names
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    summary: str
+
+
+def daemonset_verdict(ds: Any, expected_nodes: int | None) -> Verdict:
+    """Ready means: desired > 0 (and == expected), ready == updated == desired, status current."""
+    status = ds.status
+    desired = status.desired_number_scheduled or 0
+    ready = status.number_ready or 0
+    updated = status.updated_number_scheduled or 0
+    observed = status.observed_generation or 0
+    generation = ds.metadata.generation or 0
+    state = f"desired={desired} ready={ready} updated={updated}"
+    if observed < generation:
+        return Verdict(False, f"{state}; controller has not observed generation {generation} yet")
+    if desired == 0:
+        return Verdict(False, f"{state}; the DaemonSet wants 0 pods")
+    if expected_nodes is not None and desired != expected_nodes:
+        return Verdict(False, f"{state}; expected {expected_nodes} GPU nodes")
+    if ready != desired or updated != desired:
+        return Verdict(False, state)
+    return Verdict(True, state)
+
+
+def _term_matches(term: Any, labels: dict[str, str]) -> bool:
+    for expr in term.match_expressions or []:
+        value = labels.get(expr.key)
+        op = expr.operator
+        if op == "In" and value not in (expr.values or []):
+            return False
+        if op == "NotIn" and value in (expr.values or []):
+            return False
+        if op == "Exists" and expr.key not in labels:
+            return False
+        if op == "DoesNotExist" and expr.key in labels:
+            return False
+    return True
+
+
+def node_affinity_terms(ds: Any) -> list[Any]:
+    affinity = ds.spec.template.spec.affinity
+    required = affinity and affinity.node_affinity and (
+        affinity.node_affinity.required_during_scheduling_ignored_during_execution
+    )
+    return list(required.node_selector_terms) if required else []
+
+
+def matches_placement(ds: Any, labels: dict[str, str]) -> bool:
+    """Would the DaemonSet's nodeSelector and required node affinity accept these labels?"""
+    selector = ds.spec.template.spec.node_selector or {}
+    if any(labels.get(k) != v for k, v in selector.items()):
+        return False
+    terms = node_affinity_terms(ds)
+    return not terms or any(_term_matches(t, labels) for t in terms)
+
+
+def describe_affinity(ds: Any) -> str:
+    parts = []
+    for term in node_affinity_terms(ds):
+        exprs = [
+            f"{e.key} {e.operator} [{', '.join(e.values or [])}]".replace(" []", "")
+            for e in term.match_expressions or []
+        ]
+        parts.append(" AND ".join(exprs))
+    selector = ds.spec.template.spec.node_selector or {}
+    if selector:
+        parts.append(" AND ".join(f"{k}={v}" for k, v in selector.items()))
+    return " OR ".join(f"({p})" for p in parts) or "(none)"
+
+
+def pod_problem(pod: Any) -> str:
+    """One phrase for why a pod is not Ready: CrashLoopBackOff (5 restarts), Pending, ..."""
+    if pod.metadata.deletion_timestamp:
+        return "terminating"
+    for cs in pod.status.container_statuses or []:
+        waiting = cs.state and cs.state.waiting
+        if waiting and waiting.reason:
+            return f"{waiting.reason} ({cs.restart_count} restarts) in {cs.name}"
+        if not cs.ready:
+            return f"container {cs.name} not ready ({cs.restart_count} restarts)"
+    return pod.status.phase or "unknown"
+
+
+def explain_shortfall(
+    ds: Any, gpu_nodes: list[Any], pods: list[Any], gpus_per_node: int | None
+) -> list[str]:
+    """For each expected GPU node that is not fully served, one line saying why."""
+    pods_by_node: dict[str, list[Any]] = {}
+    for pod in pods:
+        pods_by_node.setdefault(pod.spec.node_name or "", []).append(pod)
+    lines = []
+    for node in gpu_nodes:
+        name = node.metadata.name
+        labels = node.metadata.labels or {}
+        if not matches_placement(ds, labels):
+            lines.append(
+                f"{name}: no device-plugin pod wanted - the node matches none of the chart's "
+                f"node affinity terms {describe_affinity(ds)}"
+            )
+            continue
+        node_pods = pods_by_node.get(name, [])
+        if not node_pods:
+            lines.append(f"{name}: no device-plugin pod scheduled")
+            continue
+        unready = [p for p in node_pods if not _pod_ready(p)]
+        if unready:
+            p = unready[0]
+            lines.append(f"{name}: device-plugin pod {p.metadata.name} {pod_problem(p)}")
+            continue
+        advertised = allocatable_gpus(node)
+        if gpus_per_node is not None and advertised != gpus_per_node:
+            lines.append(
+                f"{name}: plugin pod Ready but node advertises {GPU_RESOURCE}={advertised}, "
+                f"expected {gpus_per_node}"
+            )
+    return lines
+
+
+def allocatable_gpus(node: Any) -> int:
+    return int((node.status.allocatable or {}).get(GPU_RESOURCE, 0))
+
+
+def _pod_ready(pod: Any) -> bool:
+    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])

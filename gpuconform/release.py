@@ -1,0 +1,162 @@
+"""The device plugin under test: install (helm or static manifest), find, uninstall.
+
+In `install` mode the plugin DaemonSets are found through the release's own rendered
+manifest, not by label alone; in `existing` mode they are found by what they run.
+"""
+
+from __future__ import annotations
+
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import utils
+from kubernetes.client.rest import ApiException
+
+from gpuconform.helm import HelmError
+from gpuconform.post_render import label_objects
+from gpuconform.readiness import is_plugin_daemonset, plugin_daemonset_names
+from gpuconform.run import RunContext
+from gpuconform.wait import wait_for
+
+
+class ReleaseError(RuntimeError):
+    """Installing or removing the plugin failed; one line saying why."""
+
+
+def find_plugin_daemonsets(ctx: RunContext, namespace: str | None = None) -> list[Any]:
+    """Device-plugin DaemonSets already on the cluster (any installer: helm, operator, kubectl)."""
+    apps = ctx.kube.apps
+    listing = (
+        apps.list_namespaced_daemon_set(namespace)
+        if namespace
+        else apps.list_daemon_set_for_all_namespaces()
+    )
+    return [ds for ds in listing.items if is_plugin_daemonset(ds)]
+
+
+def load_static_manifest(source: str) -> list[dict[str, Any]]:
+    if source.startswith(("http://", "https://")):
+        with urllib.request.urlopen(source, timeout=30) as response:  # noqa: S310 - operator's URL
+            text = response.read().decode()
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise ReleaseError(f"static manifest {source} not found")
+        text = path.read_text()
+    return [doc for doc in yaml.safe_load_all(text) if isinstance(doc, dict)]
+
+
+@dataclass
+class Release:
+    ctx: RunContext
+    installed: bool = False
+    uninstalled: bool = False
+    error: str | None = None
+    namespace_created: bool = False
+    daemonset_names: list[str] = field(default_factory=list)
+    static_objects: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def namespace(self) -> str:
+        return self.ctx.profile.namespace
+
+    @property
+    def name(self) -> str:
+        return self.ctx.profile.release_name
+
+    def install(self, extra_set: list[str] | None = None) -> None:
+        """Install the plugin once; on failure remember the one-line reason and raise."""
+        profile, ctx = self.ctx.profile, self.ctx
+        ctx.progress(f"installing {profile.chart.describe()} as {self.name} in {self.namespace}")
+        self.namespace_created = ctx.ensure_namespace(self.namespace)
+        try:
+            if profile.chart.manifest:
+                self._apply_static(profile.chart.manifest)
+            else:
+                assert ctx.helm is not None
+                ctx.helm.install(
+                    self.name, self.namespace, profile.chart, ctx.run_id,
+                    profile.timeouts["install"], extra_set,
+                )
+                self.installed = True
+                objs = ctx.helm.manifest_objects(self.name, self.namespace)
+                self.daemonset_names = plugin_daemonset_names(objs)
+        except (HelmError, ReleaseError, ApiException) as err:
+            self.error = _one_line(err)
+            raise ReleaseError(self.error) from None
+        if not self.daemonset_names:
+            self.error = "the chart rendered no device-plugin DaemonSet (no nvidia-device-plugin-ctr)"
+            raise ReleaseError(self.error)
+
+    def _apply_static(self, source: str) -> None:
+        objects = label_objects(load_static_manifest(source), self.ctx.run_id)
+        for obj in objects:
+            utils.create_from_dict(self.ctx.kube.api_client, obj, namespace=self.namespace)
+            self.static_objects.append(obj)
+        self.installed = True
+        self.daemonset_names = plugin_daemonset_names(objects)
+
+    def daemonsets(self) -> list[Any]:
+        """The plugin DaemonSets under test: this release's, or (existing mode) the cluster's."""
+        if self.ctx.profile.mode == "existing":
+            return find_plugin_daemonsets(self.ctx)
+        apps = self.ctx.kube.apps
+        return [apps.read_namespaced_daemon_set(n, self.namespace) for n in self.daemonset_names]
+
+    def uninstall(self) -> None:
+        """helm uninstall (or delete the static objects), then wait until its pods are gone."""
+        if not self.installed or self.uninstalled:
+            return
+        ctx = self.ctx
+        timeout = ctx.profile.timeouts["uninstall"]
+        ctx.progress(f"uninstalling {self.name} from {self.namespace}")
+        try:
+            if self.static_objects:
+                self._delete_static()
+            else:
+                assert ctx.helm is not None
+                ctx.helm.uninstall(self.name, self.namespace, timeout)
+        except (HelmError, ApiException) as err:
+            raise ReleaseError(_one_line(err)) from None
+        self.uninstalled = True
+        wait_for(
+            ctx.kube.core.list_namespaced_pod,
+            lambda pods: (not pods, f"{len(pods)} plugin pod(s) still running"),
+            what=f"the pods of release {self.name} to go away",
+            timeout_s=timeout,
+            progress=ctx.progress,
+            namespace=self.namespace,
+            label_selector=ctx.selector,
+        )
+        if self.namespace_created:
+            ctx.kube.core.delete_namespace(self.namespace)
+            wait_for(
+                ctx.kube.core.list_namespace,
+                lambda items: (not items, "namespace terminating"),
+                what=f"namespace {self.namespace} to be deleted",
+                timeout_s=timeout,
+                progress=ctx.progress,
+                field_selector=f"metadata.name={self.namespace}",
+            )
+
+    def _delete_static(self) -> None:
+        from kubernetes import dynamic
+
+        client = dynamic.DynamicClient(self.ctx.kube.api_client)
+        for obj in reversed(self.static_objects):
+            resource = client.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+            namespace = self.namespace if resource.namespaced else None
+            try:
+                resource.delete(name=obj["metadata"]["name"], namespace=namespace)
+            except ApiException as err:
+                if err.status != 404:
+                    raise
+
+
+def _one_line(err: BaseException) -> str:
+    if isinstance(err, ApiException):
+        return f"API server refused: {err.status} {err.reason}"
+    return str(err).splitlines()[0] if str(err) else type(err).__name__

@@ -1,0 +1,126 @@
+"""One conformance run: its id, its clients, what it created, and how it cleans up.
+
+Ownership is recorded, never inferred from names: everything the run creates carries the
+`gpuconform.io/run-id` label, and cleanup and the leak check select on that label alone.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from gpuconform.helm import Helm
+from gpuconform.kube import RUN_ID_LABEL, Kube
+from gpuconform.profile import Profile
+from gpuconform.wait import api_retry, wait_for
+
+# Kinds the leak check lists by run-id label: everything a run (or its chart) creates.
+LEAK_CHECK_KINDS: list[tuple[str, str, str]] = [
+    ("core", "list_namespace", "Namespace"),
+    ("core", "list_pod_for_all_namespaces", "Pod"),
+    ("apps", "list_daemon_set_for_all_namespaces", "DaemonSet"),
+    ("core", "list_config_map_for_all_namespaces", "ConfigMap"),
+    ("core", "list_secret_for_all_namespaces", "Secret"),
+    ("core", "list_service_account_for_all_namespaces", "ServiceAccount"),
+    ("core", "list_service_for_all_namespaces", "Service"),
+    ("rbac", "list_cluster_role", "ClusterRole"),
+    ("rbac", "list_cluster_role_binding", "ClusterRoleBinding"),
+    ("rbac", "list_role_for_all_namespaces", "Role"),
+    ("rbac", "list_role_binding_for_all_namespaces", "RoleBinding"),
+]
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{secrets.token_hex(3)}"
+
+
+@dataclass
+class RunContext:
+    profile: Profile
+    kube: Kube
+    helm: Helm | None
+    run_id: str
+    report_dir: Path
+    progress: Callable[[str], None]
+    server_version: str = ""
+    created_namespaces: list[str] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def selector(self) -> str:
+        return f"{RUN_ID_LABEL}={self.run_id}"
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {RUN_ID_LABEL: self.run_id}
+
+    @property
+    def workload_namespace(self) -> str:
+        return f"gpuconform-{self.run_id}"
+
+    def ensure_namespace(self, name: str) -> bool:
+        """Create the namespace (labelled with the run id) unless it exists; True if created."""
+        try:
+            self.kube.core.read_namespace(name)
+            return False
+        except ApiException as err:
+            if err.status != 404:
+                raise
+        body = client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=self.labels))
+        self.kube.core.create_namespace(body)
+        self.created_namespaces.append(name)
+        return True
+
+    def delete_created(self, timeout_s: float = 120) -> None:
+        """Delete what this run created, selecting only on its run-id label, and wait."""
+        core = self.kube.core
+        for pod in core.list_pod_for_all_namespaces(label_selector=self.selector).items:
+            _ignore_404(
+                core.delete_namespaced_pod, pod.metadata.name, pod.metadata.namespace,
+                grace_period_seconds=0,
+            )
+        for ns in core.list_namespace(label_selector=self.selector).items:
+            _ignore_404(core.delete_namespace, ns.metadata.name)
+        wait_for(
+            core.list_namespace,
+            lambda items: (not items, f"{len(items)} namespace(s) still terminating"),
+            what="this run's namespaces to be deleted",
+            timeout_s=timeout_s,
+            progress=self.progress,
+            label_selector=self.selector,
+        )
+        wait_for(
+            core.list_pod_for_all_namespaces,
+            lambda items: (not items, f"{len(items)} pod(s) still terminating"),
+            what="this run's pods to be deleted",
+            timeout_s=timeout_s,
+            progress=self.progress,
+            label_selector=self.selector,
+        )
+
+    def leaks(self) -> list[str]:
+        """Everything on the cluster that still carries this run's id, as `Kind ns/name`."""
+        found = []
+        for api_name, method, kind in LEAK_CHECK_KINDS:
+            api = getattr(self.kube, api_name)
+            listing = api_retry(getattr(api, method))(label_selector=self.selector)
+            for obj in listing.items:
+                ns = f"{obj.metadata.namespace}/" if obj.metadata.namespace else ""
+                found.append(f"{kind} {ns}{obj.metadata.name}")
+        return found
+
+
+def _ignore_404(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    try:
+        fn(*args, **kwargs)
+    except ApiException as err:
+        if err.status != 404:
+            raise

@@ -1,0 +1,321 @@
+"""Start and stop the simulated GPU cluster: a real control plane (etcd, kube-apiserver,
+kube-controller-manager, kube-scheduler) run by kwokctl's binary runtime, KWOK nodes from a
+node profile, and the sim agent. Only kubelet, container runtime and GPUs are SIMULATED.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from gpuconform.sim import toolchain
+from gpuconform.sim.nodes import SimNode, load_node_profile, node_manifest
+
+DEFAULT_NAME = "gpuconform-sim"
+STAGES_FILE = Path(__file__).with_name("stages.yaml")
+SIM_TOOLS = ("nvidia-smi", "nvidia-container-cli", "ldconfig")
+
+
+class SimClusterError(RuntimeError):
+    """The simulated cluster could not be started, found or stopped; the message says why."""
+
+
+@dataclass(frozen=True)
+class SimPaths:
+    name: str
+
+    @property
+    def kwok_workdir(self) -> Path:
+        return toolchain.cache_root() / "kwok"
+
+    @property
+    def cluster_dir(self) -> Path:
+        return self.kwok_workdir / "clusters" / self.name
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.cluster_dir / "kubeconfig.yaml"
+
+    @property
+    def state_dir(self) -> Path:
+        return toolchain.cache_root() / "sim-state" / self.name
+
+    @property
+    def simbin(self) -> Path:
+        return self.state_dir / "bin"
+
+    @property
+    def agent_pid(self) -> Path:
+        return self.state_dir / "agent.pid"
+
+    @property
+    def agent_log(self) -> Path:
+        return self.state_dir / "agent.log"
+
+    @property
+    def config_file(self) -> Path:
+        return self.state_dir / "kwokctl.yaml"
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class SimCluster:
+    """One named simulated cluster; `up()` and `down()` are idempotent from the outside."""
+
+    def __init__(self, name: str = DEFAULT_NAME, log=print) -> None:
+        self.paths = SimPaths(name)
+        self.name = name
+        self.log = log
+
+    # -- helpers -------------------------------------------------------------------------
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["KWOK_WORKDIR"] = str(self.paths.kwok_workdir)
+        # KWOK runs `kubectl exec` commands itself: the simulated GPU tools must be first on
+        # its PATH.
+        env["PATH"] = f"{self.paths.simbin}:{toolchain.bin_dir()}:{env.get('PATH', '')}"
+        return env
+
+    def _kwokctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        kwokctl = toolchain.require_binary("kwokctl")
+        proc = subprocess.run(
+            [str(kwokctl), *args], env=self._env(), capture_output=True, text=True
+        )
+        if check and proc.returncode != 0:
+            detail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+            raise SimClusterError(f"kwokctl {args[0]} {args[1] if len(args) > 1 else ''} failed: "
+                                  + " | ".join(detail))
+        return proc
+
+    def exists(self) -> bool:
+        return self.paths.cluster_dir.exists()
+
+    def agent_running(self) -> bool:
+        try:
+            pid = int(self.paths.agent_pid.read_text())
+        except (OSError, ValueError):
+            return False
+        return _pid_alive(pid)
+
+    def apiserver_port(self) -> int | None:
+        try:
+            config = yaml.safe_load(self.paths.kubeconfig.read_text())
+            server = config["clusters"][0]["cluster"]["server"]
+            return int(server.rsplit(":", 1)[1])
+        except (OSError, KeyError, IndexError, ValueError, TypeError):
+            return None
+
+    def running(self) -> bool:
+        port = self.apiserver_port()
+        return self.exists() and port is not None and port_in_use(port)
+
+    def _write_simbin(self) -> None:
+        self.paths.simbin.mkdir(parents=True, exist_ok=True)
+        for tool in SIM_TOOLS:
+            script = self.paths.simbin / tool
+            script.write_text(
+                f"#!{sys.executable}\n"
+                "# SIMULATED GPU tool of the gpuconform sim cluster.\n"
+                "import sys\nfrom gpuconform.sim.fake_tools import main\n"
+                f"sys.exit(main([{tool!r}] + sys.argv[1:]))\n"
+            )
+            script.chmod(0o755)
+
+    def _write_config(self, port: int) -> None:
+        bins = {name: str(toolchain.require_binary(name)) for name in toolchain.binary_names()}
+        kube_version = toolchain.kubernetes_version()
+        options = {
+            "runtime": "binary",
+            "kubeVersion": kube_version,
+            "kubeApiserverPort": port,
+            "etcdBinary": bins["etcd"],
+            "kubeApiserverBinary": bins["kube-apiserver"],
+            "kubeControllerManagerBinary": bins["kube-controller-manager"],
+            "kubeSchedulerBinary": bins["kube-scheduler"],
+            "kubectlBinary": bins["kubectl"],
+            "kwokControllerBinary": bins["kwok"],
+            "enableCRDs": ["Exec", "Logs"],
+            "bindAddress": "127.0.0.1",
+            "disableQPSLimits": True,
+        }
+        docs = [
+            {
+                "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+                "kind": "KwokctlConfiguration",
+                "options": options,
+            },
+            *yaml.safe_load_all(STAGES_FILE.read_text()),
+        ]
+        self.paths.config_file.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def up(self, node_profile: str = "healthy", port: int | None = None, timeout_s: float = 120):
+        """Start the cluster with the given node profile; raise SimClusterError on any problem.
+
+        A failed start tears down whatever it started, so no half cluster is left running.
+        """
+        nodes = load_node_profile(node_profile)  # validate before starting anything
+        if self.running() or self.agent_running():
+            raise SimClusterError(
+                f"simulated cluster {self.name!r} is already running; "
+                "run `gpuconform sim down` first (or use it as it is)"
+            )
+        if port is not None and port_in_use(port):
+            raise SimClusterError(f"port {port} is already in use; choose another with --port")
+        toolchain.ensure_toolchain(self.log)
+        if self.exists():  # a stale, stopped cluster from an earlier crash
+            self._kwokctl("delete", "cluster", "--name", self.name, check=False)
+        port = port or free_port()
+        started = time.monotonic()
+        try:
+            shutil.rmtree(self.paths.state_dir, ignore_errors=True)
+            self.paths.state_dir.mkdir(parents=True)
+            self._write_simbin()
+            self._write_config(port)
+            self.log(f"starting simulated cluster {self.name!r} (control plane on 127.0.0.1:{port})")
+            self._kwokctl(
+                "create", "cluster", "--name", self.name, "--config", str(self.paths.config_file),
+                "--wait", f"{int(timeout_s)}s",
+            )
+            self._start_agent()
+            self._create_nodes(nodes)
+            self._wait_nodes_ready([n.name for n in nodes], timeout_s)
+        except BaseException:
+            self.down(quiet=True)
+            raise
+        self.log(
+            f"simulated cluster {self.name!r} ready: {len(nodes)} nodes in "
+            f"{time.monotonic() - started:.1f}s; kubeconfig {self.paths.kubeconfig}"
+        )
+        return self.paths.kubeconfig
+
+    def _start_agent(self) -> None:
+        log_file = open(self.paths.agent_log, "ab")  # noqa: SIM115 - handed to the child
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "gpuconform.sim.agent",
+                "--kubeconfig", str(self.paths.kubeconfig),
+                "--state-dir", str(self.paths.state_dir),
+                "--simbin", str(self.paths.simbin),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=log_file,
+            env=self._env(),
+            start_new_session=True,
+        )
+        log_file.close()
+        self.paths.agent_pid.write_text(str(proc.pid))
+        line = proc.stdout.readline().decode().strip() if proc.stdout else ""
+        if line != "ready":
+            raise SimClusterError(f"the sim agent did not start; see {self.paths.agent_log}")
+
+    def _create_nodes(self, nodes: list[SimNode]) -> None:
+        from kubernetes import client, config
+
+        api = client.CoreV1Api(config.new_client_from_config(str(self.paths.kubeconfig)))
+        kube_version = toolchain.kubernetes_version()
+        for node in nodes:
+            api.create_node(node_manifest(node, kube_version))
+
+    def _wait_nodes_ready(self, names: list[str], timeout_s: float) -> None:
+        from kubernetes import client, config
+
+        from gpuconform.wait import wait_for
+
+        api = client.CoreV1Api(config.new_client_from_config(str(self.paths.kubeconfig)))
+        wanted = set(names)
+
+        def all_ready(nodes: dict) -> tuple[bool, str]:
+            ready = {
+                name
+                for name, node in nodes.items()
+                if any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
+            }
+            return wanted <= ready, f"{len(ready & wanted)}/{len(wanted)} nodes Ready"
+
+        wait_for(
+            api.list_node,
+            all_ready,
+            what="simulated nodes to be Ready",
+            timeout_s=timeout_s,
+            progress=self.log,
+            label_selector="gpuconform.io/simulated=true",
+        )
+
+    def down(self, quiet: bool = False) -> None:
+        """Stop the agent and the control plane and remove their state; safe to repeat."""
+        try:
+            pid = int(self.paths.agent_pid.read_text())
+        except (OSError, ValueError):
+            pid = None
+        if pid and _pid_alive(pid):
+            os.killpg(pid, signal.SIGTERM)
+            _wait_pid_gone(pid)
+        if self.exists():
+            self._kwokctl("delete", "cluster", "--name", self.name, check=False)
+        shutil.rmtree(self.paths.state_dir, ignore_errors=True)
+        if not quiet:
+            self.log(f"simulated cluster {self.name!r} stopped")
+
+    def status(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "running": self.running(),
+            "agent_running": self.agent_running(),
+            "apiserver_port": self.apiserver_port(),
+            "kubeconfig": str(self.paths.kubeconfig) if self.exists() else None,
+        }
+
+
+def _wait_pid_gone(pid: int, timeout_s: float = 10) -> None:
+    """Wait for a process to exit (pidfd: woken by the exit itself), then force it."""
+    import select
+
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        if not poller.poll(timeout_s * 1000):
+            os.killpg(pid, signal.SIGKILL)
+    finally:
+        os.close(fd)
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass

@@ -1,0 +1,199 @@
+"""Node profiles of the SIMULATED cluster: which KWOK nodes exist and what GPUs they pretend to have.
+
+A profile is YAML (see node_profiles/). Everything the sim agent and the simulated GPU tools
+need to know about a node travels on the Node object itself, as `sim.gpuconform.io/*`
+annotations, so the agent needs no copy of the profile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gpuconform.sim.faults import load_faults
+
+PROFILES_DIR = Path(__file__).with_name("node_profiles")
+SIM = "sim.gpuconform.io/"
+ANNOTATION_GPUS = SIM + "gpus"
+ANNOTATION_FAULT = SIM + "fault"
+ANNOTATION_GPU_NAME = SIM + "gpu-name"
+ANNOTATION_GPU_MEMORY = SIM + "gpu-memory-mib"
+ANNOTATION_DRIVER = SIM + "driver-version"
+ANNOTATION_CUDA = SIM + "cuda-version"
+GPU_RESOURCE = "nvidia.com/gpu"
+# The labels GPU Feature Discovery / NFD put on a real NVIDIA node; the real chart's node
+# affinity selects on the first three.
+GPU_NODE_LABELS = {
+    "feature.node.kubernetes.io/pci-10de.present": "true",
+    "nvidia.com/gpu.present": "true",
+    "feature.node.kubernetes.io/cpu-model.vendor_id": "Intel",
+}
+
+
+class NodeProfileError(ValueError):
+    """The node profile is invalid; the message names the field."""
+
+
+@dataclass(frozen=True)
+class GpuModel:
+    product: str
+    name: str
+    memory_mib: int
+    driver_version: str
+    cuda_version: str
+
+
+@dataclass(frozen=True)
+class SimNode:
+    name: str
+    gpus: int
+    gpu: GpuModel | None
+    fault: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    taints: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def is_gpu_node(self) -> bool:
+        return self.gpus > 0
+
+
+def _require(mapping: dict[str, Any], key: str, kind: type, where: str) -> Any:
+    if key not in mapping:
+        raise NodeProfileError(f"{where}: missing field {key!r}")
+    value = mapping[key]
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise NodeProfileError(f"{where}: field {key!r} must be {kind.__name__}, got {value!r}")
+    return value
+
+
+def parse_node_profile(data: Any, source: str = "node profile") -> list[SimNode]:
+    """Validate a node profile document and expand its node groups into nodes."""
+    if not isinstance(data, dict):
+        raise NodeProfileError(f"{source}: expected a mapping with `gpu` and `node_groups`")
+    gpu_spec = _require(data, "gpu", dict, source)
+    gpu = GpuModel(
+        product=_require(gpu_spec, "product", str, f"{source}: gpu"),
+        name=_require(gpu_spec, "name", str, f"{source}: gpu"),
+        memory_mib=_require(gpu_spec, "memory_mib", int, f"{source}: gpu"),
+        driver_version=str(_require(gpu_spec, "driver_version", str, f"{source}: gpu")),
+        cuda_version=str(_require(gpu_spec, "cuda_version", str, f"{source}: gpu")),
+    )
+    groups = _require(data, "node_groups", list, source)
+    if not groups:
+        raise NodeProfileError(f"{source}: node_groups is empty")
+    faults = load_faults()
+    nodes: list[SimNode] = []
+    for index, group in enumerate(groups):
+        where = f"{source}: node_groups[{index}]"
+        if not isinstance(group, dict):
+            raise NodeProfileError(f"{where}: expected a mapping")
+        name = _require(group, "name", str, where)
+        count = _require(group, "count", int, where)
+        gpus = _require(group, "gpus", int, where)
+        if count < 1 or gpus < 0:
+            raise NodeProfileError(f"{where}: count must be >= 1 and gpus >= 0")
+        fault = group.get("fault")
+        if fault is not None and fault not in faults:
+            raise NodeProfileError(
+                f"{where}: unknown fault {fault!r}; known faults: {', '.join(sorted(faults))}"
+            )
+        labels = group.get("labels") or {}
+        taints = group.get("taints") or []
+        if not isinstance(labels, dict) or not isinstance(taints, list):
+            raise NodeProfileError(f"{where}: labels must be a mapping and taints a list")
+        for taint in taints:
+            if not isinstance(taint, dict) or "key" not in taint or "effect" not in taint:
+                raise NodeProfileError(f"{where}: each taint needs `key` and `effect`")
+        for n in range(count):
+            nodes.append(
+                SimNode(
+                    name=f"{name}-{n}",
+                    gpus=gpus,
+                    gpu=gpu if gpus else None,
+                    fault=fault,
+                    labels={str(k): str(v) for k, v in labels.items()},
+                    taints=taints,
+                )
+            )
+    names = [node.name for node in nodes]
+    if len(set(names)) != len(names):
+        raise NodeProfileError(f"{source}: node group names produce duplicate node names")
+    return nodes
+
+
+def known_node_profiles() -> list[str]:
+    return sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
+
+
+def load_node_profile(name_or_path: str) -> list[SimNode]:
+    """Load a node profile by name (node_profiles/NAME.yaml) or by path."""
+    path = Path(name_or_path)
+    if not path.exists():
+        path = PROFILES_DIR / f"{name_or_path}.yaml"
+    if not path.exists():
+        raise NodeProfileError(
+            f"unknown node profile {name_or_path!r}; known: {', '.join(known_node_profiles())}"
+        )
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise NodeProfileError(f"{path}: not valid YAML: {err}") from None
+    return parse_node_profile(data, str(path))
+
+
+def node_manifest(node: SimNode, kube_version: str) -> dict[str, Any]:
+    """The Node object for a simulated node, status included (KWOK keeps what we give it)."""
+    fault = load_faults().get(node.fault or "", {})
+    labels = {
+        "kubernetes.io/hostname": node.name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "type": "kwok",
+        "gpuconform.io/simulated": "true",
+    }
+    annotations = {
+        "node.alpha.kubernetes.io/ttl": "0",
+        "kwok.x-k8s.io/node": "fake",
+        ANNOTATION_GPUS: str(node.gpus),
+    }
+    if node.gpu:
+        if fault.get("labels", True):
+            labels |= GPU_NODE_LABELS | {
+                "nvidia.com/gpu.product": node.gpu.product,
+                "nvidia.com/gpu.count": str(node.gpus),
+                "nvidia.com/gpu.memory": str(node.gpu.memory_mib),
+                "nvidia.com/gpu.family": "hopper",
+                "nvidia.com/cuda.driver-version.full": node.gpu.driver_version,
+            }
+        annotations |= {
+            ANNOTATION_GPU_NAME: node.gpu.name,
+            ANNOTATION_GPU_MEMORY: str(node.gpu.memory_mib),
+            ANNOTATION_DRIVER: node.gpu.driver_version,
+            ANNOTATION_CUDA: node.gpu.cuda_version,
+        }
+    if node.fault:
+        annotations[ANNOTATION_FAULT] = node.fault
+    labels |= node.labels
+    resources = {"cpu": "64", "memory": "512Gi", "pods": "110", "ephemeral-storage": "1Ti"}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": node.name, "labels": labels, "annotations": annotations},
+        "spec": {"taints": node.taints},
+        "status": {
+            "capacity": resources,
+            "allocatable": resources,
+            "nodeInfo": {
+                "architecture": "amd64",
+                "operatingSystem": "linux",
+                "kubeletVersion": kube_version,
+                "kubeProxyVersion": kube_version,
+                "containerRuntimeVersion": "containerd://2.1.4 (simulated)",
+                "osImage": "Ubuntu 24.04.3 LTS (simulated)",
+                "kernelVersion": "6.8.0-86-generic",
+            },
+        },
+    }

@@ -1,0 +1,122 @@
+"""GPU test pods: create from manifests/gpu-pod.yaml, wait until they finish, read the outcome."""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gpuconform.kube import GPU_RESOURCE
+from gpuconform.run import RunContext
+from gpuconform.wait import wait_for
+
+MANIFESTS = Path(__file__).with_name("manifests")
+# `nvidia-smi -L` lines: "GPU 0: NVIDIA H200 (UUID: GPU-...)".
+GPU_LINE = re.compile(r"^GPU (\d+): (.+?) \(UUID: (GPU-[0-9a-f-]+)\)", re.MULTILINE)
+
+
+@cache
+def manifest(name: str) -> dict[str, Any]:
+    return yaml.safe_load((MANIFESTS / name).read_text())
+
+
+@dataclass(frozen=True)
+class PodOutcome:
+    name: str
+    node: str | None
+    phase: str
+    exit_code: int | None
+    logs: str
+
+    @property
+    def gpu_uuids(self) -> list[str]:
+        return [m.group(3) for m in GPU_LINE.finditer(self.logs)]
+
+
+def gpu_pod_body(
+    ctx: RunContext, name: str, gpus: int, command: list[str] | None
+) -> dict[str, Any]:
+    body = copy.deepcopy(manifest("gpu-pod.yaml"))
+    body["metadata"]["name"] = name
+    body["metadata"]["namespace"] = ctx.workload_namespace
+    body["metadata"]["labels"] |= ctx.labels
+    container = body["spec"]["containers"][0]
+    container["image"] = ctx.profile.workload_image
+    if command:
+        container["command"] = list(command)
+    if gpus:
+        container["resources"]["limits"] = {GPU_RESOURCE: str(gpus)}
+    return body
+
+
+def create_gpu_pod(ctx: RunContext, name: str, gpus: int, command: list[str] | None) -> None:
+    ctx.ensure_namespace(ctx.workload_namespace)
+    ctx.kube.core.create_namespaced_pod(ctx.workload_namespace, gpu_pod_body(ctx, name, gpus, command))
+
+
+def wait_pod_finished(ctx: RunContext, name: str, timeout_s: float) -> PodOutcome:
+    """Wait for the pod to Succeed or Fail; a pod stuck Pending times out with its reason."""
+
+    def finished(pods: dict[str, Any]) -> tuple[bool, str]:
+        pod = pods.get(f"{ctx.workload_namespace}/{name}")
+        if pod is None:
+            return False, "pod not found"
+        phase = pod.status.phase
+        if phase in ("Succeeded", "Failed"):
+            return True, phase
+        reason = pending_reason(pod)
+        return False, f"{phase}{': ' + reason if reason else ''}"
+
+    pods = wait_for(
+        ctx.kube.core.list_namespaced_pod,
+        finished,
+        what=f"GPU pod {name} to finish",
+        timeout_s=timeout_s,
+        progress=ctx.progress,
+        namespace=ctx.workload_namespace,
+        field_selector=f"metadata.name={name}",
+    )
+    pod = pods[f"{ctx.workload_namespace}/{name}"]
+    logs = ctx.kube.core.read_namespaced_pod_log(name, ctx.workload_namespace)
+    statuses = pod.status.container_statuses or []
+    terminated = statuses[0].state.terminated if statuses and statuses[0].state else None
+    return PodOutcome(
+        name=name,
+        node=pod.spec.node_name,
+        phase=pod.status.phase,
+        exit_code=terminated.exit_code if terminated else None,
+        logs=logs,
+    )
+
+
+def pending_reason(pod: Any) -> str:
+    for cond in pod.status.conditions or []:
+        if cond.type == "PodScheduled" and cond.status == "False":
+            return f"{cond.reason}: {cond.message}"
+    return ""
+
+
+def wait_failed_scheduling(ctx: RunContext, name: str, timeout_s: float) -> str:
+    """Wait for the scheduler's FailedScheduling event on the pod; return its message."""
+
+    def has_event(events: dict[str, Any]) -> tuple[bool, str]:
+        for event in events.values():
+            if event.reason == "FailedScheduling":
+                return True, event.message
+        return False, "no FailedScheduling event yet"
+
+    events = wait_for(
+        ctx.kube.core.list_namespaced_event,
+        has_event,
+        what=f"the scheduler to reject pod {name}",
+        timeout_s=timeout_s,
+        progress=ctx.progress,
+        namespace=ctx.workload_namespace,
+        field_selector=f"involvedObject.name={name},reason=FailedScheduling",
+    )
+    return next(e.message for e in events.values() if e.reason == "FailedScheduling")

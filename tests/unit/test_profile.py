@@ -1,0 +1,91 @@
+"""Profile resolution and validation: pure logic over YAML files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gpuconform.profile import ProfileError, resolve_profile
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write_profiles(tmp_path: Path, profiles: dict) -> Path:
+    path = tmp_path / "clusters.yaml"
+    path.write_text(yaml.safe_dump({"profiles": profiles}))
+    return path
+
+
+def test_shipped_sim_profiles_resolve():
+    sim = resolve_profile("sim", REPO / "clusters.yaml")
+    faulty = resolve_profile("sim-faulty", REPO / "clusters.yaml")
+    assert sim.simulated_nodes == "healthy" and faulty.simulated_nodes == "faulty"
+    assert faulty.chart.path == sim.chart.path and Path(sim.chart.path).is_dir()
+    assert sim.gpu_count == 3 and sim.gpus_per_node == 8
+    assert sim.chart.kind == "path"
+
+
+def test_unknown_profile_lists_known_ones(tmp_path):
+    path = write_profiles(tmp_path, {"alpha": {"chart": {"path": "x"}}, "beta": {"chart": {"path": "y"}}})
+    with pytest.raises(ProfileError, match=r"unknown cluster 'gamma'.*profiles: alpha, beta"):
+        resolve_profile("gamma", path, {"kubeconfig": str(tmp_path / "none")})
+
+
+def test_kubeconfig_context_becomes_a_profile(tmp_path):
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({"contexts": [{"name": "prod-gpu", "context": {}}]}))
+    path = write_profiles(tmp_path, {"sim": {"chart": {"path": "x"}}})
+    profile = resolve_profile(
+        "prod-gpu", path, {"kubeconfig": str(kubeconfig), "chart.repo": "https://charts.example"}
+    )
+    assert profile.context == "prod-gpu" and profile.chart.repo == "https://charts.example"
+
+
+def test_unknown_field_is_named(tmp_path):
+    path = write_profiles(tmp_path, {"p": {"chart": {"path": "x", "verison": "1"}}})
+    with pytest.raises(ProfileError, match=r"unknown field 'verison'"):
+        resolve_profile("p", path)
+
+
+def test_exactly_one_chart_source(tmp_path):
+    path = write_profiles(tmp_path, {"p": {"chart": {"path": "x", "oci": "oci://r/c"}}})
+    with pytest.raises(ProfileError, match="exactly one chart source"):
+        resolve_profile("p", path)
+
+
+def test_overrides_win_and_extends_merges(tmp_path):
+    path = write_profiles(
+        tmp_path,
+        {
+            "base": {"chart": {"path": "x", "version": "1.0"}, "timeouts": {"ready": 10}},
+            "child": {"extends": "base", "release": {"namespace": "gpu"}},
+        },
+    )
+    profile = resolve_profile("child", path, {"chart.version": "2.0", "mode": "existing"})
+    assert profile.chart.version == "2.0" and profile.mode == "existing"
+    assert profile.timeouts["ready"] == 10 and profile.namespace == "gpu"
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"chart": {"path": "x"}, "mode": "upgrade"}, "mode must be one of"),
+        ({"chart": {"path": "x"}, "timeouts": {"ready": -1}}, "timeouts.ready"),
+        ({"chart": {"path": "x", "set": ["novalue"]}}, "not key=value"),
+        ({"chart": {"path": "x"}, "gpu_nodes": {"count": "three"}}, "whole number"),
+        ({"extends": "missing"}, "extends unknown profile"),
+    ],
+)
+def test_invalid_profiles_say_why(tmp_path, entry, message):
+    with pytest.raises(ProfileError, match=message):
+        resolve_profile("p", write_profiles(tmp_path, {"p": entry}))
+
+
+def test_invalid_yaml_is_one_line(tmp_path):
+    path = tmp_path / "clusters.yaml"
+    path.write_text("profiles: [unclosed")
+    with pytest.raises(ProfileError, match="not valid YAML") as info:
+        resolve_profile("p", path)
+    assert "\n" not in str(info.value)

@@ -1,0 +1,76 @@
+"""Node profiles of the simulated cluster and the toolchain's go.mod rewriting."""
+
+from __future__ import annotations
+
+import pytest
+
+from gpuconform.sim.nodes import (
+    ANNOTATION_FAULT,
+    NodeProfileError,
+    load_node_profile,
+    node_manifest,
+    parse_node_profile,
+)
+from gpuconform.sim.toolchain import sibling_replaces
+
+GPU = {"product": "P", "name": "N", "memory_mib": 1, "driver_version": "1.2", "cuda_version": "1"}
+
+
+def test_default_profile_has_three_gpu_nodes_and_one_cpu_node():
+    nodes = load_node_profile("healthy")
+    assert [n.gpus for n in nodes] == [8, 8, 8, 0]
+    gpu = node_manifest(nodes[0], "v1.34.4")
+    labels = gpu["metadata"]["labels"]
+    assert labels["nvidia.com/gpu.present"] == "true"
+    assert labels["feature.node.kubernetes.io/pci-10de.present"] == "true"
+    assert labels["nvidia.com/gpu.product"] == "NVIDIA-H200"
+    assert gpu["spec"]["taints"][0]["key"] == "nvidia.com/gpu"
+    assert "nvidia.com/gpu" not in gpu["status"]["allocatable"]  # advertised by the plugin only
+    cpu_labels = node_manifest(nodes[3], "v1.34.4")["metadata"]["labels"]
+    assert "nvidia.com/gpu.present" not in cpu_labels
+
+
+def test_unlabeled_fault_drops_gpu_labels_but_keeps_gpus():
+    node = load_node_profile("unlabeled")[0]
+    manifest = node_manifest(node, "v1.34.4")
+    assert "nvidia.com/gpu.present" not in manifest["metadata"]["labels"]
+    assert manifest["metadata"]["annotations"][ANNOTATION_FAULT] == "unlabeled"
+    assert node.gpus == 8
+
+
+def test_unknown_fault_is_named():
+    data = {"gpu": GPU, "node_groups": [{"name": "g", "count": 1, "gpus": 1, "fault": "melted"}]}
+    with pytest.raises(NodeProfileError, match=r"unknown fault 'melted'; known faults: broken-driver"):
+        parse_node_profile(data)
+
+
+@pytest.mark.parametrize(
+    "groups, message",
+    [
+        ([{"name": "g", "count": 0, "gpus": 1}], "count must be >= 1"),
+        ([{"name": "g", "gpus": 1}], "missing field 'count'"),
+        ([{"name": "g", "count": 1, "gpus": "8"}], "must be int"),
+        ([{"name": "g", "count": 1, "gpus": 1}, {"name": "g", "count": 1, "gpus": 0}], "duplicate"),
+        ([], "node_groups is empty"),
+    ],
+)
+def test_invalid_node_profiles(groups, message):
+    with pytest.raises(NodeProfileError, match=message):
+        parse_node_profile({"gpu": GPU, "node_groups": groups})
+
+
+def test_unknown_node_profile_lists_known():
+    with pytest.raises(NodeProfileError, match="known: .*healthy"):
+        load_node_profile("nope")
+
+
+def test_sibling_replaces_follow_go_major_version_rules():
+    kubernetes = "replace (\n\tk8s.io/api => ./staging/src/k8s.io/api\n)\n"
+    etcd = (
+        "replace (\n\tgo.etcd.io/etcd/api/v3 => ../api\n)\n"
+        "replace go.etcd.io/etcd => ./FORBIDDEN_DEPENDENCY\n"
+        "replace example.com/remote => example.com/fork v1.0.0\n"
+    )
+    assert sibling_replaces(kubernetes, "v0.34.4") == {"k8s.io/api": "v0.34.4"}
+    # etcd's guard against its root module must not become a v3 replace of a v0/v1 path.
+    assert sibling_replaces(etcd, "v3.6.16") == {"go.etcd.io/etcd/api/v3": "v3.6.16"}
