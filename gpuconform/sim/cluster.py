@@ -67,13 +67,11 @@ class SimPaths:
 
 
 def port_in_use(port: int) -> bool:
+    """Is something listening on 127.0.0.1:port? (TIME_WAIT leftovers do not count: the
+    control plane's listeners reuse such addresses.)"""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def free_port() -> int:
@@ -285,10 +283,24 @@ class SimCluster:
             os.killpg(pid, signal.SIGTERM)
             _wait_pid_gone(pid)
         if self.exists():
+            component_pids = self._component_pids()
             self._kwokctl("delete", "cluster", "--name", self.name, check=False)
+            # kwokctl signals the control plane and returns; wait until it has really exited,
+            # so no process and no listening port outlive `down`.
+            for component_pid in component_pids:
+                _wait_pid_gone(component_pid, timeout_s=30)
         shutil.rmtree(self.paths.state_dir, ignore_errors=True)
         if not quiet:
             self.log(f"simulated cluster {self.name!r} stopped")
+
+    def _component_pids(self) -> list[int]:
+        pids = []
+        for pid_file in (self.paths.cluster_dir / "pids").glob("*.pid"):
+            try:
+                pids.append(int(pid_file.read_text().strip()))
+            except (OSError, ValueError):
+                continue
+        return pids
 
     def status(self) -> dict[str, object]:
         return {
@@ -312,10 +324,19 @@ def _wait_pid_gone(pid: int, timeout_s: float = 10) -> None:
         poller = select.poll()
         poller.register(fd, select.POLLIN)
         if not poller.poll(timeout_s * 1000):
-            os.killpg(pid, signal.SIGKILL)
+            _force_kill(pid)
     finally:
         os.close(fd)
     try:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         pass
+
+
+def _force_kill(pid: int) -> None:
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+            return
+        except (ProcessLookupError, PermissionError):
+            continue

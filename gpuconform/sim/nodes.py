@@ -7,6 +7,7 @@ annotations, so the agent needs no copy of the profile.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,6 +178,7 @@ def node_manifest(node: SimNode, kube_version: str) -> dict[str, Any]:
     if node.fault:
         annotations[ANNOTATION_FAULT] = node.fault
     labels |= node.labels
+    machine_id = hashlib.md5(node.name.encode()).hexdigest()  # noqa: S324 - an id, not security
     resources = {"cpu": "64", "memory": "512Gi", "pods": "110", "ephemeral-storage": "1Ti"}
     return {
         "apiVersion": "v1",
@@ -187,6 +189,9 @@ def node_manifest(node: SimNode, kube_version: str) -> dict[str, Any]:
             "capacity": resources,
             "allocatable": resources,
             "nodeInfo": {
+                "machineID": machine_id,
+                "systemUUID": machine_id,
+                "bootID": machine_id,
                 "architecture": "amd64",
                 "operatingSystem": "linux",
                 "kubeletVersion": kube_version,

@@ -1,0 +1,52 @@
+"""A simulated cluster with every fault on it, shared by the tests in tests/sim."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+
+from gpuconform.sim import toolchain
+from gpuconform.sim.cluster import SimCluster
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+@pytest.fixture(scope="session")
+def sim_cluster():
+    cluster = SimCluster(f"gpuconform-test-{os.getpid()}", log=lambda line: None)
+    cluster.up(str(DATA / "node-profiles" / "mixed.yaml"))
+    yield cluster
+    cluster.down(quiet=True)
+
+
+@pytest.fixture(scope="session")
+def core(sim_cluster) -> client.CoreV1Api:
+    return client.CoreV1Api(config.new_client_from_config(str(sim_cluster.paths.kubeconfig)))
+
+
+@pytest.fixture(scope="session")
+def apps(sim_cluster) -> client.AppsV1Api:
+    return client.AppsV1Api(config.new_client_from_config(str(sim_cluster.paths.kubeconfig)))
+
+
+@pytest.fixture(scope="session")
+def kubectl(sim_cluster):
+    """Run the real kubectl against the simulated cluster; returns CompletedProcess."""
+    binary = str(toolchain.require_binary("kubectl"))
+
+    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [binary, "--kubeconfig", str(sim_cluster.paths.kubeconfig), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr}")
+        return proc
+
+    return run

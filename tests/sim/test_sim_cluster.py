@@ -1,0 +1,213 @@
+"""The simulated GPU cluster behaves like a real one where the suite can tell.
+
+Real here: etcd, kube-apiserver, kube-controller-manager (DaemonSet controller, garbage
+collector), kube-scheduler, kubectl. Simulated: kubelet, container runtime and GPUs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gpuconform.wait import wait_for
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+PLUGIN_DS = yaml.safe_load((DATA / "plugin-daemonset.yaml").read_text())
+HEALTHY = ["gpu-ok-0", "gpu-ok-1"]
+
+
+def gpus(node) -> int | None:
+    value = (node.status.allocatable or {}).get("nvidia.com/gpu")
+    return None if value is None else int(value)
+
+
+def plugin_pods_by_node(core) -> dict[str, object]:
+    pods = core.list_namespaced_pod(
+        "kube-system", label_selector="app.kubernetes.io/name=nvidia-device-plugin"
+    ).items
+    return {p.spec.node_name: p for p in pods}
+
+
+def ready(pod) -> bool:
+    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+
+
+@pytest.fixture(scope="module")
+def plugin(core, apps):
+    """Before: no GPUs advertised. Creates the plugin DaemonSet and waits for it to settle."""
+    before = {n.metadata.name: gpus(n) for n in core.list_node().items}
+    apps.create_namespaced_daemon_set("kube-system", PLUGIN_DS)
+
+    def settled(pods: dict) -> tuple[bool, str]:
+        by_node = {p.spec.node_name: p for p in pods.values()}
+        healthy_ready = all(n in by_node and ready(by_node[n]) for n in HEALTHY)
+        crashing = by_node.get("gpu-broken-0")
+        restarts = crashing.status.container_statuses[0].restart_count if (
+            crashing and crashing.status.container_statuses
+        ) else 0
+        nodev = by_node.get("gpu-nodev-0")
+        done = healthy_ready and restarts >= 2 and nodev is not None and ready(nodev)
+        return done, f"{len(by_node)} plugin pods, broken restarts={restarts}"
+
+    wait_for(
+        core.list_namespaced_pod,
+        settled,
+        what="plugin pods to settle",
+        timeout_s=90,
+        namespace="kube-system",
+        label_selector="app.kubernetes.io/name=nvidia-device-plugin",
+    )
+    return before
+
+
+def test_nodes_are_ready_with_gpu_labels(core):
+    nodes = {n.metadata.name: n for n in core.list_node().items}
+    assert sorted(nodes) == sorted(
+        ["gpu-ok-0", "gpu-ok-1", "gpu-broken-0", "gpu-nodev-0", "gpu-unlabeled-0", "cpu-0"]
+    )
+    for node in nodes.values():
+        assert any(c.type == "Ready" and c.status == "True" for c in node.status.conditions)
+    assert nodes["gpu-ok-0"].metadata.labels["nvidia.com/gpu.present"] == "true"
+    assert "nvidia.com/gpu.present" not in nodes["gpu-unlabeled-0"].metadata.labels
+    assert "nvidia.com/gpu.present" not in nodes["cpu-0"].metadata.labels
+    assert nodes["cpu-0"].status.node_info.kubelet_version == "v1.34.4"
+
+
+def test_daemonset_gets_one_pod_per_labelled_gpu_node(plugin, core, apps):
+    by_node = plugin_pods_by_node(core)
+    assert sorted(by_node) == ["gpu-broken-0", "gpu-nodev-0", "gpu-ok-0", "gpu-ok-1"]
+    ds = apps.read_namespaced_daemon_set("test-device-plugin", "kube-system")
+    assert ds.status.desired_number_scheduled == 4
+    assert ds.status.number_ready == 3  # the broken node's pod crash-loops
+
+
+def test_gpus_advertised_only_once_the_plugin_is_ready(plugin, core):
+    assert all(v is None for v in plugin.values()), f"GPUs advertised before the plugin: {plugin}"
+    nodes = wait_for(
+        core.list_node,
+        lambda ns: (all(gpus(ns[n]) == 8 for n in HEALTHY), "waiting for allocatable"),
+        what="healthy nodes to advertise 8 GPUs",
+        timeout_s=30,
+    )
+    assert gpus(nodes["gpu-broken-0"]) is None
+    assert gpus(nodes["gpu-nodev-0"]) is None
+    assert gpus(nodes["cpu-0"]) is None
+
+
+def test_broken_driver_plugin_crash_loops_with_nvml_error(plugin, core, kubectl):
+    pod = plugin_pods_by_node(core)["gpu-broken-0"]
+    status = pod.status.container_statuses[0]
+    assert status.state.waiting.reason == "CrashLoopBackOff"
+    assert status.restart_count >= 2
+    assert status.last_state.terminated.exit_code == 1
+    name = pod.metadata.name
+    previous = kubectl("logs", "-n", "kube-system", name, "--previous").stdout
+    assert "could not load NVML library: libnvidia-ml.so.1" in previous
+    events = core.list_namespaced_event(
+        "kube-system", field_selector=f"involvedObject.name={name},reason=BackOff"
+    ).items
+    assert events and events[0].type == "Warning" and events[0].count >= 1
+
+
+def test_no_devices_plugin_runs_but_advertises_nothing(plugin, core, kubectl):
+    pod = plugin_pods_by_node(core)["gpu-nodev-0"]
+    assert ready(pod)
+    logs = kubectl("logs", "-n", "kube-system", pod.metadata.name).stdout
+    assert "No devices found. Waiting indefinitely." in logs
+    assert gpus(core.read_node("gpu-nodev-0")) is None
+
+
+def test_exec_runs_simulated_gpu_tools_consistent_with_the_node(plugin, core, kubectl):
+    name = plugin_pods_by_node(core)["gpu-ok-0"].metadata.name
+    listing = kubectl("exec", "-n", "kube-system", name, "--", "nvidia-smi", "-L").stdout
+    assert listing.count("GPU ") == 8 and "NVIDIA H200" in listing
+    info = kubectl(
+        "exec", "-n", "kube-system", name, "--", "nvidia-container-cli", "-k", "-d", "/dev/tty", "info"
+    ).stdout
+    assert "NVRM version:   580.159.04" in info and info.count("Model:          NVIDIA H200") == 8
+    table = kubectl("exec", "-n", "kube-system", name, "--", "nvidia-smi").stdout
+    assert "Driver Version: 580.159.04" in table
+
+
+def run_pod(core, name: str, gpus_wanted: int, command: list[str], node: str | None = None):
+    container = {"name": "main", "image": "cuda", "command": command}
+    if gpus_wanted:
+        container["resources"] = {"limits": {"nvidia.com/gpu": str(gpus_wanted)}}
+    spec = {
+        "restartPolicy": "Never",
+        "containers": [container],
+        "tolerations": [{"operator": "Exists"}],
+    }
+    if node:
+        spec["nodeName"] = node
+    core.create_namespaced_pod(
+        "default", {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
+    )
+
+
+def wait_finished(core, name: str):
+    pods = wait_for(
+        core.list_namespaced_pod,
+        lambda ps: (
+            any(p.status.phase in ("Succeeded", "Failed") for p in ps.values()),
+            "running",
+        ),
+        what=f"pod {name} to finish",
+        timeout_s=60,
+        namespace="default",
+        field_selector=f"metadata.name={name}",
+    )
+    return pods[f"default/{name}"]
+
+
+def test_gpu_pod_runs_and_sees_exactly_its_gpus(plugin, core):
+    run_pod(core, "two-gpus", 2, ["nvidia-smi", "-L"])
+    pod = wait_finished(core, "two-gpus")
+    assert pod.status.phase == "Succeeded"
+    assert pod.spec.node_name in HEALTHY
+    logs = core.read_namespaced_pod_log("two-gpus", "default")
+    assert logs.count("GPU ") == 2 and "NVIDIA H200" in logs
+
+
+def test_pod_without_gpu_request_sees_none(plugin, core):
+    run_pod(core, "no-gpus", 0, ["nvidia-smi", "-L"], node="gpu-ok-1")
+    pod = wait_finished(core, "no-gpus")
+    assert pod.status.phase == "Failed"
+    assert pod.status.container_statuses[0].state.terminated.exit_code == 6
+    assert "No devices found" in core.read_namespaced_pod_log("no-gpus", "default")
+
+
+def test_over_request_stays_pending_with_insufficient_gpu(plugin, core):
+    run_pod(core, "too-many", 9, ["nvidia-smi", "-L"])
+    events = wait_for(
+        core.list_namespaced_event,
+        lambda es: (bool(es), "no event yet"),
+        what="FailedScheduling for too-many",
+        timeout_s=30,
+        namespace="default",
+        field_selector="involvedObject.name=too-many,reason=FailedScheduling",
+    )
+    message = next(iter(events.values())).message
+    assert "Insufficient nvidia.com/gpu" in message
+    assert core.read_namespaced_pod("too-many", "default").status.phase == "Pending"
+
+
+def test_container_cli_fails_on_the_broken_driver_node(plugin, core):
+    run_pod(core, "cli-broken", 0, ["nvidia-container-cli", "-k", "-d", "/dev/tty", "info"], node="gpu-broken-0")
+    pod = wait_finished(core, "cli-broken")
+    assert pod.status.phase == "Failed"
+    logs = core.read_namespaced_pod_log("cli-broken", "default")
+    assert "load library failed: libnvidia-ml.so.1" in logs
+
+
+def test_deleting_the_plugin_withdraws_the_gpus(plugin, core, apps):
+    apps.delete_namespaced_daemon_set("test-device-plugin", "kube-system")
+    nodes = wait_for(
+        core.list_node,
+        lambda ns: (all(gpus(ns[n]) == 0 for n in HEALTHY), "still advertised"),
+        what="GPUs to be withdrawn",
+        timeout_s=60,
+    )
+    assert all(int(nodes[n].status.capacity["nvidia.com/gpu"]) == 8 for n in HEALTHY)
