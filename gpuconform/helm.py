@@ -79,17 +79,40 @@ class Helm:
 
     def _release_args(self, run_id: str, extra_set: list[str], timeout_s: float) -> list[str]:
         args = [
-            "--labels", f"{RUN_ID_LABEL}={run_id}",
-            "--post-renderer", sys.executable,
-            "--post-renderer-args", "-m",
-            "--post-renderer-args", "gpuconform.post_render",
-            "--post-renderer-args", run_id,
-            "--timeout", f"{int(timeout_s)}s",
-            "--output", "json",
+            "--labels",
+            f"{RUN_ID_LABEL}={run_id}",
+            "--post-renderer",
+            sys.executable,
+            "--post-renderer-args",
+            "-m",
+            "--post-renderer-args",
+            "gpuconform.post_render",
+            "--post-renderer-args",
+            run_id,
+            "--timeout",
+            f"{int(timeout_s)}s",
+            "--output",
+            "json",
         ]
         for item in extra_set:
             args += ["--set", item]
         return args
+
+    def render(
+        self, release: str, namespace: str, chart: ChartSource, kube_version: str
+    ) -> list[dict[str, Any]]:
+        """`helm template`: proves the chart exists and renders with these values, creating
+        nothing on the cluster. Returns the rendered objects."""
+        out = self._run(
+            "template",
+            release,
+            *self.chart_args(chart),
+            "--namespace",
+            namespace,
+            "--kube-version",
+            kube_version,
+        )
+        return [doc for doc in yaml.safe_load_all(out) if isinstance(doc, dict)]
 
     def install(
         self,
@@ -101,7 +124,11 @@ class Helm:
         extra_set: list[str] | None = None,
     ) -> dict[str, Any]:
         out = self._run(
-            "install", release, *self.chart_args(chart), "--namespace", namespace,
+            "install",
+            release,
+            *self.chart_args(chart),
+            "--namespace",
+            namespace,
             *self._release_args(run_id, extra_set or [], timeout_s),
             timeout_s=timeout_s,
         )
@@ -117,7 +144,11 @@ class Helm:
         extra_set: list[str] | None = None,
     ) -> dict[str, Any]:
         out = self._run(
-            "upgrade", release, *self.chart_args(chart), "--namespace", namespace,
+            "upgrade",
+            release,
+            *self.chart_args(chart),
+            "--namespace",
+            namespace,
             *self._release_args(run_id, extra_set or [], timeout_s),
             timeout_s=timeout_s,
         )
@@ -125,8 +156,14 @@ class Helm:
 
     def uninstall(self, release: str, namespace: str, timeout_s: float) -> None:
         self._run(
-            "uninstall", release, "--namespace", namespace, "--wait",
-            "--timeout", f"{int(timeout_s)}s", timeout_s=timeout_s,
+            "uninstall",
+            release,
+            "--namespace",
+            namespace,
+            "--wait",
+            "--timeout",
+            f"{int(timeout_s)}s",
+            timeout_s=timeout_s,
         )
 
     def status(self, release: str, namespace: str) -> dict[str, Any] | None:

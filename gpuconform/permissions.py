@@ -34,9 +34,7 @@ def missing_permissions(kube: Kube, profile: Profile) -> list[str]:
     missing = []
     for rule in required_permissions(profile.mode):
         resource, _, subresource = rule["resource"].partition("/")
-        allowed = kube.can_i(
-            rule["verb"], resource, rule.get("group", ""), subresource=subresource
-        )
+        allowed = kube.can_i(rule["verb"], resource, rule.get("group", ""), subresource=subresource)
         if not allowed:
             missing.append(describe(rule))
     return missing

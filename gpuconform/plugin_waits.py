@@ -69,7 +69,9 @@ def wait_for_daemonset_ready(
     except WaitTimeout as err:
         latest = ctx.kube.apps.read_namespaced_daemon_set(ds.metadata.name, ds.metadata.namespace)
         raise AssertionError(
-            shortfall_message(ctx, latest, gpu_nodes, f"DaemonSet {key} is not ready: {err.progress}")
+            shortfall_message(
+                ctx, latest, gpu_nodes, f"DaemonSet {key} is not ready: {err.progress}"
+            )
         ) from None
     return objects[key]
 

@@ -86,8 +86,10 @@ def _term_matches(term: Any, labels: dict[str, str]) -> bool:
 
 def node_affinity_terms(ds: Any) -> list[Any]:
     affinity = ds.spec.template.spec.affinity
-    required = affinity and affinity.node_affinity and (
-        affinity.node_affinity.required_during_scheduling_ignored_during_execution
+    required = (
+        affinity
+        and affinity.node_affinity
+        and (affinity.node_affinity.required_during_scheduling_ignored_during_execution)
     )
     return list(required.node_selector_terms) if required else []
 

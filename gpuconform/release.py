@@ -39,7 +39,7 @@ def find_plugin_daemonsets(ctx: RunContext, namespace: str | None = None) -> lis
 
 def load_static_manifest(source: str) -> list[dict[str, Any]]:
     if source.startswith(("http://", "https://")):
-        with urllib.request.urlopen(source, timeout=30) as response:  # noqa: S310 - operator's URL
+        with urllib.request.urlopen(source, timeout=30) as response:
             text = response.read().decode()
     else:
         path = Path(source)
@@ -58,6 +58,9 @@ class Release:
     namespace_created: bool = False
     daemonset_names: list[str] = field(default_factory=list)
     static_objects: list[dict[str, Any]] = field(default_factory=list)
+    chart_installed: str | None = (
+        None  # name-version helm reports, e.g. nvidia-device-plugin-0.18.0
+    )
 
     @property
     def namespace(self) -> str:
@@ -77,18 +80,26 @@ class Release:
                 self._apply_static(profile.chart.manifest)
             else:
                 assert ctx.helm is not None
-                ctx.helm.install(
-                    self.name, self.namespace, profile.chart, ctx.run_id,
-                    profile.timeouts["install"], extra_set,
+                result = ctx.helm.install(
+                    self.name,
+                    self.namespace,
+                    profile.chart,
+                    ctx.run_id,
+                    profile.timeouts["install"],
+                    extra_set,
                 )
                 self.installed = True
+                meta = result["chart"]["metadata"]
+                self.chart_installed = f"{meta['name']}-{meta['version']}"
                 objs = ctx.helm.manifest_objects(self.name, self.namespace)
                 self.daemonset_names = plugin_daemonset_names(objs)
         except (HelmError, ReleaseError, ApiException) as err:
             self.error = _one_line(err)
             raise ReleaseError(self.error) from None
         if not self.daemonset_names:
-            self.error = "the chart rendered no device-plugin DaemonSet (no nvidia-device-plugin-ctr)"
+            self.error = (
+                "the chart rendered no device-plugin DaemonSet (no nvidia-device-plugin-ctr)"
+            )
             raise ReleaseError(self.error)
 
     def _apply_static(self, source: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ LEAK_CHECK_KINDS: list[tuple[str, str, str]] = [
 
 
 def new_run_id(now: datetime | None = None) -> str:
-    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d-%H%M%S")
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
     return f"{stamp}-{secrets.token_hex(3)}"
 
 
@@ -84,7 +84,9 @@ class RunContext:
         core = self.kube.core
         for pod in core.list_pod_for_all_namespaces(label_selector=self.selector).items:
             _ignore_404(
-                core.delete_namespaced_pod, pod.metadata.name, pod.metadata.namespace,
+                core.delete_namespaced_pod,
+                pod.metadata.name,
+                pod.metadata.namespace,
                 grace_period_seconds=0,
             )
         for ns in core.list_namespace(label_selector=self.selector).items:

@@ -105,10 +105,14 @@ def wait_for(
                 _request_timeout=window + 5,
                 **list_kwargs,
             ):
+                if event["type"] == "ERROR":
+                    # The watch ended with a Status (e.g. 410 Gone): list again.
+                    raise ApiException(status=(event.get("raw_object") or {}).get("code", 410))
+                if event["type"] == "BOOKMARK":  # left undeserialized by the client
+                    resource_version = event["raw_object"]["metadata"]["resourceVersion"]
+                    continue
                 obj = event["object"]
                 resource_version = obj.metadata.resource_version
-                if event["type"] == "BOOKMARK":
-                    continue
                 if event["type"] == "DELETED":
                     objects.pop(_key(obj), None)
                 else:
@@ -117,9 +121,8 @@ def wait_for(
                 if done or time.monotonic() >= deadline:
                     break
         except ApiException as err:
-            if err.status != 410:
-                if not is_transient(err):
-                    raise
+            if err.status != 410 and not is_transient(err):
+                raise
             listing = api_retry(list_fn)(**list_kwargs)
             objects = {_key(obj): obj for obj in listing.items}
             resource_version = listing.metadata.resource_version

@@ -56,7 +56,9 @@ def gpu_pod_body(
 
 def create_gpu_pod(ctx: RunContext, name: str, gpus: int, command: list[str] | None) -> None:
     ctx.ensure_namespace(ctx.workload_namespace)
-    ctx.kube.core.create_namespaced_pod(ctx.workload_namespace, gpu_pod_body(ctx, name, gpus, command))
+    ctx.kube.core.create_namespaced_pod(
+        ctx.workload_namespace, gpu_pod_body(ctx, name, gpus, command)
+    )
 
 
 def wait_pod_finished(ctx: RunContext, name: str, timeout_s: float) -> PodOutcome:

@@ -1,4 +1,4 @@
-"""Step 3 - readiness: the device plugin runs on every GPU node and the GPUs are advertised."""
+"""Step 3 - readiness: the device plugin runs on every GPU node; then the GPUs are advertised."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ def plugin_daemonsets(run, installed_release):
     return found
 
 
-def test_daemonset_is_ready_on_every_gpu_node(run, plugin_daemonsets, gpu_nodes, expected_gpu_node_count):
+def test_daemonset_is_ready_on_every_gpu_node(
+    run, plugin_daemonsets, gpu_nodes, expected_gpu_node_count
+):
     assert expected_gpu_node_count > 0, "the profile expects 0 GPU nodes: nothing to validate"
     for ds in plugin_daemonsets:
         ready = wait_for_daemonset_ready(run, ds, gpu_nodes, expected_gpu_node_count)
@@ -26,6 +28,7 @@ def test_daemonset_is_ready_on_every_gpu_node(run, plugin_daemonsets, gpu_nodes,
         assert status.updated_number_scheduled == status.desired_number_scheduled
 
 
+@pytest.mark.step("advertise", needs=["preflight", "install", "readiness"])
 def test_every_gpu_node_advertises_its_gpus(run, plugin_daemonsets, gpu_nodes):
     advertised = wait_for_gpus_advertised(run, plugin_daemonsets[0], gpu_nodes)
     expected = run.profile.gpus_per_node

@@ -6,7 +6,7 @@ import pytest
 
 from gpuconform.workload import create_gpu_pod, wait_pod_finished
 
-pytestmark = pytest.mark.step("workload", needs=["preflight", "install", "readiness"])
+pytestmark = pytest.mark.step("workload", needs=["preflight", "install", "readiness", "advertise"])
 
 
 def test_gpu_pod_runs_and_sees_exactly_its_gpu(run, installed_release):

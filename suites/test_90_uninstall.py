@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from gpuconform.readiness import allocatable_gpus
-
 pytestmark = pytest.mark.step("uninstall", needs=["install"])
 
 
@@ -20,7 +18,9 @@ def test_uninstall_removes_the_plugin(run, installed_release, gpu_nodes):
         ).items
         assert not remaining, f"DaemonSet {name} still exists after uninstall"
     pods = run.kube.core.list_pod_for_all_namespaces(label_selector=run.selector).items
-    plugin_pods = [p.metadata.name for p in pods if p.metadata.namespace == installed_release.namespace]
+    plugin_pods = [
+        p.metadata.name for p in pods if p.metadata.namespace == installed_release.namespace
+    ]
     assert not plugin_pods, f"plugin pods left behind: {plugin_pods}"
 
 

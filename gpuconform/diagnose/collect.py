@@ -7,6 +7,7 @@ runtime configuration) on each affected node. Everything is redacted before it i
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +49,9 @@ def _ready(pod: Any) -> bool:
 
 def format_events(events: list[Any]) -> str:
     def when(e: Any) -> str:
-        stamp = e.last_timestamp or e.event_time or e.first_timestamp or e.metadata.creation_timestamp
+        stamp = (
+            e.last_timestamp or e.event_time or e.first_timestamp or e.metadata.creation_timestamp
+        )
         return stamp.isoformat() if stamp else ""
 
     lines = ["LAST SEEN                  TYPE     REASON              COUNT  OBJECT  MESSAGE"]
@@ -113,7 +116,9 @@ def describe_node(node: Any) -> str:
     out.append("Conditions:")
     for c in node.status.conditions or []:
         out.append(f"  {c.type:<20} {c.status}  {c.reason or ''}")
-    out.append(f"Capacity:    {GPU_RESOURCE}={(node.status.capacity or {}).get(GPU_RESOURCE, '<none>')}")
+    out.append(
+        f"Capacity:    {GPU_RESOURCE}={(node.status.capacity or {}).get(GPU_RESOURCE, '<none>')}"
+    )
     out.append(
         f"Allocatable: {GPU_RESOURCE}={(node.status.allocatable or {}).get(GPU_RESOURCE, '<none>')}"
     )
@@ -125,7 +130,10 @@ def describe_node(node: Any) -> str:
 def _logs(ctx: RunContext, pod: Any, container: str, previous: bool) -> str | None:
     try:
         return ctx.kube.core.read_namespaced_pod_log(
-            pod.metadata.name, pod.metadata.namespace, container=container, previous=previous,
+            pod.metadata.name,
+            pod.metadata.namespace,
+            container=container,
+            previous=previous,
             tail_lines=200,
         )
     except ApiException:
@@ -157,25 +165,41 @@ def collect(ctx: RunContext, failure: str, gpu_node_names: list[str]) -> Collect
         for ds in ctx.kube.apps.list_namespaced_daemon_set(ns).items:
             if not is_plugin_daemonset(ds):
                 continue
-            got.add(ctx, f"daemonset-{ds.metadata.name}", "describe.txt",
-                    Evidence("describe", f"{ns}/{ds.metadata.name}", describe_daemonset(ds)))
+            got.add(
+                ctx,
+                f"daemonset-{ds.metadata.name}",
+                "describe.txt",
+                Evidence("describe", f"{ns}/{ds.metadata.name}", describe_daemonset(ds)),
+            )
         for pod in core.list_namespaced_pod(ns).items:
             node = pod.spec.node_name
             folder = f"pod-{pod.metadata.name}"
-            got.add(ctx, folder, "describe.txt",
-                    Evidence("describe", f"{ns}/{pod.metadata.name}", describe_pod(pod), node))
+            got.add(
+                ctx,
+                folder,
+                "describe.txt",
+                Evidence("describe", f"{ns}/{pod.metadata.name}", describe_pod(pod), node),
+            )
             source = "plugin-log" if ns == ctx.profile.namespace else "pod-log"
             failing = not _ready(pod) and pod.status.phase != "Succeeded"
             for cs in pod.status.container_statuses or []:
                 current = _logs(ctx, pod, cs.name, previous=False)
                 if current:
-                    got.add(ctx, folder, f"{cs.name}.log",
-                            Evidence(source, f"{ns}/{pod.metadata.name}", current, node))
+                    got.add(
+                        ctx,
+                        folder,
+                        f"{cs.name}.log",
+                        Evidence(source, f"{ns}/{pod.metadata.name}", current, node),
+                    )
                 if cs.restart_count:
                     previous = _logs(ctx, pod, cs.name, previous=True)
                     if previous:
-                        got.add(ctx, folder, f"{cs.name}.previous.log",
-                                Evidence(source, f"{ns}/{pod.metadata.name}", previous, node))
+                        got.add(
+                            ctx,
+                            folder,
+                            f"{cs.name}.previous.log",
+                            Evidence(source, f"{ns}/{pod.metadata.name}", previous, node),
+                        )
             if failing and node and node not in affected:
                 affected.append(node)
     if not affected:
@@ -225,7 +249,5 @@ def run_node_probe(ctx: RunContext, node: str) -> str:
     except WaitTimeout as err:
         return f"node probe timed out on {node} after {PROBE_TIMEOUT_S}s: {err.progress}\n"
     finally:
-        try:
+        with contextlib.suppress(ApiException):
             core.delete_namespaced_pod(name, ctx.workload_namespace, grace_period_seconds=0)
-        except ApiException:
-            pass

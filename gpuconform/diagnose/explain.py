@@ -156,11 +156,17 @@ def explain(evidence: list[Evidence]) -> Explanation:
             key = (sig.id, item.node or item.subject)
             if key not in findings:
                 findings[key] = Finding(sig, item.subject, node, lines)
+    located = {f.signature.id for f in findings.values() if f.node}
+    # The same signature seen in node-less evidence (namespace events, the failure message)
+    # adds nothing once it has been placed on a node.
+    findings = {k: f for k, f in findings.items() if f.node or f.signature.id not in located}
+    rank = {sig.id: n for n, sig in enumerate(signatures)}  # file order: most specific first
     ordered = sorted(
         findings.values(),
         key=lambda f: (
             SEVERITY_RANK[f.signature.severity],
             layers.index(f.signature.layer),
+            rank[f.signature.id],
             f.subject,
         ),
     )

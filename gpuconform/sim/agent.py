@@ -25,10 +25,12 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import yaml
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
@@ -51,6 +53,7 @@ ANNOTATION_EXIT_CODE = SIM + "exit-code"
 ANNOTATION_GPU_INDICES = SIM + "gpu-indices"
 ANNOTATION_CRASH_LOOP = SIM + "crash-loop"
 KWOK_GROUP, KWOK_VERSION = "kwok.x-k8s.io", "v1alpha1"
+OUTPUTS_FILE = Path(__file__).with_name("outputs.yaml")
 # Labels that mark a device-plugin pod: the upstream chart's and the GPU Operator's.
 DEVICE_PLUGIN_LABELS = [
     {"app.kubernetes.io/name": "nvidia-device-plugin"},
@@ -61,17 +64,12 @@ SIMULATED_ENTRYPOINTS = {"sh", "bash", "nvidia-smi", "nvidia-container-cli"}
 # Simulated kubelet restart back-off: kubelet's 10s..300s, compressed so tests stay quick.
 BACKOFF_START_S, BACKOFF_MAX_S = 1.0, 8.0
 COMMAND_TIMEOUT_S = 30
-HEALTHY_PLUGIN_LOG = """\
-I1129 09:14:02.118305       1 main.go:235] "Starting NVIDIA Device Plugin" version=<version>
-I1129 09:14:02.118367       1 main.go:238] Starting FS watcher for /var/lib/kubelet/device-plugins
-I1129 09:14:02.118401       1 main.go:245] Starting OS watcher.
-I1129 09:14:02.118655       1 main.go:260] Starting Plugins.
-I1129 09:14:02.118684       1 main.go:317] Loading configuration.
-I1129 09:14:02.121552       1 main.go:356] Retrieving plugins.
-I1129 09:14:02.209114       1 server.go:195] Starting GRPC server for 'nvidia.com/gpu'
-I1129 09:14:02.209731       1 server.go:139] Starting to serve 'nvidia.com/gpu' on /var/lib/kubelet/device-plugins/nvidia-gpu.sock
-I1129 09:14:02.212460       1 server.go:146] Registered device plugin for 'nvidia.com/gpu' with Kubelet
-"""
+
+
+@cache
+def canned_output(name: str) -> str:
+    """Output of healthy simulated containers, from outputs.yaml."""
+    return yaml.safe_load(OUTPUTS_FILE.read_text())[name]
 
 
 def is_device_plugin(pod: client.V1Pod) -> bool:
@@ -103,7 +101,7 @@ def is_finished(pod: client.V1Pod) -> bool:
 
 def cri_log(text: str, stream: str = "stdout") -> str:
     """Text in the CRI log format KWOK's logs endpoint reads (one record per line)."""
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return "".join(f"{stamp} {stream} F {line}\n" for line in text.splitlines())
 
 
@@ -184,7 +182,7 @@ class SimAgent:
             )
         runtime = 'default_runtime_name = "nvidia"\n' if node.gpus and not broken else ""
         (root / "etc/containerd/config.toml").write_text(
-            "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd]\n  " + runtime
+            'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd]\n  ' + runtime
         )
         return root
 
@@ -294,12 +292,14 @@ class SimAgent:
             if m.name in host_volumes
         ]
 
-    def simulate_command(self, container: client.V1Container, env: dict[str, str]) -> tuple[str, int]:
+    def simulate_command(
+        self, container: client.V1Container, env: dict[str, str]
+    ) -> tuple[str, int]:
         argv = list(container.command or []) + list(container.args or [])
         image = container.image or ""
         if not argv:
             if "vectoradd" in image.lower():
-                return VECTOR_ADD_OUTPUT, 0
+                return canned_output("vector_add"), 0
             return "", 0
         if os.path.basename(argv[0]) not in SIMULATED_ENTRYPOINTS:
             return f"(simulated runtime: {shlex.join(argv)} is not simulated; no output)\n", 0
@@ -337,7 +337,7 @@ class SimAgent:
         exit_code = 0
         for container in pod.spec.containers:
             if plugin:
-                output = node.fault.get("plugin_log") or HEALTHY_PLUGIN_LOG
+                output = node.fault.get("plugin_log") or canned_output("healthy_plugin_log")
             elif run_to_completion:
                 output, code = self.simulate_command(container, env)
                 exit_code = exit_code or code
@@ -356,9 +356,12 @@ class SimAgent:
             owner,
             {
                 "execs": [
-                    {"local": {"workDir": str(self.state_dir), "envs": [
-                        {"name": k, "value": v} for k, v in sorted(env.items())
-                    ]}}
+                    {
+                        "local": {
+                            "workDir": str(self.state_dir),
+                            "envs": [{"name": k, "value": v} for k, v in sorted(env.items())],
+                        }
+                    }
                 ]
             },
         )
@@ -384,7 +387,9 @@ class SimAgent:
                 self.crash_loops[uid] = CrashLoop(
                     meta.namespace, meta.name, node.name, pod.spec.containers[0].name
                 )
-        log.info("prepared pod %s/%s on %s (gpus %s)", meta.namespace, meta.name, node.name, visible)
+        log.info(
+            "prepared pod %s/%s on %s (gpus %s)", meta.namespace, meta.name, node.name, visible
+        )
 
     def apply_kwok_object(
         self, plural: str, namespace: str, name: str, owner: dict[str, str], spec: dict[str, Any]
@@ -423,7 +428,7 @@ class SimAgent:
     def crash_once(self, loop: CrashLoop) -> None:
         """One simulated container restart: terminated with an error, then back-off."""
         loop.restarts += 1
-        now = datetime.now(timezone.utc).isoformat()
+        now = datetime.now(UTC).isoformat()
         backoff = min(BACKOFF_START_S * 2 ** (loop.restarts - 1), BACKOFF_MAX_S)
         message = (
             f"back-off {backoff:.0f}s restarting failed container={loop.container} "
@@ -433,11 +438,19 @@ class SimAgent:
             "phase": "Running",
             "conditions": [
                 {"type": "Initialized", "status": "True", "lastTransitionTime": now},
-                {"type": "Ready", "status": "False", "reason": "ContainersNotReady",
-                 "lastTransitionTime": now,
-                 "message": f"containers with unready status: [{loop.container}]"},
-                {"type": "ContainersReady", "status": "False", "reason": "ContainersNotReady",
-                 "lastTransitionTime": now},
+                {
+                    "type": "Ready",
+                    "status": "False",
+                    "reason": "ContainersNotReady",
+                    "lastTransitionTime": now,
+                    "message": f"containers with unready status: [{loop.container}]",
+                },
+                {
+                    "type": "ContainersReady",
+                    "status": "False",
+                    "reason": "ContainersNotReady",
+                    "lastTransitionTime": now,
+                },
             ],
             "containerStatuses": [
                 {
@@ -538,10 +551,15 @@ class SimAgent:
             )
             try:
                 for event in stream:
+                    if event["type"] == "ERROR":
+                        resource_version = None  # e.g. 410 Gone: list again
+                        break
+                    if event["type"] == "BOOKMARK":
+                        resource_version = event["raw_object"]["metadata"]["resourceVersion"]
+                        continue
                     pod = event["object"]
                     resource_version = pod.metadata.resource_version
-                    if event["type"] != "BOOKMARK":
-                        self.safe_handle(event["type"], pod)
+                    self.safe_handle(event["type"], pod)
             except ApiException as err:
                 if err.status == 410:
                     resource_version = None  # expired: list again
@@ -553,16 +571,6 @@ class SimAgent:
             self.handle(event_type, pod)
         except ApiException as err:
             log.warning("handling pod %s failed: %s %s", pod.metadata.name, err.status, err.reason)
-
-
-VECTOR_ADD_OUTPUT = """\
-[Vector addition of 50000 elements]
-Copy input data from the host memory to the CUDA device
-CUDA kernel launch with 196 blocks of 256 threads
-Copy output data from the CUDA device to the host memory
-Test PASSED
-Done
-"""
 
 
 def main(argv: list[str] | None = None) -> int:

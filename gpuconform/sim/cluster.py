@@ -5,6 +5,7 @@ node profile, and the sim agent. Only kubelet, container runtime and GPUs are SI
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -114,8 +115,10 @@ class SimCluster:
         )
         if check and proc.returncode != 0:
             detail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-            raise SimClusterError(f"kwokctl {args[0]} {args[1] if len(args) > 1 else ''} failed: "
-                                  + " | ".join(detail))
+            raise SimClusterError(
+                f"kwokctl {args[0]} {args[1] if len(args) > 1 else ''} failed: "
+                + " | ".join(detail)
+            )
         return proc
 
     def exists(self) -> bool:
@@ -203,10 +206,18 @@ class SimCluster:
             self.paths.state_dir.mkdir(parents=True)
             self._write_simbin()
             self._write_config(port)
-            self.log(f"starting simulated cluster {self.name!r} (control plane on 127.0.0.1:{port})")
+            self.log(
+                f"starting simulated cluster {self.name!r} (control plane on 127.0.0.1:{port})"
+            )
             self._kwokctl(
-                "create", "cluster", "--name", self.name, "--config", str(self.paths.config_file),
-                "--wait", f"{int(timeout_s)}s",
+                "create",
+                "cluster",
+                "--name",
+                self.name,
+                "--config",
+                str(self.paths.config_file),
+                "--wait",
+                f"{int(timeout_s)}s",
             )
             self._start_agent()
             self._create_nodes(nodes)
@@ -224,10 +235,15 @@ class SimCluster:
         log_file = open(self.paths.agent_log, "ab")  # noqa: SIM115 - handed to the child
         proc = subprocess.Popen(
             [
-                sys.executable, "-m", "gpuconform.sim.agent",
-                "--kubeconfig", str(self.paths.kubeconfig),
-                "--state-dir", str(self.paths.state_dir),
-                "--simbin", str(self.paths.simbin),
+                sys.executable,
+                "-m",
+                "gpuconform.sim.agent",
+                "--kubeconfig",
+                str(self.paths.kubeconfig),
+                "--state-dir",
+                str(self.paths.state_dir),
+                "--simbin",
+                str(self.paths.simbin),
             ],
             stdout=subprocess.PIPE,
             stderr=log_file,
@@ -260,7 +276,9 @@ class SimCluster:
             ready = {
                 name
                 for name, node in nodes.items()
-                if any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
+                if any(
+                    c.type == "Ready" and c.status == "True" for c in node.status.conditions or []
+                )
             }
             return wanted <= ready, f"{len(ready & wanted)}/{len(wanted)} nodes Ready"
 
@@ -327,10 +345,8 @@ def _wait_pid_gone(pid: int, timeout_s: float = 10) -> None:
             _force_kill(pid)
     finally:
         os.close(fd)
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def _force_kill(pid: int) -> None:

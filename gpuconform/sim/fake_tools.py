@@ -16,7 +16,7 @@ import hashlib
 import os
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from gpuconform.sim.faults import load_faults
 
@@ -66,7 +66,7 @@ def nvidia_smi_list(view: SimGpuView) -> str:
 
 
 def nvidia_smi_table(view: SimGpuView) -> str:
-    now = datetime.now(timezone.utc).strftime("%a %b %d %H:%M:%S %Y")
+    now = datetime.now(UTC).strftime("%a %b %d %H:%M:%S %Y")
     bar = "+-----------------------------------------+------------------------+----------------------+"
     lines = [
         f"{now}       ",
@@ -91,7 +91,7 @@ def nvidia_smi_table(view: SimGpuView) -> str:
 
 
 def nvidia_smi_query(view: SimGpuView) -> str:
-    now = datetime.now(timezone.utc).strftime("%a %b %d %H:%M:%S %Y")
+    now = datetime.now(UTC).strftime("%a %b %d %H:%M:%S %Y")
     out = [
         "",
         "==============NVSMI LOG==============",
@@ -138,7 +138,9 @@ def container_cli_info(view: SimGpuView) -> str:
         "W1129 09:20:11.654330 41133 nvc_info.c:406] missing compat32 library libnvidia-ml.so",
         "W1129 09:20:11.654336 41133 nvc_info.c:406] missing compat32 library libcuda.so",
         "W1129 09:20:11.655110 41133 nvc_info.c:467] missing ipc path /var/run/nvidia-persistenced/socket",
-        "W1129 09:20:11.655128 41133 nvc_info.c:520] missing firmware path /lib/firmware/nvidia/" + view.driver + "/gsp.bin",
+        "W1129 09:20:11.655128 41133 nvc_info.c:520] missing firmware path /lib/firmware/nvidia/"
+        + view.driver
+        + "/gsp.bin",
         "I1129 09:20:11.655140 41133 nvc_info.c:888] requesting device information with ''",
     ]
     for i in view.visible:

@@ -1,4 +1,4 @@
-"""Node profiles of the SIMULATED cluster: which KWOK nodes exist and what GPUs they pretend to have.
+"""Node profiles of the SIMULATED cluster: which KWOK nodes exist, which GPUs they pretend to have.
 
 A profile is YAML (see node_profiles/). Everything the sim agent and the simulated GPU tools
 need to know about a node travels on the Node object itself, as `sim.gpuconform.io/*`
@@ -65,7 +65,7 @@ def _require(mapping: dict[str, Any], key: str, kind: type, where: str) -> Any:
     if key not in mapping:
         raise NodeProfileError(f"{where}: missing field {key!r}")
     value = mapping[key]
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise NodeProfileError(f"{where}: field {key!r} must be {kind.__name__}, got {value!r}")
     return value
 
@@ -178,7 +178,7 @@ def node_manifest(node: SimNode, kube_version: str) -> dict[str, Any]:
     if node.fault:
         annotations[ANNOTATION_FAULT] = node.fault
     labels |= node.labels
-    machine_id = hashlib.md5(node.name.encode()).hexdigest()  # noqa: S324 - an id, not security
+    machine_id = hashlib.md5(node.name.encode()).hexdigest()
     resources = {"cpu": "64", "memory": "512Gi", "pods": "110", "ephemeral-storage": "1Ti"}
     return {
         "apiVersion": "v1",

@@ -164,12 +164,14 @@ def build_component(component: Component, out_dir: Path, log=print) -> None:
 
 
 def ensure_toolchain(log=print) -> Path:
-    """Build whatever binaries are missing; return the bin directory. Idempotent and cheap when warm."""
+    """Build whatever binaries are missing; return the bin directory (cheap when warm)."""
     out_dir = bin_dir()
     if not missing_binaries():
         return out_dir
     if shutil.which("go") is None:
-        raise ToolchainError("the Go toolchain (`go`) is not on PATH; it is needed to build the cluster")
+        raise ToolchainError(
+            "the Go toolchain (`go`) is not on PATH; it is needed to build the cluster"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     log(f"building the simulated-cluster toolchain into {out_dir} (first run only)")
     for component in load_components():

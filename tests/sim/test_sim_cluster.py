@@ -9,12 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from gpuconform.wait import wait_for
+from tests.data.plugin import plugin_daemonset
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-PLUGIN_DS = yaml.safe_load((DATA / "plugin-daemonset.yaml").read_text())
+PLUGIN_DS = plugin_daemonset()
 HEALTHY = ["gpu-ok-0", "gpu-ok-1"]
 
 
@@ -44,9 +44,11 @@ def plugin(core, apps):
         by_node = {p.spec.node_name: p for p in pods.values()}
         healthy_ready = all(n in by_node and ready(by_node[n]) for n in HEALTHY)
         crashing = by_node.get("gpu-broken-0")
-        restarts = crashing.status.container_statuses[0].restart_count if (
-            crashing and crashing.status.container_statuses
-        ) else 0
+        restarts = (
+            crashing.status.container_statuses[0].restart_count
+            if (crashing and crashing.status.container_statuses)
+            else 0
+        )
         nodev = by_node.get("gpu-nodev-0")
         done = healthy_ready and restarts >= 2 and nodev is not None and ready(nodev)
         return done, f"{len(by_node)} plugin pods, broken restarts={restarts}"
@@ -124,7 +126,16 @@ def test_exec_runs_simulated_gpu_tools_consistent_with_the_node(plugin, core, ku
     listing = kubectl("exec", "-n", "kube-system", name, "--", "nvidia-smi", "-L").stdout
     assert listing.count("GPU ") == 8 and "NVIDIA H200" in listing
     info = kubectl(
-        "exec", "-n", "kube-system", name, "--", "nvidia-container-cli", "-k", "-d", "/dev/tty", "info"
+        "exec",
+        "-n",
+        "kube-system",
+        name,
+        "--",
+        "nvidia-container-cli",
+        "-k",
+        "-d",
+        "/dev/tty",
+        "info",
     ).stdout
     assert "NVRM version:   580.159.04" in info and info.count("Model:          NVIDIA H200") == 8
     table = kubectl("exec", "-n", "kube-system", name, "--", "nvidia-smi").stdout
@@ -195,7 +206,13 @@ def test_over_request_stays_pending_with_insufficient_gpu(plugin, core):
 
 
 def test_container_cli_fails_on_the_broken_driver_node(plugin, core):
-    run_pod(core, "cli-broken", 0, ["nvidia-container-cli", "-k", "-d", "/dev/tty", "info"], node="gpu-broken-0")
+    run_pod(
+        core,
+        "cli-broken",
+        0,
+        ["nvidia-container-cli", "-k", "-d", "/dev/tty", "info"],
+        node="gpu-broken-0",
+    )
     pod = wait_finished(core, "cli-broken")
     assert pod.status.phase == "Failed"
     logs = core.read_namespaced_pod_log("cli-broken", "default")

@@ -79,8 +79,10 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 def test_cli_bad_node_profile_is_one_clear_line(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("gpu: {product: P, name: N, memory_mib: 1, driver_version: '1', cuda_version: '1'}\n"
-                   "node_groups: [{name: g, count: 1, gpus: 8, fault: melted}]\n")
+    bad.write_text(
+        "gpu: {product: P, name: N, memory_mib: 1, driver_version: '1', cuda_version: '1'}\n"
+        "node_groups: [{name: g, count: 1, gpus: 8, fault: melted}]\n"
+    )
     proc = run_cli("sim", "up", "--nodes", str(bad), "--name", "never-started")
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
@@ -91,7 +93,9 @@ def test_cli_bad_node_profile_is_one_clear_line(tmp_path):
 
 
 def test_cli_missing_toolchain_binary_is_named(tmp_path):
-    with pytest.raises(toolchain.ToolchainError, match="'kwokctl' is missing .* run `make toolchain`"):
+    with pytest.raises(
+        toolchain.ToolchainError, match=r"'kwokctl' is missing .* run `make toolchain`"
+    ):
         original = os.environ.get("GPUCONFORM_CACHE")
         os.environ["GPUCONFORM_CACHE"] = str(tmp_path)
         try:

@@ -54,7 +54,9 @@ def test_every_signature_has_a_test_or_a_scenario():
 
 
 def test_benign_container_cli_warnings_are_info_only():
-    explanation = explain([Evidence("node-probe", "gpu-1", (DATA / "outputs/container-cli-healthy.txt").read_text())])
+    explanation = explain(
+        [Evidence("node-probe", "gpu-1", (DATA / "outputs/container-cli-healthy.txt").read_text())]
+    )
     assert explanation.primary is None
     assert all(f.signature.severity == "info" for f in explanation.findings)
 
@@ -98,7 +100,12 @@ def test_a_working_driver_moves_the_blame_up():
     explanation = explain(
         [
             Evidence("node-probe", "gpu-1", healthy_probe, node="gpu-1"),
-            Evidence("plugin-log", "ns/p", "Failed to initialize NVML: could not load NVML library", node="gpu-1"),
+            Evidence(
+                "plugin-log",
+                "ns/p",
+                "Failed to initialize NVML: could not load NVML library",
+                node="gpu-1",
+            ),
         ]
     )
     assert "gpu-1" in explanation.healthy_drivers
@@ -114,7 +121,9 @@ def test_real_h200_probe_reads_as_a_healthy_driver_layer():
     assert probe.gpu_models == ["NVIDIA H200"]
     assert probe.driver_version == "580.159.04"
     explanation = explain([Evidence("node-probe", "h200-host", text, node="h200-host")])
-    assert explanation.healthy_drivers["h200-host"].summary() == "1 x NVIDIA H200, driver 580.159.04"
+    assert (
+        explanation.healthy_drivers["h200-host"].summary() == "1 x NVIDIA H200, driver 580.159.04"
+    )
     assert all(f.signature.layer != "driver" for f in explanation.causes)
     # That host has no container toolkit: the one thing to flag there.
     assert [f.signature.id for f in explanation.causes] == ["container-toolkit-missing"]

@@ -28,7 +28,9 @@ def test_shipped_sim_profiles_resolve():
 
 
 def test_unknown_profile_lists_known_ones(tmp_path):
-    path = write_profiles(tmp_path, {"alpha": {"chart": {"path": "x"}}, "beta": {"chart": {"path": "y"}}})
+    path = write_profiles(
+        tmp_path, {"alpha": {"chart": {"path": "x"}}, "beta": {"chart": {"path": "y"}}}
+    )
     with pytest.raises(ProfileError, match=r"unknown cluster 'gamma'.*profiles: alpha, beta"):
         resolve_profile("gamma", path, {"kubeconfig": str(tmp_path / "none")})
 

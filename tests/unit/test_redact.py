@@ -18,7 +18,9 @@ def test_tokens_and_kubeconfig_fields_are_masked():
 
 
 def test_secret_looking_env_vars_are_masked_others_kept():
-    out = redact("API_TOKEN=s3cr3t\n  AWS_SECRET_ACCESS_KEY:  abcd\n  DB_PASSWORD=pw\n  NODE_NAME: gpu-0\n")
+    out = redact(
+        "API_TOKEN=s3cr3t\n  AWS_SECRET_ACCESS_KEY:  abcd\n  DB_PASSWORD=pw\n  NODE_NAME: gpu-0\n"
+    )
     assert "s3cr3t" not in out and "abcd" not in out and "pw\n" not in out
     assert "NODE_NAME: gpu-0" in out
 

@@ -40,7 +40,9 @@ def test_unlabeled_fault_drops_gpu_labels_but_keeps_gpus():
 
 def test_unknown_fault_is_named():
     data = {"gpu": GPU, "node_groups": [{"name": "g", "count": 1, "gpus": 1, "fault": "melted"}]}
-    with pytest.raises(NodeProfileError, match=r"unknown fault 'melted'; known faults: broken-driver"):
+    with pytest.raises(
+        NodeProfileError, match=r"unknown fault 'melted'; known faults: broken-driver"
+    ):
         parse_node_profile(data)
 
 
@@ -60,7 +62,7 @@ def test_invalid_node_profiles(groups, message):
 
 
 def test_unknown_node_profile_lists_known():
-    with pytest.raises(NodeProfileError, match="known: .*healthy"):
+    with pytest.raises(NodeProfileError, match=r"known: .*healthy"):
         load_node_profile("nope")
 
 

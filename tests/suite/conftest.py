@@ -1,0 +1,104 @@
+"""Helpers to run the conformance suite itself (`pytest --cluster=...`) as a user would."""
+
+from __future__ import annotations
+
+import html
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client, config
+
+from gpuconform.sim.cluster import SimCluster
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class SuiteRun:
+    returncode: int
+    output: str
+    report_dir: Path | None
+
+    def junit(self) -> dict[str, ET.Element]:
+        assert self.report_dir is not None, self.output
+        tree = ET.parse(self.report_dir / "junit.xml")
+        return {case.get("name"): case for case in tree.iter("testcase")}
+
+    def html(self) -> str:
+        """The report's text with pytest-html's JSON-in-attribute escaping undone."""
+        assert self.report_dir is not None, self.output
+        return html.unescape((self.report_dir / "report.html").read_text())
+
+
+def run_suite(tmp_path: Path, *args: str, timeout: float = 420) -> SuiteRun:
+    reports = tmp_path / "reports"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "--reports-dir",
+            str(reports),
+            *args,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    latest = reports / "latest"
+    return SuiteRun(
+        proc.returncode, proc.stdout + proc.stderr, latest.resolve() if latest.exists() else None
+    )
+
+
+@pytest.fixture(scope="session")
+def shared_cluster():
+    """A healthy simulated cluster the tests point profiles at (the suite does not own it)."""
+    cluster = SimCluster(f"gpuconform-suite-{os.getpid()}", log=lambda line: None)
+    cluster.up("healthy")
+    yield cluster
+    cluster.down(quiet=True)
+
+
+@pytest.fixture(scope="session")
+def shared_api(shared_cluster) -> client.ApiClient:
+    return config.new_client_from_config(str(shared_cluster.paths.kubeconfig))
+
+
+def write_profiles(tmp_path: Path, profiles: dict) -> Path:
+    """A clusters.yaml whose profiles inherit the shipped `sim` settings but no simulation."""
+    base = yaml.safe_load((REPO / "clusters.yaml").read_text())["profiles"]["sim"]
+    base = {k: v for k, v in base.items() if k != "simulated"}
+    base["chart"] = dict(base["chart"], path=str(REPO / base["chart"]["path"]))
+    path = tmp_path / "clusters.yaml"
+    path.write_text(yaml.safe_dump({"profiles": {"base": base} | profiles}))
+    return path
+
+
+def labelled_leftovers(api: client.ApiClient) -> list[str]:
+    """Anything on the cluster carrying any gpuconform run id."""
+    core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+    selector = "gpuconform.io/run-id"
+    found = [f"ns/{n.metadata.name}" for n in core.list_namespace(label_selector=selector).items]
+    found += [
+        f"pod/{p.metadata.name}"
+        for p in core.list_pod_for_all_namespaces(label_selector=selector).items
+    ]
+    found += [
+        f"ds/{d.metadata.name}"
+        for d in apps.list_daemon_set_for_all_namespaces(label_selector=selector).items
+    ]
+    found += [
+        f"secret/{s.metadata.name}"
+        for s in core.list_secret_for_all_namespaces(label_selector=selector).items
+    ]
+    return found

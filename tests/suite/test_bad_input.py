@@ -1,0 +1,118 @@
+"""Bad input: one clear line, a non-zero exit, nothing created, no traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client
+
+from tests.data.plugin import plugin_daemonset
+from tests.suite.conftest import labelled_leftovers, run_suite, write_profiles
+
+
+def token_kubeconfig(shared_cluster, api: client.ApiClient, tmp_path: Path, name: str) -> Path:
+    """A kubeconfig that authenticates as a fresh ServiceAccount with no permissions."""
+    core = client.CoreV1Api(api)
+    core.create_namespaced_service_account("default", {"metadata": {"name": name}})
+    token = core.create_namespaced_service_account_token(
+        name, "default", {"spec": {"expirationSeconds": 3600}}
+    ).status.token
+    kubeconfig = yaml.safe_load(Path(shared_cluster.paths.kubeconfig).read_text())
+    kubeconfig["users"] = [{"name": kubeconfig["users"][0]["name"], "user": {"token": token}}]
+    path = tmp_path / f"{name}.kubeconfig"
+    path.write_text(yaml.safe_dump(kubeconfig))
+    return path
+
+
+def unreachable_kubeconfig(shared_cluster, tmp_path: Path) -> Path:
+    kubeconfig = yaml.safe_load(Path(shared_cluster.paths.kubeconfig).read_text())
+    kubeconfig["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:1"
+    path = tmp_path / "unreachable.kubeconfig"
+    path.write_text(yaml.safe_dump(kubeconfig))
+    return path
+
+
+def assert_clean_refusal(run, message: str, api: client.ApiClient | None) -> None:
+    assert run.returncode == 4, run.output[-2000:]
+    errors = [line for line in run.output.splitlines() if line.startswith("ERROR:")]
+    assert len(errors) == 1 and message in errors[0], run.output[-2000:]
+    assert "Traceback" not in run.output
+    if api is not None:
+        assert labelled_leftovers(api) == []
+
+
+def test_unknown_profile_lists_the_known_ones(tmp_path):
+    run = run_suite(tmp_path, "--cluster=prod-gpu-typo")
+    assert_clean_refusal(run, "unknown cluster 'prod-gpu-typo'", None)
+    assert "sim, sim-faulty" in run.output
+
+
+@pytest.mark.parametrize(
+    "make_profile, message",
+    [
+        (lambda c, t: {"kubeconfig": str(t / "missing.yaml")}, "missing.yaml not found"),
+        (
+            lambda c, t: {"kubeconfig": str(c.paths.kubeconfig), "context": "nope"},
+            "context 'nope' is not in",
+        ),
+        (
+            lambda c, t: {"kubeconfig": str(unreachable_kubeconfig(c, t))},
+            "cannot reach the API server at https://127.0.0.1:1",
+        ),
+    ],
+    ids=["missing-kubeconfig", "unknown-context", "unreachable-api-server"],
+)
+def test_cluster_access_problems(tmp_path, shared_cluster, shared_api, make_profile, message):
+    profile = {"extends": "base"} | make_profile(shared_cluster, tmp_path)
+    profiles = write_profiles(tmp_path, {"bad": profile})
+    run = run_suite(tmp_path, "--cluster=bad", f"--profiles={profiles}")
+    assert_clean_refusal(run, message, shared_api)
+
+
+def test_forbidden_permissions_are_named(tmp_path, shared_cluster, shared_api):
+    kubeconfig = token_kubeconfig(shared_cluster, shared_api, tmp_path, "gpuconform-nobody")
+    profiles = write_profiles(tmp_path, {"bad": {"extends": "base", "kubeconfig": str(kubeconfig)}})
+    run = run_suite(tmp_path, "--cluster=bad", f"--profiles={profiles}")
+    assert_clean_refusal(run, "missing permission(s): get namespaces; list namespaces", shared_api)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--chart=/nonexistent/chart"], 'path "/nonexistent/chart" not found'),
+        (["--values=BAD"], "cannot be used: failed to parse"),
+    ],
+    ids=["chart-not-found", "bad-values-file"],
+)
+def test_chart_problems_stop_before_anything_is_created(
+    tmp_path, shared_cluster, shared_api, args, message
+):
+    bad_values = tmp_path / "bad-values.yaml"
+    bad_values.write_text("tolerations: [unclosed\n")
+    args = [a.replace("BAD", str(bad_values)) for a in args]
+    profiles = write_profiles(
+        tmp_path, {"ext": {"extends": "base", "kubeconfig": str(shared_cluster.paths.kubeconfig)}}
+    )
+    run = run_suite(tmp_path, "--cluster=ext", f"--profiles={profiles}", *args)
+    assert_clean_refusal(run, message, shared_api)
+    namespaces = [n.metadata.name for n in client.CoreV1Api(shared_api).list_namespace().items]
+    assert "gpuconform-nvdp" not in namespaces
+
+
+def test_install_over_an_existing_plugin_is_refused(tmp_path, shared_cluster, shared_api):
+    apps = client.AppsV1Api(shared_api)
+    apps.create_namespaced_daemon_set("kube-system", plugin_daemonset("preinstalled-plugin"))
+    try:
+        profiles = write_profiles(
+            tmp_path,
+            {"ext": {"extends": "base", "kubeconfig": str(shared_cluster.paths.kubeconfig)}},
+        )
+        run = run_suite(tmp_path, "--cluster=ext", f"--profiles={profiles}")
+        assert_clean_refusal(
+            run, "a device plugin is already running (kube-system/preinstalled-plugin)", shared_api
+        )
+        assert "--mode=existing" in run.output
+    finally:
+        apps.delete_namespaced_daemon_set("preinstalled-plugin", "kube-system")

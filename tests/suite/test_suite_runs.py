@@ -1,0 +1,147 @@
+"""End-to-end runs of the suite against simulated clusters, the way users run it."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+from kubernetes import client
+
+from gpuconform.wait import wait_for
+from tests.suite.conftest import REPO, labelled_leftovers, run_suite, write_profiles
+
+STEPS = [
+    "test_api_server_is_reachable_and_supported",
+    "test_run_has_the_permissions_it_needs",
+    "test_gpu_nodes_are_found_and_ready",
+    "test_existing_device_plugin_matches_the_mode",
+    "test_chart_installs",
+    "test_release_objects_carry_the_run_id",
+    "test_daemonset_is_ready_on_every_gpu_node",
+    "test_every_gpu_node_advertises_its_gpus",
+    "test_gpu_pod_runs_and_sees_exactly_its_gpu",
+    "test_over_request_stays_pending_with_insufficient_gpus",
+    "test_pod_without_gpu_request_sees_no_gpu",
+    "test_uninstall_removes_the_plugin",
+    "test_nothing_with_the_run_id_remains",
+]
+
+
+def outcome(case) -> str:
+    for tag in ("failure", "error", "skipped"):
+        if case.find(tag) is not None:
+            return tag
+    return "passed"
+
+
+def test_full_run_against_sim_passes_and_reports_every_step(tmp_path):
+    run = run_suite(tmp_path, "--cluster=sim")
+    assert run.returncode == 0, run.output[-3000:]
+    cases = run.junit()
+    assert list(cases) == STEPS
+    assert all(outcome(c) == "passed" for c in cases.values())
+    html = run.html()
+    for step in STEPS:
+        assert step in html
+    for fact in (
+        "server version",
+        "v1.34.4",
+        "run id",
+        "nvidia-device-plugin-0.18.0",
+        "gpuconform",
+    ):
+        assert fact in html, fact
+    assert "leak check: nothing labelled" in run.output
+    assert run.report_dir.name.startswith("sim-")
+
+
+def test_unlabeled_gpu_nodes_fail_readiness_not_pass_vacuously(tmp_path):
+    run = run_suite(tmp_path, "--cluster=sim-unlabeled")
+    assert run.returncode == 1, run.output[-3000:]
+    cases = run.junit()
+    failure = cases["test_daemonset_is_ready_on_every_gpu_node"].find("failure")
+    assert failure is not None
+    assert "no node matches the chart's node affinity" in failure.get("message") + failure.text
+    for later in (
+        "test_every_gpu_node_advertises_its_gpus",
+        "test_gpu_pod_runs_and_sees_exactly_its_gpu",
+    ):
+        skipped = cases[later].find("skipped")
+        assert skipped is not None and "needs step 'readiness', which failed" in skipped.get(
+            "message"
+        )
+    assert outcome(cases["test_nothing_with_the_run_id_remains"]) == "passed"
+
+
+def test_faulty_cluster_fails_readiness_and_names_the_broken_node(tmp_path):
+    run = run_suite(tmp_path, "--cluster=sim-faulty")
+    assert run.returncode == 1, run.output[-3000:]
+    failure = run.junit()["test_daemonset_is_ready_on_every_gpu_node"].find("failure")
+    assert "gpu-broken-0" in failure.text and "CrashLoopBackOff" in failure.text
+    # The diagnosis (issue 4): driver layer, on that node, with its evidence and files.
+    assert "driver: libnvidia-ml.so.1" in run.output and "(gpu-broken-0)" in run.output
+    probe = run.report_dir / "diagnostics" / "node-gpu-broken-0" / "node-probe.txt"
+    assert "load library failed: libnvidia-ml.so.1" in probe.read_text()
+    html = run.html()
+    assert html.index("Diagnosis") < html.index("Evidence")
+    assert "<details><summary>node-probe: gpu-broken-0" in html
+
+
+def test_no_devices_node_is_diagnosed(tmp_path):
+    run = run_suite(tmp_path, "--cluster=sim-no-devices")
+    assert run.returncode == 1, run.output[-3000:]
+    cases = run.junit()
+    assert outcome(cases["test_daemonset_is_ready_on_every_gpu_node"]) == "passed"
+    failure = cases["test_every_gpu_node_advertises_its_gpus"].find("failure")
+    assert "gpu-nodev-0" in failure.text
+    assert "device-plugin: The device plugin runs but finds no GPUs" in run.output
+    logs = list((run.report_dir / "diagnostics").glob("pod-nvdp-*/nvidia-device-plugin-ctr.log"))
+    assert any("No devices found. Waiting indefinitely." in p.read_text() for p in logs)
+
+
+def test_selecting_one_step_still_installs_and_cleans_up(tmp_path, shared_cluster, shared_api):
+    profiles = write_profiles(
+        tmp_path, {"ext": {"extends": "base", "kubeconfig": str(shared_cluster.paths.kubeconfig)}}
+    )
+    run = run_suite(tmp_path, "--cluster=ext", f"--profiles={profiles}", "-k", "workload")
+    assert run.returncode == 0, run.output[-3000:]
+    assert list(run.junit()) == ["test_gpu_pod_runs_and_sees_exactly_its_gpu"]
+    assert "installing" in run.output and "uninstalling" in run.output
+    assert labelled_leftovers(shared_api) == []
+
+
+def test_ctrl_c_mid_run_leaves_nothing_with_the_run_id(tmp_path, shared_cluster, shared_api):
+    profiles = write_profiles(
+        tmp_path, {"ext": {"extends": "base", "kubeconfig": str(shared_cluster.paths.kubeconfig)}}
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "--cluster=ext",
+            f"--profiles={profiles}",
+            f"--reports-dir={tmp_path / 'reports'}",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    apps = client.AppsV1Api(shared_api)
+    # Interrupt as soon as the run's DaemonSet exists: mid-install/readiness.
+    wait_for(
+        apps.list_daemon_set_for_all_namespaces,
+        lambda items: (bool(items), "no DaemonSet of the run yet"),
+        what="the run to install its DaemonSet",
+        timeout_s=120,
+        label_selector="gpuconform.io/run-id",
+    )
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 2, output[-3000:]
+    assert "KeyboardInterrupt" in output
+    assert labelled_leftovers(shared_api) == []
