@@ -34,7 +34,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     from gpuconform.diagnose.explain_files import explain_files
 
-    return explain_files(args.files, sys.stdout)
+    return explain_files(args.files, sys.stdout, sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,124 @@
+"""gpuconform benchmarks. Prints tables and rewrites BENCHMARKS.md.
+
+  python bench/run.py                  cluster start (warm) and warm toolchain check
+  python bench/run.py --cold-toolchain also the cold toolchain build (empty Go caches; ~20 min)
+  python bench/run.py --quick          one repetition of everything
+
+The simulated cluster is the target: see README's "The simulated cluster".
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from gpuconform.sim import toolchain  # noqa: E402
+from gpuconform.sim.cluster import SimCluster  # noqa: E402
+
+RESULTS = REPO / "BENCHMARKS.md"
+
+
+def timed(fn) -> float:
+    started = time.monotonic()
+    fn()
+    return time.monotonic() - started
+
+
+def bench_toolchain_warm(reps: int) -> list[float]:
+    """`gpuconform sim build` with the cache present: what `make test` pays on every run."""
+    command = [sys.executable, "-m", "gpuconform.cli", "sim", "build"]
+    return [
+        timed(lambda: subprocess.run(command, check=True, capture_output=True, cwd=REPO))
+        for _ in range(reps)
+    ]
+
+
+def bench_toolchain_cold() -> float:
+    """Build everything into empty caches: Go's module and build caches and ours."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ)
+        env |= {
+            "GPUCONFORM_CACHE": f"{tmp}/cache",
+            "GOMODCACHE": f"{tmp}/gomod",
+            "GOCACHE": f"{tmp}/gobuild",
+        }
+        started = time.monotonic()
+        subprocess.run(
+            [sys.executable, "-m", "gpuconform.sim.toolchain"], env=env, check=True, cwd=REPO
+        )
+        elapsed = time.monotonic() - started
+        subprocess.run(["chmod", "-R", "u+w", tmp], check=False)  # Go's module cache is read-only
+        return elapsed
+
+
+def bench_cluster_start(reps: int, nodes: str) -> list[float]:
+    times = []
+    for n in range(reps):
+        cluster = SimCluster(f"gpuconform-bench-{os.getpid()}-{n}", log=lambda line: None)
+        try:
+            times.append(timed(lambda c=cluster: c.up(nodes)))
+        finally:
+            cluster.down(quiet=True)
+    return times
+
+
+def describe(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.1f} s (1 run)"
+    return (
+        f"median {statistics.median(values):.1f} s, min {min(values):.1f} s, "
+        f"max {max(values):.1f} s ({len(values)} runs)"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="one repetition")
+    parser.add_argument("--cold-toolchain", action="store_true", help="also build from scratch")
+    args = parser.parse_args()
+    reps = 1 if args.quick else 5
+    toolchain.ensure_toolchain()
+    rows = [("toolchain check, warm (cache present)", describe(bench_toolchain_warm(reps)))]
+    if args.cold_toolchain:
+        rows.append(("toolchain build, cold (empty Go caches)", describe([bench_toolchain_cold()])))
+    start_times = bench_cluster_start(reps, "healthy")
+    rows.append(("simulated cluster up to all 4 nodes Ready, warm", describe(start_times)))
+    table = "| measurement | result |\n|---|---|\n" + "".join(f"| {a} | {b} |\n" for a, b in rows)
+    print(table)
+    header = (
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()}: "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"Kubernetes {toolchain.kubernetes_version()}."
+    )
+    section = f"## Simulated cluster and toolchain (`python bench/run.py`)\n\n{header}\n\n{table}"
+    write_section(section)
+    return 0
+
+
+def write_section(section: str) -> None:
+    """Replace this script's section of BENCHMARKS.md, keeping the rest."""
+    marker_start, marker_end = "<!-- bench/run.py start -->", "<!-- bench/run.py end -->"
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n\n"
+    block = f"{marker_start}\n{section}{marker_end}\n"
+    if marker_start in text:
+        before, rest = text.split(marker_start, 1)
+        after = rest.split(marker_end, 1)[1].lstrip("\n")
+        text = before + block + after
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    RESULTS.write_text(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""`gpuconform explain FILE...` on saved outputs, including unusable files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def explain(*paths: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gpuconform.cli", "explain", *paths],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_explains_saved_outputs_in_order_of_blame():
+    proc = explain(
+        str(DATA / "outputs/plugin-nvml-missing.log"), str(DATA / "outputs/probe-broken-driver.txt")
+    )
+    assert proc.returncode == 1
+    first = proc.stdout.splitlines()[0]
+    assert first.startswith("1. [driver] libnvidia-ml.so.1")
+    assert "> nvidia-container-cli: initialization error: load library failed" in proc.stdout
+
+
+def test_healthy_output_explains_to_nothing_wrong():
+    proc = explain(str(DATA / "outputs/container-cli-healthy.txt"))
+    assert proc.returncode == 0
+    assert "No known failure signature matched" in proc.stdout
+    assert "(info) nvidia-container-cli warnings" in proc.stdout
+
+
+def test_missing_empty_and_binary_files_get_one_line_each(tmp_path):
+    empty = tmp_path / "empty.log"
+    empty.write_text("")
+    binary = tmp_path / "core.bin"
+    binary.write_bytes(b"\x7fELF\0\0\0")
+    proc = explain(str(tmp_path / "nope.log"), str(empty), str(binary))
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"gpuconform: {tmp_path / 'nope.log'}: no such file",
+        f"gpuconform: {empty}: the file is empty",
+        f"gpuconform: {binary}: a binary file; pass saved text output (logs, describe)",
+    ]
+    assert "Traceback" not in proc.stderr
