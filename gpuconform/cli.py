@@ -37,6 +37,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return explain_files(args.files, sys.stdout, sys.stderr)
 
 
+def cmd_rbac(args: argparse.Namespace) -> int:
+    from gpuconform.rbac import render
+
+    sys.stdout.write(render(args.mode))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gpuconform", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -51,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--port", type=int, help="kube-apiserver port (default: a free one)")
     sim.add_argument("--timeout", type=float, default=120, help="seconds to wait for readiness")
     sim.set_defaults(func=cmd_sim)
+    rbac = sub.add_parser("rbac", help="print the runner's least-privilege RBAC for a mode")
+    rbac.add_argument("mode", choices=["install", "existing"])
+    rbac.set_defaults(func=cmd_rbac)
     explain = sub.add_parser("explain", help="explain saved outputs with the failure signatures")
     explain.add_argument("files", nargs="+")
     explain.set_defaults(func=cmd_explain)

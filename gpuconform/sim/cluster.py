@@ -23,6 +23,8 @@ from gpuconform.sim.nodes import SimNode, load_node_profile, node_manifest
 
 DEFAULT_NAME = "gpuconform-sim"
 STAGES_FILE = Path(__file__).with_name("stages.yaml")
+CHART_REPO_FILE = Path(__file__).with_name("chart_repo.yaml")
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SIM_TOOLS = ("nvidia-smi", "nvidia-container-cli", "ldconfig")
 
 
@@ -65,6 +67,18 @@ class SimPaths:
     @property
     def config_file(self) -> Path:
         return self.state_dir / "kwokctl.yaml"
+
+    @property
+    def charts_dir(self) -> Path:
+        return self.state_dir / "charts"
+
+    @property
+    def chart_repo_pid(self) -> Path:
+        return self.state_dir / "chart-repo.pid"
+
+    @property
+    def chart_repo_url(self) -> Path:
+        return self.state_dir / "chart-repo.url"
 
 
 def port_in_use(port: int) -> bool:
@@ -220,6 +234,7 @@ class SimCluster:
                 f"{int(timeout_s)}s",
             )
             self._start_agent()
+            self._start_chart_repo()
             self._create_nodes(nodes)
             self._wait_nodes_ready([n.name for n in nodes], timeout_s)
         except BaseException:
@@ -255,6 +270,62 @@ class SimCluster:
         line = proc.stdout.readline().decode().strip() if proc.stdout else ""
         if line != "ready":
             raise SimClusterError(f"the sim agent did not start; see {self.paths.agent_log}")
+
+    def _start_chart_repo(self) -> None:
+        """Package the test chart at each version of chart_repo.yaml and serve it over HTTP."""
+        spec = yaml.safe_load(CHART_REPO_FILE.read_text())
+        chart = PROJECT_ROOT / spec["chart"]
+        helm = str(toolchain.require_binary("helm"))
+        self.paths.charts_dir.mkdir(parents=True, exist_ok=True)
+        for version in spec["versions"]:
+            subprocess.run(
+                [
+                    helm,
+                    "package",
+                    str(chart),
+                    "--version",
+                    str(version),
+                    "--app-version",
+                    str(version),
+                    "--destination",
+                    str(self.paths.charts_dir),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        subprocess.run(
+            [helm, "repo", "index", str(self.paths.charts_dir), "--url", url],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "http.server",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+                str(self.paths.charts_dir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.paths.chart_repo_pid.write_text(str(server.pid))
+        self.paths.chart_repo_url.write_text(url)
+
+    def chart_repo(self) -> str | None:
+        """URL of the simulated chart repository, while the cluster runs."""
+        try:
+            return self.paths.chart_repo_url.read_text().strip()
+        except OSError:
+            return None
 
     def _create_nodes(self, nodes: list[SimNode]) -> None:
         from kubernetes import client, config
@@ -293,13 +364,14 @@ class SimCluster:
 
     def down(self, quiet: bool = False) -> None:
         """Stop the agent and the control plane and remove their state; safe to repeat."""
-        try:
-            pid = int(self.paths.agent_pid.read_text())
-        except (OSError, ValueError):
-            pid = None
-        if pid and _pid_alive(pid):
-            os.killpg(pid, signal.SIGTERM)
-            _wait_pid_gone(pid)
+        for pid_file in (self.paths.agent_pid, self.paths.chart_repo_pid):
+            try:
+                pid = int(pid_file.read_text())
+            except (OSError, ValueError):
+                continue
+            if _pid_alive(pid):
+                os.killpg(pid, signal.SIGTERM)
+                _wait_pid_gone(pid)
         if self.exists():
             component_pids = self._component_pids()
             self._kwokctl("delete", "cluster", "--name", self.name, check=False)
@@ -327,6 +399,7 @@ class SimCluster:
             "agent_running": self.agent_running(),
             "apiserver_port": self.apiserver_port(),
             "kubeconfig": str(self.paths.kubeconfig) if self.exists() else None,
+            "chart_repo": self.chart_repo(),
         }
 
 

@@ -15,7 +15,7 @@ from gpuconform.sim.cluster import SimCluster
 DATA = Path(__file__).resolve().parents[1] / "data"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def sim_cluster():
     cluster = SimCluster(f"gpuconform-test-{os.getpid()}", log=lambda line: None)
     cluster.up(str(DATA / "node-profiles" / "mixed.yaml"))
@@ -23,17 +23,17 @@ def sim_cluster():
     cluster.down(quiet=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def core(sim_cluster) -> client.CoreV1Api:
     return client.CoreV1Api(config.new_client_from_config(str(sim_cluster.paths.kubeconfig)))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def apps(sim_cluster) -> client.AppsV1Api:
     return client.AppsV1Api(config.new_client_from_config(str(sim_cluster.paths.kubeconfig)))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def kubectl(sim_cluster):
     """Run the real kubectl against the simulated cluster; returns CompletedProcess."""
     binary = str(toolchain.require_binary("kubectl"))
