@@ -44,7 +44,9 @@ class ChartSource:
             "oci": self.oci,
             "manifest": self.manifest,
         }[self.kind]
-        return f"{ref} {self.version or '(latest)'}" if self.kind != "manifest" else str(ref)
+        if self.kind in ("manifest", "path"):
+            return str(ref)
+        return f"{ref} {self.version or '(latest)'}"
 
 
 @dataclass(frozen=True)
@@ -69,11 +71,22 @@ class Profile:
     node_probe: bool
     probe_image: str
     keep: bool = False
+    upgrade_from: str | None = None
+    canary_selector: str | None = None  # --nodes: validate on this subset of GPU nodes only
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def simulated(self) -> bool:
         return self.simulated_nodes is not None
+
+    def canary_node_selector(self) -> dict[str, str]:
+        """The equality terms of --nodes, to pin the plugin's DaemonSet to the canary pool."""
+        terms: dict[str, str] = {}
+        for term in (self.canary_selector or "").split(","):
+            key, eq, value = term.partition("=")
+            if eq and not key.endswith("!"):
+                terms[key.strip()] = value.strip().lstrip("=")
+        return terms
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -182,6 +195,13 @@ def _build(name: str, data: dict[str, Any], base: Path) -> Profile:
             f"profile {name!r}: give exactly one chart source of {', '.join(CHART_SOURCES)} "
             f"(got {', '.join(sources) or 'none'})"
         )
+    if data.get("upgrade_from") and (data["mode"] != "install" or chart.get("manifest")):
+        raise ProfileError(f"profile {name!r}: --upgrade-from needs mode install with a helm chart")
+    if data.get("upgrade_from") and chart.get("path"):
+        raise ProfileError(
+            f"profile {name!r}: --upgrade-from needs a versioned chart source (repo or oci); "
+            "a local chart path has only the version on disk"
+        )
     if data["mode"] not in MODES:
         raise ProfileError(f"profile {name!r}: mode must be one of {', '.join(MODES)}")
     values = chart.get("values") or []
@@ -236,5 +256,6 @@ def _build(name: str, data: dict[str, Any], base: Path) -> Profile:
         node_probe=bool(data["diagnostics"].get("node_probe")),
         probe_image=data["diagnostics"].get("probe_image") or "ubuntu:24.04",
         keep=bool(data.get("keep")),
+        upgrade_from=str(data["upgrade_from"]) if data.get("upgrade_from") else None,
         raw=data,
     )

@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from gpuconform.permissions import required_permissions
+from gpuconform.permissions import describe, required_permissions
 
 RUNNER = "gpuconform-runner"
 
@@ -15,10 +15,7 @@ def cluster_role_rules(mode: str, drop: str | None = None) -> list[dict[str, Any
     """RBAC rules granting exactly the permissions `mode` needs; `drop` removes one ('verb res')."""
     verbs: dict[tuple[str, str], list[str]] = {}
     for rule in required_permissions(mode):
-        if (
-            drop
-            == f"{rule['verb']} {rule.get('group', '') + '/' if rule.get('group') else ''}{rule['resource']}"
-        ):
+        if drop == describe(rule):
             continue
         key = (rule.get("group", ""), rule["resource"])
         verbs.setdefault(key, []).append(rule["verb"])

@@ -6,6 +6,7 @@ manifest, not by label alone; in `existing` mode they are found by what they run
 
 from __future__ import annotations
 
+import dataclasses
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from kubernetes.client.rest import ApiException
 
 from gpuconform.helm import HelmError
 from gpuconform.post_render import label_objects
+from gpuconform.profile import ChartSource, Profile
 from gpuconform.readiness import is_plugin_daemonset, plugin_daemonset_names
 from gpuconform.run import RunContext
 from gpuconform.wait import wait_for
@@ -35,6 +37,13 @@ def find_plugin_daemonsets(ctx: RunContext, namespace: str | None = None) -> lis
         else apps.list_daemon_set_for_all_namespaces()
     )
     return [ds for ds in listing.items if is_plugin_daemonset(ds)]
+
+
+def install_charts(profile: Profile) -> list[ChartSource]:
+    """The charts a run installs: the target, preceded by --upgrade-from's version if given."""
+    if profile.upgrade_from:
+        return [dataclasses.replace(profile.chart, version=profile.upgrade_from), profile.chart]
+    return [profile.chart]
 
 
 def load_static_manifest(source: str) -> list[dict[str, Any]]:
@@ -70,10 +79,18 @@ class Release:
     def name(self) -> str:
         return self.ctx.profile.release_name
 
-    def install(self, extra_set: list[str] | None = None) -> None:
+    def helm_sets(self) -> list[str]:
+        """--set overrides of the run itself: pin the DaemonSet to the canary pool (--nodes)."""
+        return [
+            "nodeSelector." + key.replace(".", "\\.") + f"={value}"
+            for key, value in self.ctx.profile.canary_node_selector().items()
+        ]
+
+    def install(self) -> None:
         """Install the plugin once; on failure remember the one-line reason and raise."""
         profile, ctx = self.ctx.profile, self.ctx
-        ctx.progress(f"installing {profile.chart.describe()} as {self.name} in {self.namespace}")
+        chart = install_charts(profile)[0]
+        ctx.progress(f"installing {chart.describe()} as {self.name} in {self.namespace}")
         self.namespace_created = ctx.ensure_namespace(self.namespace)
         try:
             if profile.chart.manifest:
@@ -83,10 +100,10 @@ class Release:
                 result = ctx.helm.install(
                     self.name,
                     self.namespace,
-                    profile.chart,
+                    chart,
                     ctx.run_id,
                     profile.timeouts["install"],
-                    extra_set,
+                    self.helm_sets(),
                 )
                 self.installed = True
                 meta = result["chart"]["metadata"]
@@ -101,6 +118,26 @@ class Release:
                 "the chart rendered no device-plugin DaemonSet (no nvidia-device-plugin-ctr)"
             )
             raise ReleaseError(self.error)
+
+    def upgrade(self) -> None:
+        """helm upgrade to the profile's target chart version (pre-upgrade validation)."""
+        ctx = self.ctx
+        chart = ctx.profile.chart
+        ctx.progress(f"upgrading {self.name} to {chart.describe()}")
+        assert ctx.helm is not None
+        try:
+            result = ctx.helm.upgrade(
+                self.name,
+                self.namespace,
+                chart,
+                ctx.run_id,
+                ctx.profile.timeouts["install"],
+                self.helm_sets(),
+            )
+        except HelmError as err:
+            raise ReleaseError(f"helm upgrade failed: {err}") from None
+        meta = result["chart"]["metadata"]
+        self.chart_installed = f"{meta['name']}-{meta['version']}"
 
     def _apply_static(self, source: str) -> None:
         objects = label_objects(load_static_manifest(source), self.ctx.run_id)

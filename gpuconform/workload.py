@@ -17,6 +17,9 @@ from gpuconform.wait import wait_for
 
 MANIFESTS = Path(__file__).with_name("manifests")
 # `nvidia-smi -L` lines: "GPU 0: NVIDIA H200 (UUID: GPU-...)".
+# Marks a pod the suite expects to fail (the over-request check), so diagnostics of an
+# unrelated failure do not blame its FailedScheduling events.
+EXPECTED_FAILURE = "gpuconform.io/expected-failure"
 GPU_LINE = re.compile(r"^GPU (\d+): (.+?) \(UUID: (GPU-[0-9a-f-]+)\)", re.MULTILINE)
 
 
@@ -39,12 +42,13 @@ class PodOutcome:
 
 
 def gpu_pod_body(
-    ctx: RunContext, name: str, gpus: int, command: list[str] | None
+    ctx: RunContext, name: str, gpus: int, command: list[str] | None, restart: str = "Never"
 ) -> dict[str, Any]:
     body = copy.deepcopy(manifest("gpu-pod.yaml"))
     body["metadata"]["name"] = name
     body["metadata"]["namespace"] = ctx.workload_namespace
     body["metadata"]["labels"] |= ctx.labels
+    body["spec"]["restartPolicy"] = restart
     container = body["spec"]["containers"][0]
     container["image"] = ctx.profile.workload_image
     if command:
@@ -54,10 +58,40 @@ def gpu_pod_body(
     return body
 
 
-def create_gpu_pod(ctx: RunContext, name: str, gpus: int, command: list[str] | None) -> None:
+def create_gpu_pod(
+    ctx: RunContext,
+    name: str,
+    gpus: int,
+    command: list[str] | None,
+    restart: str = "Never",
+    expect_failure: bool = False,
+) -> None:
+    """A test pod in the run's namespace; restart="Always" for one that keeps running."""
     ctx.ensure_namespace(ctx.workload_namespace)
-    ctx.kube.core.create_namespaced_pod(
-        ctx.workload_namespace, gpu_pod_body(ctx, name, gpus, command)
+    body = gpu_pod_body(ctx, name, gpus, command, restart)
+    if expect_failure:
+        body["metadata"]["annotations"][EXPECTED_FAILURE] = "true"
+    ctx.kube.core.create_namespaced_pod(ctx.workload_namespace, body)
+
+
+def wait_pod_running(ctx: RunContext, name: str, timeout_s: float) -> None:
+    """Wait until the pod is Running and Ready."""
+
+    def running(pods: dict[str, Any]) -> tuple[bool, str]:
+        pod = pods.get(f"{ctx.workload_namespace}/{name}")
+        if pod is None:
+            return False, "pod not found"
+        ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+        return pod.status.phase == "Running" and ready, pod.status.phase or "unknown"
+
+    wait_for(
+        ctx.kube.core.list_namespaced_pod,
+        running,
+        what=f"pod {name} to run",
+        timeout_s=timeout_s,
+        progress=ctx.progress,
+        namespace=ctx.workload_namespace,
+        field_selector=f"metadata.name={name}",
     )
 
 

@@ -15,8 +15,9 @@ pytestmark = pytest.mark.step(
 def test_over_request_stays_pending_with_insufficient_gpus(run, installed_release, gpu_nodes):
     most = max((allocatable_gpus(n) for n in run.kube.core.list_node().items), default=0)
     name = "gpu-over-request"
-    create_gpu_pod(run, name, gpus=most + 1, command=["sleep", "1"])
+    create_gpu_pod(run, name, gpus=most + 1, command=["sleep", "1"], expect_failure=True)
     message = wait_failed_scheduling(run, name, run.profile.timeouts["workload"])
+    run.kube.core.delete_namespaced_pod(name, run.workload_namespace, grace_period_seconds=0)
     assert "Insufficient nvidia.com/gpu" in message, (
         f"pod asking for {most + 1} GPUs was rejected for another reason: {message}"
     )

@@ -22,9 +22,11 @@ from gpuconform.kube import GPU_RESOURCE
 from gpuconform.readiness import is_plugin_daemonset
 from gpuconform.run import RunContext
 from gpuconform.wait import WaitTimeout
-from gpuconform.workload import manifest, wait_pod_finished
+from gpuconform.workload import EXPECTED_FAILURE, manifest, wait_pod_finished
 
 MAX_NODES_PROBED = 5
+# Pods the suite runs on purpose to be rejected; their events are not evidence once deleted.
+DELIBERATE_PREFIXES = ("gpu-over-request",)
 PROBE_TIMEOUT_S = 120
 
 
@@ -160,7 +162,18 @@ def collect(ctx: RunContext, failure: str, gpu_node_names: list[str]) -> Collect
     affected: list[str] = []
     core = ctx.kube.core
     for ns in _namespaces(ctx):
-        events = core.list_namespaced_event(ns).items
+        pods = core.list_namespaced_pod(ns).items
+        expected = {
+            p.metadata.name
+            for p in pods
+            if (p.metadata.annotations or {}).get(EXPECTED_FAILURE) == "true"
+        }
+        events = [
+            e
+            for e in core.list_namespaced_event(ns).items
+            if e.involved_object.name not in expected
+            and not e.involved_object.name.startswith(DELIBERATE_PREFIXES)
+        ]
         got.add(ctx, f"namespace-{ns}", "events.txt", Evidence("events", ns, format_events(events)))
         for ds in ctx.kube.apps.list_namespaced_daemon_set(ns).items:
             if not is_plugin_daemonset(ds):
@@ -171,7 +184,9 @@ def collect(ctx: RunContext, failure: str, gpu_node_names: list[str]) -> Collect
                 "describe.txt",
                 Evidence("describe", f"{ns}/{ds.metadata.name}", describe_daemonset(ds)),
             )
-        for pod in core.list_namespaced_pod(ns).items:
+        for pod in pods:
+            if pod.metadata.name in expected:
+                continue
             node = pod.spec.node_name
             folder = f"pod-{pod.metadata.name}"
             got.add(

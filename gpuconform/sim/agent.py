@@ -52,6 +52,8 @@ ANNOTATION_PREPARED = SIM + "prepared"
 ANNOTATION_EXIT_CODE = SIM + "exit-code"
 ANNOTATION_GPU_INDICES = SIM + "gpu-indices"
 ANNOTATION_CRASH_LOOP = SIM + "crash-loop"
+ANNOTATION_PULL_FAILED = SIM + "image-pull-failed"
+REGISTRY_FILE = Path(__file__).with_name("registry.yaml")
 KWOK_GROUP, KWOK_VERSION = "kwok.x-k8s.io", "v1alpha1"
 OUTPUTS_FILE = Path(__file__).with_name("outputs.yaml")
 # Labels that mark a device-plugin pod: the upstream chart's and the GPU Operator's.
@@ -70,6 +72,21 @@ COMMAND_TIMEOUT_S = 30
 def canned_output(name: str) -> str:
     """Output of healthy simulated containers, from outputs.yaml."""
     return yaml.safe_load(OUTPUTS_FILE.read_text())[name]
+
+
+@cache
+def simulated_registry() -> dict[str, list[str]]:
+    return yaml.safe_load(REGISTRY_FILE.read_text()) or {}
+
+
+def missing_image(pod: client.V1Pod) -> str | None:
+    """The first image of the pod the SIMULATED registry does not have, if any."""
+    for container in pod.spec.containers:
+        repository, _, tag = (container.image or "").rpartition(":")
+        tags = simulated_registry().get(repository)
+        if tags is not None and tag not in tags:
+            return container.image
+    return None
 
 
 def is_device_plugin(pod: client.V1Pod) -> bool:
@@ -231,7 +248,13 @@ class SimAgent:
         annotations = pod.metadata.annotations or {}
         if gone:
             return
+        if ANNOTATION_PULL_FAILED in annotations:
+            return
         if annotations.get(ANNOTATION_PREPARED) != "true":
+            image = missing_image(pod)
+            if image:
+                self.fail_image_pull(pod, node, image)
+                return
             self.prepare(pod, node)
         elif ANNOTATION_GPU_INDICES in annotations and uid not in node.allocated:
             # After an agent restart: recover allocations from the pods themselves.
@@ -423,6 +446,65 @@ class SimAgent:
                     }
                 },
             )
+
+    def fail_image_pull(self, pod: client.V1Pod, node: NodeState, image: str) -> None:
+        """The simulated registry has no such image: ErrImagePull, then ImagePullBackOff."""
+        meta = pod.metadata
+        now = datetime.now(UTC).isoformat()
+        container = next(c.name for c in pod.spec.containers if c.image == image)
+        reason = (
+            f'failed to pull and unpack image "{image}": failed to resolve reference '
+            f'"{image}": {image}: not found'
+        )
+        self.core.patch_namespaced_pod(
+            meta.name,
+            meta.namespace,
+            {"metadata": {"annotations": {ANNOTATION_PULL_FAILED: image}}},
+        )
+        status = {
+            "phase": "Pending",
+            "containerStatuses": [
+                {
+                    "name": container,
+                    "image": image,
+                    "imageID": "",
+                    "ready": False,
+                    "started": False,
+                    "restartCount": 0,
+                    "state": {
+                        "waiting": {
+                            "reason": "ImagePullBackOff",
+                            "message": f'Back-off pulling image "{image}": ErrImagePull: {reason}',
+                        }
+                    },
+                }
+            ],
+        }
+        self.core.patch_namespaced_pod_status(meta.name, meta.namespace, {"status": status})
+        self.core.create_namespaced_event(
+            meta.namespace,
+            {
+                "metadata": {"generateName": f"{meta.name}.", "namespace": meta.namespace},
+                "involvedObject": {
+                    "kind": "Pod",
+                    "name": meta.name,
+                    "namespace": meta.namespace,
+                    "apiVersion": "v1",
+                    "uid": meta.uid,
+                },
+                "reason": "Failed",
+                "type": "Warning",
+                "message": f'Failed to pull image "{image}": rpc error: code = NotFound '
+                f"desc = {reason}",
+                "source": {"component": "kubelet", "host": node.name},
+                "firstTimestamp": now,
+                "lastTimestamp": now,
+                "count": 1,
+            },
+        )
+        log.info(
+            "pod %s/%s: image %s not in the simulated registry", meta.namespace, meta.name, image
+        )
 
     # -- crash loops ---------------------------------------------------------------------
     def crash_once(self, loop: CrashLoop) -> None:

@@ -75,10 +75,11 @@ def shared_api(shared_cluster) -> client.ApiClient:
 
 
 def write_profiles(tmp_path: Path, profiles: dict) -> Path:
-    """A clusters.yaml whose profiles inherit the shipped `sim` settings but no simulation."""
+    """A clusters.yaml with a `base` profile: the shipped `sim` settings, no simulation."""
     base = yaml.safe_load((REPO / "clusters.yaml").read_text())["profiles"]["sim"]
     base = {k: v for k, v in base.items() if k != "simulated"}
-    base["chart"] = dict(base["chart"], path=str(REPO / base["chart"]["path"]))
+    # A local chart path here: the `sim` chart repository belongs to suite-owned clusters.
+    base["chart"] = {"path": str(REPO / "charts" / "nvidia-device-plugin")}
     path = tmp_path / "clusters.yaml"
     path.write_text(yaml.safe_dump({"profiles": {"base": base} | profiles}))
     return path

@@ -22,9 +22,9 @@ def test_shipped_sim_profiles_resolve():
     sim = resolve_profile("sim", REPO / "clusters.yaml")
     faulty = resolve_profile("sim-faulty", REPO / "clusters.yaml")
     assert sim.simulated_nodes == "healthy" and faulty.simulated_nodes == "faulty"
-    assert faulty.chart.path == sim.chart.path and Path(sim.chart.path).is_dir()
+    assert faulty.chart == sim.chart
+    assert sim.chart.repo == "sim" and sim.chart.version == "0.18.0"
     assert sim.gpu_count == 3 and sim.gpus_per_node == 8
-    assert sim.chart.kind == "path"
 
 
 def test_unknown_profile_lists_known_ones(tmp_path):
