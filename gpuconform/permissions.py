@@ -12,29 +12,39 @@ from gpuconform.kube import Kube
 from gpuconform.profile import Profile
 
 PERMISSIONS_FILE = Path(__file__).with_name("permissions.yaml")
+SCOPES = ("cluster", "release")
 
 
 @cache
-def _table() -> dict[str, list[dict[str, str]]]:
+def _table() -> dict[str, dict[str, list[dict[str, str]]]]:
     return yaml.safe_load(PERMISSIONS_FILE.read_text())
 
 
-def required_permissions(mode: str) -> list[dict[str, Any]]:
+def required_permissions(mode: str, scope: str | None = None) -> list[dict[str, Any]]:
+    """Rules for a mode; each carries `scope`: cluster-wide or the plugin's namespace."""
     table = _table()
-    return list(table["common"]) + list(table.get(mode) or [])
+    rules = []
+    for each in (scope,) if scope else SCOPES:
+        for rule in list(table[each]["common"]) + list(table[each].get(mode) or []):
+            rules.append(rule | {"scope": each})
+    return rules
 
 
-def describe(rule: dict[str, Any]) -> str:
+def describe(rule: dict[str, Any], namespace: str | None = None) -> str:
     group = f"{rule['group']}/" if rule.get("group") else ""
-    return f"{rule['verb']} {group}{rule['resource']}"
+    where = f" (namespace {namespace})" if namespace and rule.get("scope") == "release" else ""
+    return f"{rule['verb']} {group}{rule['resource']}{where}"
 
 
 def missing_permissions(kube: Kube, profile: Profile) -> list[str]:
-    """Each permission the current identity lacks, as 'verb group/resource'."""
+    """Each permission the current identity lacks, as 'verb group/resource [(namespace)]'."""
     missing = []
     for rule in required_permissions(profile.mode):
         resource, _, subresource = rule["resource"].partition("/")
-        allowed = kube.can_i(rule["verb"], resource, rule.get("group", ""), subresource=subresource)
+        namespace = profile.namespace if rule["scope"] == "release" else ""
+        allowed = kube.can_i(
+            rule["verb"], resource, rule.get("group", ""), namespace, subresource=subresource
+        )
         if not allowed:
-            missing.append(describe(rule))
+            missing.append(describe(rule, profile.namespace))
     return missing

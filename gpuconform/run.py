@@ -21,19 +21,25 @@ from gpuconform.kube import RUN_ID_LABEL, Kube
 from gpuconform.profile import Profile
 from gpuconform.wait import api_retry, wait_for
 
-# Kinds the leak check lists by run-id label: everything a run (or its chart) creates.
-LEAK_CHECK_KINDS: list[tuple[str, str, str]] = [
+# Kinds the leak check lists by run-id label. Pods, DaemonSets and namespaces are checked
+# cluster-wide; what a chart renders besides, in the plugin's namespace (install mode), so
+# the runner needs no cluster-wide read of Secrets.
+CLUSTER_WIDE: list[tuple[str, str, str]] = [
     ("core", "list_namespace", "Namespace"),
     ("core", "list_pod_for_all_namespaces", "Pod"),
     ("apps", "list_daemon_set_for_all_namespaces", "DaemonSet"),
-    ("core", "list_config_map_for_all_namespaces", "ConfigMap"),
-    ("core", "list_secret_for_all_namespaces", "Secret"),
-    ("core", "list_service_account_for_all_namespaces", "ServiceAccount"),
-    ("core", "list_service_for_all_namespaces", "Service"),
+]
+CLUSTER_WIDE_INSTALL: list[tuple[str, str, str]] = [
     ("rbac", "list_cluster_role", "ClusterRole"),
     ("rbac", "list_cluster_role_binding", "ClusterRoleBinding"),
-    ("rbac", "list_role_for_all_namespaces", "Role"),
-    ("rbac", "list_role_binding_for_all_namespaces", "RoleBinding"),
+]
+IN_RELEASE_NAMESPACE: list[tuple[str, str, str]] = [
+    ("core", "list_namespaced_config_map", "ConfigMap"),
+    ("core", "list_namespaced_secret", "Secret"),
+    ("core", "list_namespaced_service_account", "ServiceAccount"),
+    ("core", "list_namespaced_service", "Service"),
+    ("rbac", "list_namespaced_role", "Role"),
+    ("rbac", "list_namespaced_role_binding", "RoleBinding"),
 ]
 
 
@@ -110,10 +116,17 @@ class RunContext:
 
     def leaks(self) -> list[str]:
         """Everything on the cluster that still carries this run's id, as `Kind ns/name`."""
+        calls: list[tuple[str, str, str, dict[str, str]]] = [
+            (api, method, kind, {}) for api, method, kind in CLUSTER_WIDE
+        ]
+        if self.profile.mode == "install":
+            calls += [(api, method, kind, {}) for api, method, kind in CLUSTER_WIDE_INSTALL]
+            namespace = {"namespace": self.profile.namespace}
+            calls += [(api, method, kind, namespace) for api, method, kind in IN_RELEASE_NAMESPACE]
         found = []
-        for api_name, method, kind in LEAK_CHECK_KINDS:
+        for api_name, method, kind, scope in calls:
             api = getattr(self.kube, api_name)
-            listing = api_retry(getattr(api, method))(label_selector=self.selector)
+            listing = api_retry(getattr(api, method))(label_selector=self.selector, **scope)
             for obj in listing.items:
                 ns = f"{obj.metadata.namespace}/" if obj.metadata.namespace else ""
                 found.append(f"{kind} {ns}{obj.metadata.name}")
