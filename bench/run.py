@@ -1,8 +1,9 @@
-"""gpuconform benchmarks. Prints tables and rewrites BENCHMARKS.md.
+"""gpuconform benchmarks (`make bench`). Prints tables and rewrites BENCHMARKS.md.
 
-  python bench/run.py                  cluster start (warm) and warm toolchain check
+  python bench/run.py                  toolchain check, cluster start, and the suite against
+                                       hand-written commands at 4, 100 and 1,000 GPU nodes
+  python bench/run.py --quick          4 GPU nodes, one run of each (under 3 minutes warm)
   python bench/run.py --cold-toolchain also the cold toolchain build (empty Go caches; ~20 min)
-  python bench/run.py --quick          one repetition of everything
 
 The simulated cluster is the target: see README's "The simulated cluster".
 """
@@ -22,6 +23,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from scale import bench_scale, collection_time, table  # noqa: E402
 
 from gpuconform.sim import toolchain  # noqa: E402
 from gpuconform.sim.cluster import SimCluster  # noqa: E402
@@ -86,29 +89,48 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="one repetition")
     parser.add_argument("--cold-toolchain", action="store_true", help="also build from scratch")
+    parser.add_argument(
+        "--scales", default="4,100,1000", help="GPU node counts (default %(default)s)"
+    )
+    parser.add_argument("--runs", type=int, default=3, help="runs per side at 4 and 100 nodes")
     args = parser.parse_args()
     reps = 1 if args.quick else 5
+    scales = [4] if args.quick else [int(n) for n in args.scales.split(",")]
     toolchain.ensure_toolchain()
     rows = [("toolchain check, warm (cache present)", describe(bench_toolchain_warm(reps)))]
     if args.cold_toolchain:
         rows.append(("toolchain build, cold (empty Go caches)", describe([bench_toolchain_cold()])))
     start_times = bench_cluster_start(reps, "healthy")
     rows.append(("simulated cluster up to all 4 nodes Ready, warm", describe(start_times)))
-    table = "| measurement | result |\n|---|---|\n" + "".join(f"| {a} | {b} |\n" for a, b in rows)
-    print(table)
+    table_md = "| measurement | result |\n|---|---|\n" + "".join(
+        f"| {a} | {b} |\n" for a, b in rows
+    )
+    print(table_md)
     header = (
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()}: "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, "
         f"Kubernetes {toolchain.kubernetes_version()}."
     )
-    section = f"## Simulated cluster and toolchain (`python bench/run.py`)\n\n{header}\n\n{table}"
-    write_section(section)
+    write_section("toolchain", f"## Simulated cluster and toolchain\n\n{header}\n\n{table_md}")
+    results = []
+    for gpu_nodes in scales:
+        # Fewer runs at 1,000 nodes, where one side takes minutes.
+        runs = 1 if args.quick or gpu_nodes >= 1000 else args.runs
+        print(f"scale {gpu_nodes} GPU nodes, {runs} run(s) per side ...", flush=True)
+        results.append(bench_scale(gpu_nodes, runs))
+    overhead = table(results, collection_time())
+    quick = " (quick)" if args.quick else ""
+    print(overhead)
+    write_section(
+        "overhead" + ("-quick" if args.quick else ""),
+        f"## Suite overhead and API load{quick}\n\n{header}\n\n{overhead}",
+    )
     return 0
 
 
-def write_section(section: str) -> None:
-    """Replace this script's section of BENCHMARKS.md, keeping the rest."""
-    marker_start, marker_end = "<!-- bench/run.py start -->", "<!-- bench/run.py end -->"
+def write_section(name: str, section: str) -> None:
+    """Replace one named section of BENCHMARKS.md, keeping the rest."""
+    marker_start, marker_end = f"<!-- bench {name} start -->", f"<!-- bench {name} end -->"
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n\n"
     block = f"{marker_start}\n{section}{marker_end}\n"
     if marker_start in text:

@@ -12,6 +12,8 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from gpuconform import __version__
+
 RUN_ID_LABEL = "gpuconform.io/run-id"
 GPU_RESOURCE = "nvidia.com/gpu"
 
@@ -134,7 +136,13 @@ def _contexts(path: Path) -> tuple[list[str], Any]:
     return [c["name"] for c in contexts], active
 
 
+USER_AGENT = f"gpuconform/{__version__}"
+
+
 def _api_client(cfg: client.Configuration) -> client.ApiClient:
     # One quick retry: an unreachable server should be reported in seconds, not minutes.
     cfg.retries = 1
-    return client.ApiClient(cfg)
+    api = client.ApiClient(cfg)
+    # Our own user agent: API server audit logs and metrics can tell the suite's requests apart.
+    api.user_agent = USER_AGENT
+    return api

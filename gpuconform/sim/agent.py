@@ -152,8 +152,10 @@ class SimAgent:
     def __init__(self, state_dir: Path, simbin: Path) -> None:
         self.state_dir = state_dir
         self.simbin = simbin
-        self.core = client.CoreV1Api()
-        self.custom = client.CustomObjectsApi()
+        api = client.ApiClient()
+        api.user_agent = "gpuconform-sim-agent"  # the simulated kubelet, not the suite
+        self.core = client.CoreV1Api(api)
+        self.custom = client.CustomObjectsApi(api)
         self.nodes: dict[str, NodeState | None] = {}
         self.plugin_pods: dict[str, client.V1Pod] = {}  # uid -> pod
         self.crash_loops: dict[str, CrashLoop] = {}

@@ -26,6 +26,13 @@ STAGES_FILE = Path(__file__).with_name("stages.yaml")
 CHART_REPO_FILE = Path(__file__).with_name("chart_repo.yaml")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SIM_TOOLS = ("nvidia-smi", "nvidia-container-cli", "ldconfig")
+# For benchmarks: one audit line per finished request, with its verb and user agent.
+AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived, ResponseStarted]
+rules:
+- level: Metadata
+"""
 
 
 class SimClusterError(RuntimeError):
@@ -169,7 +176,12 @@ class SimCluster:
             )
             script.chmod(0o755)
 
-    def _write_config(self, port: int) -> None:
+    @property
+    def audit_log(self) -> Path:
+        """The API server's audit log, when the cluster was started with `audit=True`."""
+        return self.paths.cluster_dir / "logs" / "audit.log"
+
+    def _write_config(self, port: int, audit: bool = False) -> None:
         bins = {name: str(toolchain.require_binary(name)) for name in toolchain.binary_names()}
         kube_version = toolchain.kubernetes_version()
         options = {
@@ -186,6 +198,10 @@ class SimCluster:
             "bindAddress": "127.0.0.1",
             "disableQPSLimits": True,
         }
+        if audit:
+            policy = self.paths.state_dir / "audit-policy.yaml"
+            policy.write_text(AUDIT_POLICY)
+            options["kubeAuditPolicy"] = str(policy)
         docs = [
             {
                 "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
@@ -197,7 +213,13 @@ class SimCluster:
         self.paths.config_file.write_text(yaml.safe_dump_all(docs, sort_keys=False))
 
     # -- lifecycle -----------------------------------------------------------------------
-    def up(self, node_profile: str = "healthy", port: int | None = None, timeout_s: float = 120):
+    def up(
+        self,
+        node_profile: str = "healthy",
+        port: int | None = None,
+        timeout_s: float = 120,
+        audit: bool = False,
+    ):
         """Start the cluster with the given node profile; raise SimClusterError on any problem.
 
         A failed start tears down whatever it started, so no half cluster is left running.
@@ -219,7 +241,7 @@ class SimCluster:
             shutil.rmtree(self.paths.state_dir, ignore_errors=True)
             self.paths.state_dir.mkdir(parents=True)
             self._write_simbin()
-            self._write_config(port)
+            self._write_config(port, audit)
             self.log(
                 f"starting simulated cluster {self.name!r} (control plane on 127.0.0.1:{port})"
             )
