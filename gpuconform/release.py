@@ -180,15 +180,9 @@ class Release:
             label_selector=ctx.selector,
         )
         if self.namespace_created:
+            # Not awaited here: namespace deletion takes the controller seconds, and the run's
+            # namespaces are awaited together by RunContext.delete_created.
             ctx.kube.core.delete_namespace(self.namespace)
-            wait_for(
-                ctx.kube.core.list_namespace,
-                lambda items: (not items, "namespace terminating"),
-                what=f"namespace {self.namespace} to be deleted",
-                timeout_s=timeout,
-                progress=ctx.progress,
-                field_selector=f"metadata.name={self.namespace}",
-            )
 
     def _delete_static(self) -> None:
         from kubernetes import dynamic
