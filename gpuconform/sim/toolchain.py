@@ -148,7 +148,10 @@ def build_component(component: Component, out_dir: Path, log=print) -> None:
         cwd=work.parent,  # outside any module: the wrapper's go.mod may be stale
     )
     if proc.returncode != 0:
-        detail = (proc.stderr or proc.stdout).strip()[-500:]
+        try:  # `-json` reports the error inside the JSON document
+            detail = json.loads(proc.stdout)["Error"]
+        except (ValueError, KeyError):
+            detail = (proc.stderr or proc.stdout).strip()[-500:]
         raise ToolchainError(f"downloading {what} from the Go module proxy failed: {detail}")
     gomod_path = json.loads(proc.stdout)["GoMod"]
     (work / "go.mod").write_text(wrapper_gomod(component, Path(gomod_path).read_text()))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 from kubernetes import client
 
+from gpuconform.sim import toolchain
+from gpuconform.wait import wait_for
 from tests.data.plugin import plugin_daemonset
 from tests.suite.conftest import labelled_leftovers, run_suite, write_profiles
 
@@ -116,3 +119,51 @@ def test_install_over_an_existing_plugin_is_refused(tmp_path, shared_cluster, sh
         assert "--mode=existing" in run.output
     finally:
         apps.delete_namespaced_daemon_set("preinstalled-plugin", "kube-system")
+
+
+def test_kind_without_docker_says_so_in_one_line(tmp_path):
+    from gpuconform.kind import docker_available
+
+    if docker_available():
+        pytest.skip("a Docker engine is reachable here: the kind profile would really run")
+    run = run_suite(tmp_path, "--cluster=kind")
+    assert_clean_refusal(run, "the kind profile needs a running Docker engine", None)
+
+
+def test_keep_leaves_the_run_and_says_how_to_remove_it(tmp_path, shared_cluster, shared_api):
+    profiles = write_profiles(
+        tmp_path, {"ext": {"extends": "base", "kubeconfig": str(shared_cluster.paths.kubeconfig)}}
+    )
+    run = run_suite(tmp_path, "--cluster=ext", f"--profiles={profiles}", "--keep", "-k", "install")
+    try:
+        assert run.returncode == 0, run.output[-3000:]
+        assert "--keep: left everything labelled gpuconform.io/run-id=" in run.output
+        assert "helm uninstall nvdp -n gpuconform-nvdp" in run.output
+        left = labelled_leftovers(shared_api)
+        assert any(item.startswith("ds/nvdp-nvidia-device-plugin") for item in left), left
+    finally:
+        helm = str(toolchain.require_binary("helm"))
+        subprocess.run(
+            [
+                helm,
+                "uninstall",
+                "nvdp",
+                "-n",
+                "gpuconform-nvdp",
+                "--wait",
+                "--kubeconfig",
+                str(shared_cluster.paths.kubeconfig),
+            ],
+            check=False,
+            capture_output=True,
+        )
+        core = client.CoreV1Api(shared_api)
+        for ns in core.list_namespace(label_selector="gpuconform.io/run-id").items:
+            core.delete_namespace(ns.metadata.name)
+        wait_for(
+            core.list_namespace,
+            lambda items: (not items, "terminating"),
+            what="kept namespaces to go",
+            timeout_s=120,
+            label_selector="gpuconform.io/run-id",
+        )

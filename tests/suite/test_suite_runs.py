@@ -9,6 +9,7 @@ import sys
 from kubernetes import client
 
 from gpuconform.wait import wait_for
+from tests.data.plugin import plugin_daemonset
 from tests.suite.conftest import REPO, labelled_leftovers, run_suite, write_profiles
 
 STEPS = [
@@ -145,3 +146,27 @@ def test_ctrl_c_mid_run_leaves_nothing_with_the_run_id(tmp_path, shared_cluster,
     assert proc.returncode == 2, output[-3000:]
     assert "KeyboardInterrupt" in output
     assert labelled_leftovers(shared_api) == []
+
+
+def test_existing_mode_validates_a_plugin_installed_by_someone_else(
+    tmp_path, shared_cluster, shared_api
+):
+    apps = client.AppsV1Api(shared_api)
+    apps.create_namespaced_daemon_set("kube-system", plugin_daemonset("operator-device-plugin"))
+    try:
+        profiles = write_profiles(
+            tmp_path,
+            {"ext": {"extends": "base", "kubeconfig": str(shared_cluster.paths.kubeconfig)}},
+        )
+        run = run_suite(tmp_path, "--cluster=ext", f"--profiles={profiles}", "--mode=existing")
+        assert run.returncode == 0, run.output[-3000:]
+        cases = run.junit()
+        assert outcome(cases["test_daemonset_is_ready_on_every_gpu_node"]) == "passed"
+        assert outcome(cases["test_gpu_pod_runs_and_sees_exactly_its_gpu"]) == "passed"
+        assert outcome(cases["test_chart_installs"]) == "skipped"
+        assert outcome(cases["test_uninstall_removes_the_plugin"]) == "skipped"
+        # Not ours: it must still be there, untouched.
+        assert apps.read_namespaced_daemon_set("operator-device-plugin", "kube-system")
+        assert labelled_leftovers(shared_api) == []
+    finally:
+        apps.delete_namespaced_daemon_set("operator-device-plugin", "kube-system")

@@ -76,3 +76,21 @@ def test_sibling_replaces_follow_go_major_version_rules():
     assert sibling_replaces(kubernetes, "v0.34.4") == {"k8s.io/api": "v0.34.4"}
     # etcd's guard against its root module must not become a v3 replace of a v0/v1 path.
     assert sibling_replaces(etcd, "v3.6.16") == {"go.etcd.io/etcd/api/v3": "v3.6.16"}
+
+
+def test_a_failed_build_names_the_binary_and_why(tmp_path, monkeypatch):
+    from gpuconform.sim.toolchain import Component, ToolchainError, build_component
+
+    monkeypatch.setenv("GPUCONFORM_CACHE", str(tmp_path))
+    monkeypatch.setenv("GOFLAGS", "-mod=mod")
+    broken = Component(
+        name="nothing",
+        module="gpuconform.invalid/nothing",
+        version="v0.0.1",
+        packages={"nothing": "gpuconform.invalid/nothing/cmd/nothing"},
+        ldflags={},
+    )
+    with pytest.raises(
+        ToolchainError, match=r"downloading nothing v0.0.1 .* failed: .*gpuconform\.invalid"
+    ):
+        build_component(broken, tmp_path / "bin", log=lambda line: None)
