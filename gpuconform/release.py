@@ -170,6 +170,10 @@ class Release:
         except (HelmError, ApiException) as err:
             raise ReleaseError(_one_line(err)) from None
         self.uninstalled = True
+        if self.namespace_created:
+            # Started now, so the namespace controller's seconds overlap the pods' shutdown;
+            # the run's namespaces are awaited together by RunContext.delete_created.
+            ctx.kube.core.delete_namespace(self.namespace)
         wait_for(
             ctx.kube.core.list_namespaced_pod,
             lambda pods: (not pods, f"{len(pods)} plugin pod(s) still running"),
@@ -179,10 +183,6 @@ class Release:
             namespace=self.namespace,
             label_selector=ctx.selector,
         )
-        if self.namespace_created:
-            # Not awaited here: namespace deletion takes the controller seconds, and the run's
-            # namespaces are awaited together by RunContext.delete_created.
-            ctx.kube.core.delete_namespace(self.namespace)
 
     def _delete_static(self) -> None:
         from kubernetes import dynamic
