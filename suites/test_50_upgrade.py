@@ -19,7 +19,7 @@ from gpuconform.workload import create_gpu_pod, wait_pod_finished, wait_pod_runn
 pytestmark = pytest.mark.step("upgrade", needs=["preflight", "install", "readiness", "advertise"])
 
 
-def test_upgrade_rolls_out_without_disturbing_gpu_workloads(
+def test_upgrade_rolls_out_and_gpu_pods_keep_running(
     run, installed_release, gpu_nodes, expected_gpu_node_count
 ):
     source = run.facts.get("upgrade from")

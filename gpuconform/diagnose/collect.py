@@ -26,7 +26,7 @@ from gpuconform.workload import EXPECTED_FAILURE, manifest, wait_pod_finished
 
 MAX_NODES_PROBED = 5
 # Pods the suite runs on purpose to be rejected; their events are not evidence once deleted.
-DELIBERATE_PREFIXES = ("gpu-over-request",)
+DELIBERATE_PREFIXES = ("gpu-over-request", "no-gpu-request")
 PROBE_TIMEOUT_S = 120
 
 
@@ -215,7 +215,8 @@ def collect(ctx: RunContext, failure: str, gpu_node_names: list[str]) -> Collect
                             f"{cs.name}.previous.log",
                             Evidence(source, f"{ns}/{pod.metadata.name}", previous, node),
                         )
-            if failing and node and node not in affected:
+            # Only GPU nodes are probed: a failing pod on a CPU node is no GPU-stack evidence.
+            if failing and node in gpu_node_names and node not in affected:
                 affected.append(node)
     if not affected:
         affected = list(gpu_node_names)

@@ -24,6 +24,7 @@ STEPS = [
     "test_gpu_pod_runs_and_sees_exactly_its_gpu",
     "test_over_request_stays_pending_with_insufficient_gpus",
     "test_pod_without_gpu_request_sees_no_gpu",
+    "test_upgrade_rolls_out_and_gpu_pods_keep_running",
     "test_uninstall_removes_the_plugin",
     "test_nothing_with_the_run_id_remains",
 ]
@@ -41,10 +42,12 @@ def test_full_run_against_sim_passes_and_reports_every_step(tmp_path):
     assert run.returncode == 0, run.output[-3000:]
     cases = run.junit()
     assert list(cases) == STEPS
+    upgrade = cases.pop("test_upgrade_rolls_out_and_gpu_pods_keep_running")
+    assert "no --upgrade-from given" in upgrade.find("skipped").get("message")
     assert all(outcome(c) == "passed" for c in cases.values())
     html = run.html()
     for step in STEPS:
-        assert step in html
+        assert step in html, step
     for fact in (
         "server version",
         "v1.34.4",

@@ -15,7 +15,7 @@ def test_upgrade_path_replaces_every_plugin_pod_and_keeps_workloads(tmp_path):
     run = run_suite(tmp_path, "--cluster=sim", "--upgrade-from=0.17.4")
     assert run.returncode == 0, run.output[-3000:]
     cases = run.junit()
-    upgrade = cases["test_upgrade_rolls_out_without_disturbing_gpu_workloads"]
+    upgrade = cases["test_upgrade_rolls_out_and_gpu_pods_keep_running"]
     assert upgrade.find("failure") is None and upgrade.find("skipped") is None
     assert "0.17.4 -> nvidia-device-plugin-0.18.0" in run.html()
     summary = json.loads((run.report_dir / "summary.json").read_text())
@@ -26,7 +26,7 @@ def test_upgrade_path_replaces_every_plugin_pod_and_keeps_workloads(tmp_path):
 def test_upgrade_to_a_broken_version_fails_with_a_diagnosis(tmp_path):
     run = run_suite(tmp_path, "--cluster=sim", "--upgrade-from=0.18.0", "--chart-version=0.99.0")
     assert run.returncode == 1, run.output[-3000:]
-    failure = run.junit()["test_upgrade_rolls_out_without_disturbing_gpu_workloads"].find("failure")
+    failure = run.junit()["test_upgrade_rolls_out_and_gpu_pods_keep_running"].find("failure")
     assert "the upgrade 0.18.0 -> 0.99.0 broke the rollout" in failure.text
     assert "ImagePullBackOff" in failure.text
     summary = json.loads((run.report_dir / "summary.json").read_text())
@@ -99,7 +99,7 @@ def test_runs_as_the_least_privilege_service_account(tmp_path, shared_cluster, s
     assert all(
         t["outcome"] == "passed"
         for t in summary["tests"]
-        if t["name"] != "test_upgrade_rolls_out_without_disturbing_gpu_workloads"
+        if t["name"] != "test_upgrade_rolls_out_and_gpu_pods_keep_running"
     )
     assert labelled_leftovers(shared_api) == []
 
