@@ -106,10 +106,11 @@ def main() -> int:
         f"| {a} | {b} |\n" for a, b in rows
     )
     print(table_md)
+    versions = ", ".join(f"{c.name} {c.version}" for c in toolchain.load_components())
     header = (
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()}: "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"Kubernetes {toolchain.kubernetes_version()}."
+        f"toolchain {versions}."
     )
     write_section("toolchain", f"## Simulated cluster and toolchain\n\n{header}\n\n{table_md}")
     results = []
