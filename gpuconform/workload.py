@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -74,50 +75,53 @@ def create_gpu_pod(
     ctx.kube.core.create_namespaced_pod(ctx.workload_namespace, body)
 
 
-def wait_pod_running(ctx: RunContext, name: str, timeout_s: float) -> None:
-    """Wait until the pod is Running and Ready."""
+def _wait_test_pod(
+    ctx: RunContext,
+    name: str,
+    judge: Callable[[Any], tuple[bool, str]],
+    what: str,
+    timeout_s: float,
+) -> Any:
+    """Wait until `judge(pod)` holds for the run's test pod `name`; return the pod."""
+    key = f"{ctx.workload_namespace}/{name}"
 
-    def running(pods: dict[str, Any]) -> tuple[bool, str]:
-        pod = pods.get(f"{ctx.workload_namespace}/{name}")
-        if pod is None:
-            return False, "pod not found"
-        ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
-        return pod.status.phase == "Running" and ready, pod.status.phase or "unknown"
+    def condition(pods: dict[str, Any]) -> tuple[bool, str]:
+        pod = pods.get(key)
+        return (False, "pod not found") if pod is None else judge(pod)
 
-    wait_for(
+    pods = wait_for(
         ctx.kube.core.list_namespaced_pod,
-        running,
-        what=f"pod {name} to run",
+        condition,
+        what=what,
         timeout_s=timeout_s,
         progress=ctx.progress,
         namespace=ctx.workload_namespace,
         field_selector=f"metadata.name={name}",
     )
+    return pods[key]
+
+
+def wait_pod_running(ctx: RunContext, name: str, timeout_s: float) -> None:
+    """Wait until the pod is Running and Ready."""
+
+    def running(pod: Any) -> tuple[bool, str]:
+        ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+        return pod.status.phase == "Running" and ready, pod.status.phase or "unknown"
+
+    _wait_test_pod(ctx, name, running, f"pod {name} to run", timeout_s)
 
 
 def wait_pod_finished(ctx: RunContext, name: str, timeout_s: float) -> PodOutcome:
     """Wait for the pod to Succeed or Fail; a pod stuck Pending times out with its reason."""
 
-    def finished(pods: dict[str, Any]) -> tuple[bool, str]:
-        pod = pods.get(f"{ctx.workload_namespace}/{name}")
-        if pod is None:
-            return False, "pod not found"
+    def finished(pod: Any) -> tuple[bool, str]:
         phase = pod.status.phase
         if phase in ("Succeeded", "Failed"):
             return True, phase
         reason = pending_reason(pod)
         return False, f"{phase}{': ' + reason if reason else ''}"
 
-    pods = wait_for(
-        ctx.kube.core.list_namespaced_pod,
-        finished,
-        what=f"GPU pod {name} to finish",
-        timeout_s=timeout_s,
-        progress=ctx.progress,
-        namespace=ctx.workload_namespace,
-        field_selector=f"metadata.name={name}",
-    )
-    pod = pods[f"{ctx.workload_namespace}/{name}"]
+    pod = _wait_test_pod(ctx, name, finished, f"GPU pod {name} to finish", timeout_s)
     logs = ctx.kube.core.read_namespaced_pod_log(name, ctx.workload_namespace)
     statuses = pod.status.container_statuses or []
     terminated = statuses[0].state.terminated if statuses and statuses[0].state else None

@@ -76,6 +76,12 @@ def test_unlabeled_gpu_nodes_fail_readiness_not_pass_vacuously(tmp_path):
             "message"
         )
     assert outcome(cases["test_nothing_with_the_run_id_remains"]) == "passed"
+    # The diagnosis (issue 4): node-labels layer, naming the unlabeled nodes.
+    assert "node-labels: The device-plugin DaemonSet is scheduled nowhere" in run.output
+    diagnosis = next((run.report_dir / "diagnostics").glob("diagnosis-*.txt")).read_text()
+    assert diagnosis.startswith("1. [node-labels]")
+    assert "gpu-node-0: no device-plugin pod wanted" in diagnosis
+    assert "[node-labels]" in run.html()
 
 
 def test_faulty_cluster_fails_readiness_and_names_the_broken_node(tmp_path):
@@ -102,6 +108,9 @@ def test_no_devices_node_is_diagnosed(tmp_path):
     assert "device-plugin: The device plugin runs but finds no GPUs" in run.output
     logs = list((run.report_dir / "diagnostics").glob("pod-nvdp-*/nvidia-device-plugin-ctr.log"))
     assert any("No devices found. Waiting indefinitely." in p.read_text() for p in logs)
+    html = run.html()
+    assert "[device-plugin]</b> The device plugin runs but finds no GPUs" in html
+    assert "on node gpu-nodev-0" in html
 
 
 def test_selecting_one_step_still_installs_and_cleans_up(tmp_path, shared_cluster, shared_api):
