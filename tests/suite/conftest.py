@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import yaml
 from kubernetes import client, config
 
 from gpuconform.sim.cluster import SimCluster
+from tests.data.plugin import plugin_daemonset
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -83,6 +85,23 @@ def write_profiles(tmp_path: Path, profiles: dict) -> Path:
     path = tmp_path / "clusters.yaml"
     path.write_text(yaml.safe_dump({"profiles": {"base": base} | profiles}))
     return path
+
+
+def external_profiles(tmp_path: Path, cluster: SimCluster) -> str:
+    """A profiles file whose profile `ext` targets `cluster` (which the suite does not own)."""
+    kubeconfig = str(cluster.paths.kubeconfig)
+    return str(write_profiles(tmp_path, {"ext": {"extends": "base", "kubeconfig": kubeconfig}}))
+
+
+@contextmanager
+def preinstalled_plugin(api: client.ApiClient, name: str):
+    """A device-plugin DaemonSet someone else installed (kube-system), removed afterwards."""
+    apps = client.AppsV1Api(api)
+    apps.create_namespaced_daemon_set("kube-system", plugin_daemonset(name))
+    try:
+        yield
+    finally:
+        apps.delete_namespaced_daemon_set(name, "kube-system")
 
 
 def labelled_leftovers(api: client.ApiClient) -> list[str]:

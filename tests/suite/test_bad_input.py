@@ -11,8 +11,13 @@ from kubernetes import client
 
 from gpuconform.sim import toolchain
 from gpuconform.wait import wait_for
-from tests.data.plugin import plugin_daemonset
-from tests.suite.conftest import labelled_leftovers, run_suite, write_profiles
+from tests.suite.conftest import (
+    external_profiles,
+    labelled_leftovers,
+    preinstalled_plugin,
+    run_suite,
+    write_profiles,
+)
 
 
 def token_kubeconfig(shared_cluster, api: client.ApiClient, tmp_path: Path, name: str) -> Path:
@@ -95,9 +100,7 @@ def test_chart_problems_stop_before_anything_is_created(
     bad_values = tmp_path / "bad-values.yaml"
     bad_values.write_text("tolerations: [unclosed\n")
     args = [a.replace("BAD", str(bad_values)) for a in args]
-    profiles = write_profiles(
-        tmp_path, {"ext": {"extends": "base", "kubeconfig": str(shared_cluster.paths.kubeconfig)}}
-    )
+    profiles = external_profiles(tmp_path, shared_cluster)
     run = run_suite(tmp_path, "--cluster=ext", f"--profiles={profiles}", *args)
     assert_clean_refusal(run, message, shared_api)
     namespaces = [n.metadata.name for n in client.CoreV1Api(shared_api).list_namespace().items]
@@ -105,20 +108,13 @@ def test_chart_problems_stop_before_anything_is_created(
 
 
 def test_install_over_an_existing_plugin_is_refused(tmp_path, shared_cluster, shared_api):
-    apps = client.AppsV1Api(shared_api)
-    apps.create_namespaced_daemon_set("kube-system", plugin_daemonset("preinstalled-plugin"))
-    try:
-        profiles = write_profiles(
-            tmp_path,
-            {"ext": {"extends": "base", "kubeconfig": str(shared_cluster.paths.kubeconfig)}},
-        )
+    with preinstalled_plugin(shared_api, "preinstalled-plugin"):
+        profiles = external_profiles(tmp_path, shared_cluster)
         run = run_suite(tmp_path, "--cluster=ext", f"--profiles={profiles}")
         assert_clean_refusal(
             run, "a device plugin is already running (kube-system/preinstalled-plugin)", shared_api
         )
         assert "--mode=existing" in run.output
-    finally:
-        apps.delete_namespaced_daemon_set("preinstalled-plugin", "kube-system")
 
 
 def test_kind_without_docker_says_so_in_one_line(tmp_path):
@@ -131,9 +127,7 @@ def test_kind_without_docker_says_so_in_one_line(tmp_path):
 
 
 def test_keep_leaves_the_run_and_says_how_to_remove_it(tmp_path, shared_cluster, shared_api):
-    profiles = write_profiles(
-        tmp_path, {"ext": {"extends": "base", "kubeconfig": str(shared_cluster.paths.kubeconfig)}}
-    )
+    profiles = external_profiles(tmp_path, shared_cluster)
     run = run_suite(tmp_path, "--cluster=ext", f"--profiles={profiles}", "--keep", "-k", "install")
     try:
         assert run.returncode == 0, run.output[-3000:]

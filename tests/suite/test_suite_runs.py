@@ -9,8 +9,13 @@ import sys
 from kubernetes import client
 
 from gpuconform.wait import wait_for
-from tests.data.plugin import plugin_daemonset
-from tests.suite.conftest import REPO, labelled_leftovers, run_suite, write_profiles
+from tests.suite.conftest import (
+    REPO,
+    external_profiles,
+    labelled_leftovers,
+    preinstalled_plugin,
+    run_suite,
+)
 
 STEPS = [
     "test_api_server_is_reachable_and_supported",
@@ -114,9 +119,7 @@ def test_no_devices_node_is_diagnosed(tmp_path):
 
 
 def test_selecting_one_step_still_installs_and_cleans_up(tmp_path, shared_cluster, shared_api):
-    profiles = write_profiles(
-        tmp_path, {"ext": {"extends": "base", "kubeconfig": str(shared_cluster.paths.kubeconfig)}}
-    )
+    profiles = external_profiles(tmp_path, shared_cluster)
     run = run_suite(tmp_path, "--cluster=ext", f"--profiles={profiles}", "-k", "workload")
     assert run.returncode == 0, run.output[-3000:]
     assert list(run.junit()) == ["test_gpu_pod_runs_and_sees_exactly_its_gpu"]
@@ -125,9 +128,7 @@ def test_selecting_one_step_still_installs_and_cleans_up(tmp_path, shared_cluste
 
 
 def test_ctrl_c_mid_run_leaves_nothing_with_the_run_id(tmp_path, shared_cluster, shared_api):
-    profiles = write_profiles(
-        tmp_path, {"ext": {"extends": "base", "kubeconfig": str(shared_cluster.paths.kubeconfig)}}
-    )
+    profiles = external_profiles(tmp_path, shared_cluster)
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -164,12 +165,8 @@ def test_existing_mode_validates_a_plugin_installed_by_someone_else(
     tmp_path, shared_cluster, shared_api
 ):
     apps = client.AppsV1Api(shared_api)
-    apps.create_namespaced_daemon_set("kube-system", plugin_daemonset("operator-device-plugin"))
-    try:
-        profiles = write_profiles(
-            tmp_path,
-            {"ext": {"extends": "base", "kubeconfig": str(shared_cluster.paths.kubeconfig)}},
-        )
+    with preinstalled_plugin(shared_api, "operator-device-plugin"):
+        profiles = external_profiles(tmp_path, shared_cluster)
         run = run_suite(tmp_path, "--cluster=ext", f"--profiles={profiles}", "--mode=existing")
         assert run.returncode == 0, run.output[-3000:]
         cases = run.junit()
@@ -180,5 +177,3 @@ def test_existing_mode_validates_a_plugin_installed_by_someone_else(
         # Not ours: it must still be there, untouched.
         assert apps.read_namespaced_daemon_set("operator-device-plugin", "kube-system")
         assert labelled_leftovers(shared_api) == []
-    finally:
-        apps.delete_namespaced_daemon_set("operator-device-plugin", "kube-system")
