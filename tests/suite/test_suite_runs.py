@@ -8,6 +8,7 @@ import sys
 
 from kubernetes import client
 
+from gpuconform.sim import toolchain
 from gpuconform.wait import wait_for
 from tests.suite.conftest import (
     REPO,
@@ -177,3 +178,31 @@ def test_existing_mode_validates_a_plugin_installed_by_someone_else(
         # Not ours: it must still be there, untouched.
         assert apps.read_namespaced_daemon_set("operator-device-plugin", "kube-system")
         assert labelled_leftovers(shared_api) == []
+
+
+def test_static_manifest_is_applied_without_helm_and_removed(tmp_path, shared_cluster, shared_api):
+    helm = str(toolchain.require_binary("helm"))
+    manifest = tmp_path / "nvidia-device-plugin.yml"
+    rendered = subprocess.run(
+        [
+            helm,
+            "template",
+            "nvdp",
+            str(REPO / "charts" / "nvidia-device-plugin"),
+            "--namespace",
+            "gpuconform-nvdp",
+            "--kube-version",
+            toolchain.kubernetes_version(),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    manifest.write_text(rendered)
+    profiles = external_profiles(tmp_path, shared_cluster)
+    run = run_suite(tmp_path, "--cluster=ext", f"--profiles={profiles}", f"--chart={manifest}")
+    assert run.returncode == 0, run.output[-3000:]
+    cases = run.junit()
+    assert outcome(cases["test_daemonset_is_ready_on_every_gpu_node"]) == "passed"
+    assert outcome(cases["test_uninstall_removes_the_plugin"]) == "passed"
+    assert labelled_leftovers(shared_api) == []
