@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,6 @@ class Profile:
     keep: bool = False
     upgrade_from: str | None = None
     canary_selector: str | None = None  # --nodes: validate on this subset of GPU nodes only
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def simulated(self) -> bool:
@@ -257,5 +256,4 @@ def _build(name: str, data: dict[str, Any], base: Path) -> Profile:
         probe_image=data["diagnostics"].get("probe_image") or "ubuntu:24.04",
         keep=bool(data.get("keep")),
         upgrade_from=str(data["upgrade_from"]) if data.get("upgrade_from") else None,
-        raw=data,
     )

@@ -90,6 +90,8 @@ def test_runs_as_the_least_privilege_service_account(tmp_path, shared_cluster, s
     run = run_suite(tmp_path, "--cluster=runner", f"--profiles={profiles}", f"--compare={baseline}")
     assert run.returncode == 0, run.output[-3000:]
     assert "fixed: test_chart_installs" in run.output
+    summary_text = (run.report_dir / "summary.json").read_text()
+    assert json.loads(summary_text)["comparison"]["fixed"] == ["test_chart_installs"]
     assert "Since the baseline" in run.html()
     summary = json.loads((run.report_dir / "summary.json").read_text())
     assert {t["name"] for t in summary["tests"]} >= {
