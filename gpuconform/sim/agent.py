@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
 
 from gpuconform.sim.faults import load_faults
 from gpuconform.sim.nodes import (
@@ -66,6 +67,8 @@ SIMULATED_ENTRYPOINTS = {"sh", "bash", "nvidia-smi", "nvidia-container-cli"}
 # Simulated kubelet restart back-off: kubelet's 10s..300s, compressed so tests stay quick.
 BACKOFF_START_S, BACKOFF_MAX_S = 1.0, 8.0
 COMMAND_TIMEOUT_S = 30
+# Bound on KWOK picking up a new Logs object (normally well under a second).
+LOGS_SERVED_TIMEOUT_S = 60
 
 
 @cache
@@ -391,6 +394,8 @@ class SimAgent:
             },
         )
         self.apply_kwok_object("logs", meta.namespace, meta.name, owner, {"logs": log_entries})
+        if not self.confirm_logs_served(pod):
+            return
         annotations = {
             ANNOTATION_PREPARED: "true",
             ANNOTATION_GPU_INDICES: ",".join(str(i) for i in node.allocated.get(uid, [])),
@@ -415,6 +420,38 @@ class SimAgent:
         log.info(
             "prepared pod %s/%s on %s (gpus %s)", meta.namespace, meta.name, node.name, visible
         )
+
+    def confirm_logs_served(self, pod: client.V1Pod) -> bool:
+        """Wait until KWOK serves this pod's container log; False if the pod went away.
+
+        KWOK answers `kubectl logs` from its own informer cache of Logs objects, which can lag
+        behind the pod's status under load. A real container's log exists before its pod can
+        report it terminated or restarted, so the pod may not start until KWOK has the log:
+        reading it through the API server observes exactly that cache.
+        """
+        meta = pod.metadata
+        container = pod.spec.containers[0].name
+
+        def not_yet_served(error: BaseException) -> bool:
+            return (
+                isinstance(error, ApiException)
+                and error.status == 400
+                and "no logs found" in str(error.body or "")
+            )
+
+        read = retry(
+            retry=retry_if_exception(not_yet_served),
+            wait=wait_exponential(multiplier=0.05, max=1),
+            stop=stop_after_delay(LOGS_SERVED_TIMEOUT_S),
+            reraise=True,
+        )(self.core.read_namespaced_pod_log)
+        try:
+            read(meta.name, meta.namespace, container=container, limit_bytes=1)
+        except ApiException as err:
+            if err.status == 404:
+                return False
+            raise
+        return True
 
     def apply_kwok_object(
         self, plural: str, namespace: str, name: str, owner: dict[str, str], spec: dict[str, Any]

@@ -142,7 +142,14 @@ def test_exec_runs_simulated_gpu_tools_consistent_with_the_node(plugin, core, ku
     assert "Driver Version: 580.159.04" in table
 
 
-def run_pod(core, name: str, gpus_wanted: int, command: list[str], node: str | None = None):
+def run_pod(
+    core,
+    name: str,
+    gpus_wanted: int,
+    command: list[str],
+    node: str | None = None,
+    labels: dict[str, str] | None = None,
+):
     container = {"name": "main", "image": "cuda", "command": command}
     if gpus_wanted:
         container["resources"] = {"limits": {"nvidia.com/gpu": str(gpus_wanted)}}
@@ -154,7 +161,13 @@ def run_pod(core, name: str, gpus_wanted: int, command: list[str], node: str | N
     if node:
         spec["nodeName"] = node
     core.create_namespaced_pod(
-        "default", {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
+        "default",
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "labels": labels or {}},
+            "spec": spec,
+        },
     )
 
 
@@ -180,6 +193,37 @@ def test_gpu_pod_runs_and_sees_exactly_its_gpus(plugin, core):
     assert pod.spec.node_name in HEALTHY
     logs = core.read_namespaced_pod_log("two-gpus", "default")
     assert logs.count("GPU ") == 2 and "NVIDIA H200" in logs
+
+
+def test_a_finished_pod_always_has_its_log(plugin, core):
+    """A burst of short pods: every one's log is readable the moment it reports finished.
+
+    Regression test: KWOK serves logs from a cache that can lag behind pod status, and reading
+    a finished pod's log used to fail with "no logs found for container" under load.
+    """
+    names = [f"burst-{i}" for i in range(12)]
+    for name in names:
+        run_pod(
+            core,
+            name,
+            0,
+            ["sh", "-c", f"echo marker-{name}"],
+            node="cpu-0",
+            labels={"burst": "true"},
+        )
+    wait_for(
+        core.list_namespaced_pod,
+        lambda ps: (
+            all(p.status.phase == "Succeeded" for p in ps.values()) and len(ps) == len(names),
+            f"{sum(p.status.phase == 'Succeeded' for p in ps.values())}/{len(names)} finished",
+        ),
+        what="the burst of pods to finish",
+        timeout_s=120,
+        namespace="default",
+        label_selector="burst=true",
+    )
+    for name in names:
+        assert f"marker-{name}" in core.read_namespaced_pod_log(name, "default")
 
 
 def test_pod_without_gpu_request_sees_none(plugin, core):
