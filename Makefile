@@ -5,6 +5,7 @@ PY      := $(VENV)/bin/python
 PYTEST  := $(VENV)/bin/pytest
 PYTHON3 ?= python3
 ARGS    ?=
+TOOLCHAIN_ARGS ?=
 
 .PHONY: venv toolchain demo test lint format bench clean sim-up sim-down
 
@@ -16,9 +17,10 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Builds etcd, the Kubernetes control plane, kubectl, kwok and helm from the Go module proxy
-# into ~/.cache/gpuconform (once; later runs reuse it in seconds).
+# into ~/.cache/gpuconform (once; later runs reuse it in seconds), unpacks NVIDIA's real
+# plugin binaries from $GPUCONFORM_THIRD_PARTY and generates the kubelet device-plugin API.
 toolchain: venv
-	$(PY) -m gpuconform.cli sim build
+	$(PY) -m gpuconform.cli sim build $(TOOLCHAIN_ARGS)
 
 demo: toolchain
 	$(PYTEST) --cluster=sim $(ARGS); rc=$$?; \

@@ -24,6 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from real_plugin import bench_real_plugin  # noqa: E402
 from scale import bench_scale, collection_time, table  # noqa: E402
 
 from gpuconform.sim import toolchain  # noqa: E402
@@ -102,6 +103,21 @@ def main() -> int:
         rows.append(("toolchain build, cold (empty Go caches)", describe([bench_toolchain_cold()])))
     start_times = bench_cluster_start(reps, "healthy")
     rows.append(("simulated cluster up to all 4 nodes Ready, warm", describe(start_times)))
+    costs = [bench_real_plugin() for _ in range(reps)]
+    rows.append(
+        (
+            "real device plugin (v0.20.0): DaemonSet created -> 3 GPU nodes advertise",
+            describe([c.advertised_s for c in costs]),
+        )
+    )
+    rss = [mib for c in costs for mib in c.rss_mib]
+    rows.append(
+        (
+            "real device plugin: resident memory per process, registered",
+            f"median {statistics.median(rss):.1f} MiB, max {max(rss):.1f} MiB "
+            f"({len(rss)} processes)",
+        )
+    )
     table_md = "| measurement | result |\n|---|---|\n" + "".join(
         f"| {a} | {b} |\n" for a, b in rows
     )

@@ -26,10 +26,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from gpuconform.sim import toolchain  # noqa: E402
+from gpuconform.sim import third_party, toolchain  # noqa: E402
 from gpuconform.sim.cluster import SimCluster  # noqa: E402
 
-CHART = REPO / "charts" / "nvidia-device-plugin"
+CHART_VERSION = "0.20.0"  # NVIDIA's published chart, from the third-party directory
 SUITE_AGENTS = ("gpuconform/", "Helm/")
 MANUAL_AGENTS = ("kubectl/", "Helm/")
 GPU_POD = """apiVersion: v1
@@ -73,11 +73,18 @@ def count_requests(audit_log: Path, since: datetime, until: datetime, agents: tu
     return counts
 
 
+def chart_path() -> Path:
+    chart = third_party.chart_archive(CHART_VERSION)
+    if chart is None:
+        raise SystemExit(f"no device-plugin chart {CHART_VERSION}: set {third_party.ENV_VAR}")
+    return chart
+
+
 def run_suite(cluster: SimCluster, gpu_nodes: int, folder: Path) -> Sample:
     profiles = folder / "clusters.yaml"
     profile = {
         "kubeconfig": str(cluster.paths.kubeconfig),
-        "chart": {"path": str(CHART)},
+        "chart": {"path": str(chart_path())},
         "release": {"name": "nvdp", "namespace": "bench-suite"},
         "gpu_nodes": {
             "selector": "node.kubernetes.io/instance-type=sim.h200x8",
@@ -138,7 +145,7 @@ def run_manual(cluster: SimCluster, folder: Path) -> Sample:
             *helm,
             "install",
             "nvdp",
-            str(CHART),
+            str(chart_path()),
             "-n",
             ns,
             "--create-namespace",

@@ -8,6 +8,7 @@ import sys
 
 from gpuconform.sim.cluster import DEFAULT_NAME, SimCluster, SimClusterError
 from gpuconform.sim.nodes import NodeProfileError, known_node_profiles
+from gpuconform.sim.third_party import ThirdPartyError
 from gpuconform.sim.toolchain import ToolchainError, ensure_toolchain
 
 
@@ -15,10 +16,35 @@ def _log(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def build_all(require_real_plugin: bool) -> int:
+    """The toolchain, the third-party binaries and the generated kubelet protocol code."""
+    from gpuconform.sim import third_party
+    from gpuconform.sim.kubelet import deviceplugin_proto
+    from gpuconform.sim.kubelet.runtime import mount_namespaces_work
+
+    print(ensure_toolchain(_log))
+    deviceplugin_proto.load()
+    real = third_party.ensure_third_party(_log)
+    problem = (
+        None
+        if real and mount_namespaces_work()
+        else "no third-party binaries (set GPUCONFORM_THIRD_PARTY)"
+        if not real
+        else "`unshare --mount` is not permitted (run as root)"
+    )
+    if problem is None:
+        _log("device plugin: real NVIDIA binaries (provenance above)")
+        return 0
+    if require_real_plugin:
+        print(f"gpuconform: error: the real device plugin cannot run: {problem}", file=sys.stderr)
+        return 1
+    _log(f"device plugin: simulated (no real binary): {problem}")
+    return 0
+
+
 def cmd_sim(args: argparse.Namespace) -> int:
     if args.action == "build":
-        print(ensure_toolchain(_log))
-        return 0
+        return build_all(args.require_real_plugin)
     cluster = SimCluster(args.name, log=_log)
     if args.action == "up":
         print(cluster.up(args.nodes, port=args.port, timeout_s=args.timeout))
@@ -57,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--port", type=int, help="kube-apiserver port (default: a free one)")
     sim.add_argument("--timeout", type=float, default=120, help="seconds to wait for readiness")
+    sim.add_argument(
+        "--require-real-plugin",
+        action="store_true",
+        help="build: fail unless simulated nodes can run NVIDIA's real plugin binaries",
+    )
     sim.set_defaults(func=cmd_sim)
     rbac = sub.add_parser("rbac", help="print the runner's least-privilege RBAC for a mode")
     rbac.add_argument("mode", choices=["install", "existing"])
@@ -71,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (SimClusterError, NodeProfileError, ToolchainError) as err:
+    except (SimClusterError, NodeProfileError, ToolchainError, ThirdPartyError) as err:
         print(f"gpuconform: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,7 @@ class Profile:
     probe_image: str
     keep: bool = False
     upgrade_from: str | None = None
+    upgrade_set: list[str] = field(default_factory=list)  # --set for the upgrade target only
     canary_selector: str | None = None  # --nodes: validate on this subset of GPU nodes only
 
     @property
@@ -209,9 +210,12 @@ def _build(name: str, data: dict[str, Any], base: Path) -> Profile:
         values = [values]
     if isinstance(sets, str):
         sets = [sets]
-    for item in sets:
+    upgrade_sets = [str(s) for s in data.get("upgrade_set") or []]
+    if upgrade_sets and not data.get("upgrade_from"):
+        raise ProfileError(f"profile {name!r}: --upgrade-set needs --upgrade-from")
+    for item in [*sets, *upgrade_sets]:
         if "=" not in str(item):
-            raise ProfileError(f"profile {name!r}: chart.set entry {item!r} is not key=value")
+            raise ProfileError(f"profile {name!r}: --set entry {item!r} is not key=value")
     gpu = data["gpu_nodes"]
     for key in ("count", "gpus_per_node"):
         value = gpu.get(key)
@@ -256,4 +260,5 @@ def _build(name: str, data: dict[str, Any], base: Path) -> Profile:
         probe_image=data["diagnostics"].get("probe_image") or "ubuntu:24.04",
         keep=bool(data.get("keep")),
         upgrade_from=str(data["upgrade_from"]) if data.get("upgrade_from") else None,
+        upgrade_set=upgrade_sets,
     )

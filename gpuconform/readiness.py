@@ -13,34 +13,46 @@ from typing import Any
 from gpuconform.kube import GPU_RESOURCE
 
 PLUGIN_CONTAINER = "nvidia-device-plugin-ctr"
-PLUGIN_LABEL_SETS = [
-    {"app.kubernetes.io/name": "nvidia-device-plugin"},
-    {"app": "nvidia-device-plugin-daemonset"},  # the GPU Operator's
-]
+PLUGIN_PROGRAM = "nvidia-device-plugin"
+
+
+def runs_device_plugin(container: dict[str, Any]) -> bool:
+    """Does this container (API dict form) run the device plugin itself?
+
+    Judged by what it runs, never by labels: the upstream chart's MPS control daemon and GFD
+    DaemonSets carry exactly the plugin's labels. The chart and the static manifest name the
+    container `nvidia-device-plugin-ctr`, the GPU Operator `nvidia-device-plugin`; otherwise
+    the container runs the `nvidia-device-plugin` program (as its command, or as the plugin
+    image's default entrypoint).
+    """
+    if container.get("name") in (PLUGIN_CONTAINER, PLUGIN_PROGRAM):
+        return True
+    command = [*(container.get("command") or []), *(container.get("args") or [])]
+    if any(part.rsplit("/", 1)[-1] == PLUGIN_PROGRAM for part in command[:1]):
+        return True
+    image = (container.get("image") or "").split("@", 1)[0].rsplit(":", 1)[0]
+    return not container.get("command") and image.endswith("/k8s-device-plugin")
 
 
 def is_plugin_daemonset(ds: Any) -> bool:
-    """A DaemonSet that runs the device plugin itself (not MPS, GFD or NFD)."""
+    """A DaemonSet object that runs the device plugin itself (not MPS, GFD or NFD)."""
     containers = ds.spec.template.spec.containers or []
-    if any(c.name == PLUGIN_CONTAINER for c in containers):
-        return True
-    labels = ds.spec.template.metadata.labels or {}
-    component = labels.get("app.kubernetes.io/component")
-    return component is None and any(
-        all(labels.get(k) == v for k, v in s.items()) for s in PLUGIN_LABEL_SETS
+    return any(
+        runs_device_plugin({"name": c.name, "command": c.command, "args": c.args, "image": c.image})
+        for c in containers
     )
 
 
 def plugin_daemonset_names(manifest_objects: Iterable[dict[str, Any]]) -> list[str]:
     """Names of the device-plugin DaemonSets among a release's rendered objects."""
-    names = []
-    for obj in manifest_objects:
-        if obj.get("kind") != "DaemonSet":
-            continue
-        containers = obj["spec"]["template"]["spec"].get("containers") or []
-        if any(c.get("name") == PLUGIN_CONTAINER for c in containers):
-            names.append(obj["metadata"]["name"])
-    return names
+    return [
+        obj["metadata"]["name"]
+        for obj in manifest_objects
+        if obj.get("kind") == "DaemonSet"
+        and any(
+            runs_device_plugin(c) for c in obj["spec"]["template"]["spec"].get("containers") or []
+        )
+    ]
 
 
 @dataclass(frozen=True)

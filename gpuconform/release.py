@@ -42,7 +42,8 @@ def find_plugin_daemonsets(ctx: RunContext, namespace: str | None = None) -> lis
 def install_charts(profile: Profile) -> list[ChartSource]:
     """The charts a run installs: the target, preceded by --upgrade-from's version if given."""
     if profile.upgrade_from:
-        return [dataclasses.replace(profile.chart, version=profile.upgrade_from), profile.chart]
+        target = dataclasses.replace(profile.chart, set=[*profile.chart.set, *profile.upgrade_set])
+        return [dataclasses.replace(profile.chart, version=profile.upgrade_from), target]
     return [profile.chart]
 
 
@@ -122,7 +123,7 @@ class Release:
     def upgrade(self) -> None:
         """helm upgrade to the profile's target chart version (pre-upgrade validation)."""
         ctx = self.ctx
-        chart = ctx.profile.chart
+        chart = install_charts(ctx.profile)[-1]
         ctx.progress(f"upgrading {self.name} to {chart.describe()}")
         assert ctx.helm is not None
         try:

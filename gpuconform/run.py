@@ -41,6 +41,16 @@ IN_RELEASE_NAMESPACE: list[tuple[str, str, str]] = [
     ("rbac", "list_namespaced_role", "Role"),
     ("rbac", "list_namespaced_role_binding", "RoleBinding"),
 ]
+# Besides pods and namespaces, what teardown deletes by run-id label in install mode: what
+# NVIDIA's chart renders, which an interrupted `helm install` can leave without a release to
+# uninstall. (delete method, namespaced); only kinds the runner's RBAC may delete.
+DELETED_BY_LABEL: dict[str, tuple[str, str, bool]] = {
+    "ClusterRole": ("rbac", "delete_cluster_role", False),
+    "ClusterRoleBinding": ("rbac", "delete_cluster_role_binding", False),
+    "DaemonSet": ("apps", "delete_namespaced_daemon_set", True),
+    "ServiceAccount": ("core", "delete_namespaced_service_account", True),
+    "Secret": ("core", "delete_namespaced_secret", True),
+}
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -97,6 +107,8 @@ class RunContext:
             )
         for ns in core.list_namespace(label_selector=self.selector).items:
             _ignore_404(core.delete_namespace, ns.metadata.name)
+        if self.profile.mode == "install":
+            self._delete_chart_leftovers()
         wait_for(
             core.list_namespace,
             lambda items: (not items, f"{len(items)} namespace(s) still terminating"),
@@ -114,8 +126,23 @@ class RunContext:
             label_selector=self.selector,
         )
 
-    def leaks(self) -> list[str]:
-        """Everything on the cluster that still carries this run's id, as `Kind ns/name`."""
+    def _delete_chart_leftovers(self) -> None:
+        """Chart objects with this run's id outside a namespace the run deletes anyway."""
+        for kind, namespace, name in self._labelled_objects():
+            if kind not in DELETED_BY_LABEL:
+                continue
+            api_name, method, namespaced = DELETED_BY_LABEL[kind]
+            delete = getattr(getattr(self.kube, api_name), method)
+            args = (name, namespace) if namespaced else (name,)
+            try:
+                _ignore_404(delete, *args)
+            except ApiException as err:
+                if err.status != 403:
+                    raise
+                self.progress(f"cannot delete {kind} {name}: forbidden (the leak check names it)")
+
+    def _labelled_objects(self) -> list[tuple[str, str | None, str]]:
+        """(kind, namespace, name) of everything still carrying this run's id."""
         calls: list[tuple[str, str, str, dict[str, str]]] = [
             (api, method, kind, {}) for api, method, kind in CLUSTER_WIDE
         ]
@@ -127,10 +154,15 @@ class RunContext:
         for api_name, method, kind, scope in calls:
             api = getattr(self.kube, api_name)
             listing = api_retry(getattr(api, method))(label_selector=self.selector, **scope)
-            for obj in listing.items:
-                ns = f"{obj.metadata.namespace}/" if obj.metadata.namespace else ""
-                found.append(f"{kind} {ns}{obj.metadata.name}")
+            found += [(kind, obj.metadata.namespace, obj.metadata.name) for obj in listing.items]
         return found
+
+    def leaks(self) -> list[str]:
+        """Everything on the cluster that still carries this run's id, as `Kind ns/name`."""
+        return [
+            f"{kind} {namespace + '/' if namespace else ''}{name}"
+            for kind, namespace, name in self._labelled_objects()
+        ]
 
 
 def _ignore_404(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:

@@ -26,6 +26,8 @@ def test_upgrade_rolls_out_and_gpu_pods_keep_running(
     if not source:
         pytest.skip("no --upgrade-from given: nothing to upgrade")
     target = run.profile.chart.version or "(latest)"
+    if run.profile.upgrade_set:
+        target += f" (--set {','.join(run.profile.upgrade_set)})"
     before = installed_release.daemonsets()
     pods_before = {p.metadata.uid for ds in before for p in daemonset_pods(run, ds)}
     advertised_before = wait_for_gpus_advertised(run, before[0], gpu_nodes)

@@ -6,6 +6,7 @@ node profile, and the sim agent. Only kubelet, container runtime and GPUs are SI
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -18,14 +19,23 @@ from pathlib import Path
 
 import yaml
 
-from gpuconform.sim import toolchain
+from gpuconform.sim import third_party, toolchain
+from gpuconform.sim.kubelet.node import socket_root
 from gpuconform.sim.nodes import SimNode, load_node_profile, node_manifest
 
 DEFAULT_NAME = "gpuconform-sim"
 STAGES_FILE = Path(__file__).with_name("stages.yaml")
 CHART_REPO_FILE = Path(__file__).with_name("chart_repo.yaml")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-SIM_TOOLS = ("nvidia-smi", "nvidia-container-cli", "ldconfig")
+# SIMULATED GPU tools on the PATH of simulated containers: module that implements each.
+# nvidia-smi and vectorAdd read the node's NVML (NVIDIA's mock library); no real
+# nvidia-container-cli or ldconfig of a GPU host exists here.
+SIM_TOOLS = {
+    "nvidia-smi": "gpuconform.sim.tools.__main__",
+    "vectorAdd": "gpuconform.sim.tools.__main__",
+    "nvidia-container-cli": "gpuconform.sim.fake_tools",
+    "ldconfig": "gpuconform.sim.fake_tools",
+}
 # For benchmarks: one audit line per finished request, with its verb and user agent.
 AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
 kind: Policy
@@ -78,6 +88,10 @@ class SimPaths:
     @property
     def charts_dir(self) -> Path:
         return self.state_dir / "charts"
+
+    @property
+    def device_plugin_mode(self) -> Path:
+        return self.state_dir / "device-plugin-mode"
 
     @property
     def chart_repo_pid(self) -> Path:
@@ -166,12 +180,12 @@ class SimCluster:
 
     def _write_simbin(self) -> None:
         self.paths.simbin.mkdir(parents=True, exist_ok=True)
-        for tool in SIM_TOOLS:
+        for tool, module in SIM_TOOLS.items():
             script = self.paths.simbin / tool
             script.write_text(
                 f"#!{sys.executable}\n"
                 "# SIMULATED GPU tool of the gpuconform sim cluster.\n"
-                "import sys\nfrom gpuconform.sim.fake_tools import main\n"
+                f"import sys\nfrom {module} import main\n"
                 f"sys.exit(main([{tool!r}] + sys.argv[1:]))\n"
             )
             script.chmod(0o755)
@@ -235,26 +249,28 @@ class SimCluster:
         toolchain.ensure_toolchain(self.log)
         if self.exists():  # a stale, stopped cluster from an earlier crash
             self._kwokctl("delete", "cluster", "--name", self.name, check=False)
-        port = port or free_port()
         started = time.monotonic()
         try:
             shutil.rmtree(self.paths.state_dir, ignore_errors=True)
             self.paths.state_dir.mkdir(parents=True)
             self._write_simbin()
-            self._write_config(port, audit)
-            self.log(
-                f"starting simulated cluster {self.name!r} (control plane on 127.0.0.1:{port})"
-            )
-            self._kwokctl(
-                "create",
-                "cluster",
-                "--name",
-                self.name,
-                "--config",
-                str(self.paths.config_file),
-                "--wait",
-                f"{int(timeout_s)}s",
-            )
+            with self._creation_lock():
+                # Chosen under the lock: no other cluster is between choosing and binding.
+                port = port or free_port()
+                self._write_config(port, audit)
+                self.log(
+                    f"starting simulated cluster {self.name!r} (control plane on 127.0.0.1:{port})"
+                )
+                self._kwokctl(
+                    "create",
+                    "cluster",
+                    "--name",
+                    self.name,
+                    "--config",
+                    str(self.paths.config_file),
+                    "--wait",
+                    f"{int(timeout_s)}s",
+                )
             self._start_agent()
             self._start_chart_repo()
             self._create_nodes(nodes)
@@ -267,6 +283,23 @@ class SimCluster:
             f"{time.monotonic() - started:.1f}s; kubeconfig {self.paths.kubeconfig}"
         )
         return self.paths.kubeconfig
+
+    @contextlib.contextmanager
+    def _creation_lock(self):
+        """One `kwokctl create cluster` at a time on this machine.
+
+        kwokctl picks its components' ports by probing for a free one and binding it later;
+        two clusters created at once can be handed the same port (seen: a second cluster's
+        CRD set-up talking to a port nobody serves any more). Creation is seconds, so
+        serialising it costs little; clusters still run side by side.
+        """
+        self.paths.kwok_workdir.mkdir(parents=True, exist_ok=True)
+        with open(self.paths.kwok_workdir / "create.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _start_agent(self) -> None:
         log_file = open(self.paths.agent_log, "ab")  # noqa: SIM115 - handed to the child
@@ -290,32 +323,47 @@ class SimCluster:
         log_file.close()
         self.paths.agent_pid.write_text(str(proc.pid))
         line = proc.stdout.readline().decode().strip() if proc.stdout else ""
-        if line != "ready":
+        if not line.startswith("ready device-plugin="):
             raise SimClusterError(f"the sim agent did not start; see {self.paths.agent_log}")
+        mode = line.removeprefix("ready device-plugin=")
+        self.paths.device_plugin_mode.write_text(mode)
+        if mode != "real":
+            self.log(f"device plugin: {mode}")
+
+    def real_plugin_pids(self) -> list[int]:
+        """PIDs of the real device-plugin processes serving this cluster's simulated nodes."""
+        marker = str(self.paths.state_dir).encode()  # their env points into our state dir
+        pids = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                exe = os.readlink(f"/proc/{pid}/exe")
+                environ = Path(f"/proc/{pid}/environ").read_bytes()
+            except OSError:
+                continue
+            if exe.endswith("/nvidia-device-plugin") and marker in environ:
+                pids.append(int(pid))
+        return pids
+
+    def device_plugin_mode(self) -> str | None:
+        """ "real" when simulated nodes run NVIDIA's real plugin, else why not; None if down."""
+        try:
+            return self.paths.device_plugin_mode.read_text().strip()
+        except OSError:
+            return None
 
     def _start_chart_repo(self) -> None:
-        """Package the test chart at each version of chart_repo.yaml and serve it over HTTP."""
+        """Serve NVIDIA's published charts (chart_repo.yaml's versions) over HTTP."""
         spec = yaml.safe_load(CHART_REPO_FILE.read_text())
-        chart = PROJECT_ROOT / spec["chart"]
         helm = str(toolchain.require_binary("helm"))
         self.paths.charts_dir.mkdir(parents=True, exist_ok=True)
         for version in spec["versions"]:
-            subprocess.run(
-                [
-                    helm,
-                    "package",
-                    str(chart),
-                    "--version",
-                    str(version),
-                    "--app-version",
-                    str(version),
-                    "--destination",
-                    str(self.paths.charts_dir),
-                ],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
+            archive = third_party.chart_archive(str(version))
+            if archive is None:
+                raise SimClusterError(
+                    f"NVIDIA's device-plugin chart {version} is not in the third-party directory; "
+                    f"set {third_party.ENV_VAR} to the directory that holds it"
+                )
+            shutil.copy(archive, self.paths.charts_dir / archive.name)
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         subprocess.run(
@@ -402,6 +450,7 @@ class SimCluster:
             for component_pid in component_pids:
                 _wait_pid_gone(component_pid, timeout_s=30)
         shutil.rmtree(self.paths.state_dir, ignore_errors=True)
+        shutil.rmtree(socket_root(self.paths.state_dir), ignore_errors=True)
         if not quiet:
             self.log(f"simulated cluster {self.name!r} stopped")
 
@@ -422,6 +471,7 @@ class SimCluster:
             "apiserver_port": self.apiserver_port(),
             "kubeconfig": str(self.paths.kubeconfig) if self.exists() else None,
             "chart_repo": self.chart_repo(),
+            "device_plugin": self.device_plugin_mode(),
         }
 
 

@@ -121,14 +121,14 @@ def wrapper_gomod(component: Component, upstream_gomod: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _run(cmd: list[str], cwd: Path, what: str, env: dict[str, str]) -> None:
+def run_go(cmd: list[str], cwd: Path, what: str, env: dict[str, str]) -> None:
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
         raise ToolchainError(f"building {what} failed at `{' '.join(cmd[:3])}`:\n{tail}")
 
 
-def _go_env() -> dict[str, str]:
+def go_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("CGO_ENABLED", "0")
     env["GOFLAGS"] = "-mod=mod"
@@ -136,7 +136,7 @@ def _go_env() -> dict[str, str]:
 
 
 def build_component(component: Component, out_dir: Path, log=print) -> None:
-    env = _go_env()
+    env = go_env()
     work = toolchain_dir() / "src" / component.name
     work.mkdir(parents=True, exist_ok=True)
     what = f"{component.name} {component.version}"
@@ -156,13 +156,15 @@ def build_component(component: Component, out_dir: Path, log=print) -> None:
     gomod_path = json.loads(proc.stdout)["GoMod"]
     (work / "go.mod").write_text(wrapper_gomod(component, Path(gomod_path).read_text()))
     for pkg in component.packages.values():
-        _run(["go", "get", f"{pkg}@{component.version}"], work, what, env)
+        run_go(["go", "get", f"{pkg}@{component.version}"], work, what, env)
     ldflags = "-s -w " + " ".join(f"-X '{k}={v}'" for k, v in component.ldflags.items())
     missing = {n: p for n, p in component.packages.items() if not (out_dir / n).exists()}
     for name, pkg in missing.items():
         log(f"  building {name} ({component.module}@{component.version}) ...")
         started = time.monotonic()
-        _run(["go", "build", "-ldflags", ldflags, "-o", str(out_dir / name), pkg], work, name, env)
+        run_go(
+            ["go", "build", "-ldflags", ldflags, "-o", str(out_dir / name), pkg], work, name, env
+        )
         log(f"  built {name} in {time.monotonic() - started:.0f}s")
 
 

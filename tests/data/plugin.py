@@ -1,21 +1,43 @@
-"""The test DaemonSet shaped like NVIDIA's device plugin (plugin-daemonset.yaml), by name."""
+"""NVIDIA's real device-plugin DaemonSet, rendered by helm from the published chart.
+
+Tests that need "a device plugin someone installed" create exactly what the upstream chart
+would (its pod labels, container, env and hostPath volumes), without a helm release.
+"""
 
 from __future__ import annotations
 
 import copy
+import subprocess
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import yaml
 
+from gpuconform.readiness import plugin_daemonset_names
+from gpuconform.sim import third_party, toolchain
+
+CHART_VERSION = "0.20.0"
+
 
 @cache
-def _template() -> dict[str, Any]:
-    return yaml.safe_load((Path(__file__).with_name("plugin-daemonset.yaml")).read_text())
+def _rendered(version: str) -> dict[str, Any]:
+    chart = third_party.chart_archive(version)
+    assert chart is not None, f"{third_party.ENV_VAR}: no device-plugin chart {version}"
+    helm = str(toolchain.require_binary("helm"))
+    out = subprocess.run(
+        [helm, "template", "test", str(chart), "--namespace", "kube-system"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    objects = [o for o in yaml.safe_load_all(out) if o]
+    (name,) = plugin_daemonset_names(objects)
+    return next(o for o in objects if o["kind"] == "DaemonSet" and o["metadata"]["name"] == name)
 
 
-def plugin_daemonset(name: str = "test-device-plugin") -> dict[str, Any]:
-    body = copy.deepcopy(_template())
+def plugin_daemonset(name: str = "test-device-plugin", version: str = CHART_VERSION) -> dict:
+    """The chart's device-plugin DaemonSet, renamed, without its ServiceAccount (not rendered)."""
+    body = copy.deepcopy(_rendered(version))
     body["metadata"]["name"] = name
+    body["spec"]["template"]["spec"].pop("serviceAccountName", None)
     return body

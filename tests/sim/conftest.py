@@ -34,6 +34,11 @@ def apps(sim_cluster) -> client.AppsV1Api:
 
 
 @pytest.fixture(scope="package")
+def custom(sim_cluster) -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(config.new_client_from_config(str(sim_cluster.paths.kubeconfig)))
+
+
+@pytest.fixture(scope="package")
 def kubectl(sim_cluster):
     """Run the real kubectl against the simulated cluster; returns CompletedProcess."""
     binary = str(toolchain.require_binary("kubectl"))

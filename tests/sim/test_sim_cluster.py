@@ -6,6 +6,7 @@ collector), kube-scheduler, kubectl. Simulated: kubelet, container runtime and G
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -80,7 +81,7 @@ def test_nodes_are_ready_with_gpu_labels(core):
 def test_daemonset_gets_one_pod_per_labelled_gpu_node(plugin, core, apps):
     by_node = plugin_pods_by_node(core)
     assert sorted(by_node) == ["gpu-broken-0", "gpu-nodev-0", "gpu-ok-0", "gpu-ok-1"]
-    ds = apps.read_namespaced_daemon_set("test-device-plugin", "kube-system")
+    ds = apps.read_namespaced_daemon_set(PLUGIN_DS["metadata"]["name"], "kube-system")
     assert ds.status.desired_number_scheduled == 4
     assert ds.status.number_ready == 3  # the broken node's pod crash-loops
 
@@ -99,14 +100,29 @@ def test_gpus_advertised_only_once_the_plugin_is_ready(plugin, core):
 
 
 def test_broken_driver_plugin_crash_loops_with_nvml_error(plugin, core, kubectl):
-    pod = plugin_pods_by_node(core)["gpu-broken-0"]
+    """The REAL plugin on a node without NVML: its own error, exit 1, kubelet's back-off."""
+    name = plugin_pods_by_node(core)["gpu-broken-0"].metadata.name
+
+    def backing_off(pods: dict) -> tuple[bool, str]:
+        statuses = pods[f"kube-system/{name}"].status.container_statuses or []
+        state = statuses[0].state if statuses else None
+        waiting = state.waiting.reason if state and state.waiting else None
+        return waiting == "CrashLoopBackOff", f"state {state}"
+
+    pod = wait_for(
+        core.list_namespaced_pod,
+        backing_off,
+        what="the broken node's plugin to be in CrashLoopBackOff",
+        timeout_s=60,
+        namespace="kube-system",
+        field_selector=f"metadata.name={name}",
+    )[f"kube-system/{name}"]
     status = pod.status.container_statuses[0]
-    assert status.state.waiting.reason == "CrashLoopBackOff"
     assert status.restart_count >= 2
     assert status.last_state.terminated.exit_code == 1
-    name = pod.metadata.name
     previous = kubectl("logs", "-n", "kube-system", name, "--previous").stdout
-    assert "could not load NVML library: libnvidia-ml.so.1" in previous
+    assert "Starting NVIDIA Device Plugin" in previous  # the real binary's own log
+    assert "nvml init failed: ERROR_LIBRARY_NOT_FOUND" in previous
     events = core.list_namespaced_event(
         "kube-system", field_selector=f"involvedObject.name={name},reason=BackOff"
     ).items
@@ -149,8 +165,11 @@ def run_pod(
     command: list[str],
     node: str | None = None,
     labels: dict[str, str] | None = None,
+    image: str = "cuda",
 ):
-    container = {"name": "main", "image": "cuda", "command": command}
+    container: dict = {"name": "main", "image": image}
+    if command:
+        container["command"] = command
     if gpus_wanted:
         container["resources"] = {"limits": {"nvidia.com/gpu": str(gpus_wanted)}}
     spec = {
@@ -186,13 +205,45 @@ def wait_finished(core, name: str):
     return pods[f"default/{name}"]
 
 
-def test_gpu_pod_runs_and_sees_exactly_its_gpus(plugin, core):
+def container_env(custom, name: str) -> dict[str, str]:
+    """The env the simulated runtime gave a pod's container (its KWOK Exec object)."""
+    body = custom.get_namespaced_custom_object(
+        "kwok.x-k8s.io", "v1alpha1", "default", "execs", name
+    )
+    return {e["name"]: e["value"] for e in body["spec"]["execs"][0]["local"]["envs"]}
+
+
+def test_gpu_pod_sees_exactly_the_gpus_the_real_plugin_allocated(plugin, core, custom, kubectl):
     run_pod(core, "two-gpus", 2, ["nvidia-smi", "-L"])
     pod = wait_finished(core, "two-gpus")
     assert pod.status.phase == "Succeeded"
     assert pod.spec.node_name in HEALTHY
     logs = core.read_namespaced_pod_log("two-gpus", "default")
-    assert logs.count("GPU ") == 2 and "NVIDIA H200" in logs
+    seen = re.findall(r"^GPU \d+: NVIDIA H200 \(UUID: (GPU-[0-9a-f-]+)\)$", logs, re.M)
+    # What the real plugin's Allocate answered, which the runtime put in the container's env.
+    allocated = container_env(custom, "two-gpus")["NVIDIA_VISIBLE_DEVICES"].split(",")
+    assert len(set(seen)) == 2 and sorted(seen) == sorted(allocated), (logs, allocated)
+    plugin_pod = plugin_pods_by_node(core)[pod.spec.node_name].metadata.name
+    node_gpus = kubectl("exec", "-n", "kube-system", plugin_pod, "--", "nvidia-smi", "-L").stdout
+    assert all(uuid in node_gpus for uuid in seen)
+
+
+def test_vector_add_passes_only_with_a_gpu(plugin, core):
+    run_pod(core, "vadd-gpu", 1, [], image="nvcr.io/nvidia/k8s/cuda-sample:vectoradd-cuda12.5.0")
+    run_pod(core, "vadd-none", 0, [], image="nvcr.io/nvidia/k8s/cuda-sample:vectoradd-cuda12.5.0")
+    assert wait_finished(core, "vadd-gpu").status.phase == "Succeeded"
+    assert "Test PASSED" in core.read_namespaced_pod_log("vadd-gpu", "default")
+    assert wait_finished(core, "vadd-none").status.phase == "Failed"
+    assert "Test PASSED" not in core.read_namespaced_pod_log("vadd-none", "default")
+
+
+def test_gpu_pod_on_a_node_whose_plugin_never_registered_fails_admission(plugin, core):
+    """Pinned past the scheduler to the broken node: kubelet has no nvidia.com/gpu to give."""
+    run_pod(core, "gpu-on-broken", 1, ["nvidia-smi", "-L"], node="gpu-broken-0")
+    pod = wait_finished(core, "gpu-on-broken")
+    assert pod.status.phase == "Failed"
+    assert pod.status.reason == "UnexpectedAdmissionError"
+    assert "cannot allocate unregistered device nvidia.com/gpu" in pod.status.message
 
 
 def test_a_finished_pod_always_has_its_log(plugin, core):
@@ -227,11 +278,13 @@ def test_a_finished_pod_always_has_its_log(plugin, core):
 
 
 def test_pod_without_gpu_request_sees_none(plugin, core):
+    """No request, no NVIDIA_VISIBLE_DEVICES: the runtime injects no driver and no GPU."""
     run_pod(core, "no-gpus", 0, ["nvidia-smi", "-L"], node="gpu-ok-1")
     pod = wait_finished(core, "no-gpus")
     assert pod.status.phase == "Failed"
-    assert pod.status.container_statuses[0].state.terminated.exit_code == 6
-    assert "No devices found" in core.read_namespaced_pod_log("no-gpus", "default")
+    assert pod.status.container_statuses[0].state.terminated.exit_code == 12
+    logs = core.read_namespaced_pod_log("no-gpus", "default")
+    assert "couldn't find libnvidia-ml.so" in logs and "UUID" not in logs
 
 
 def test_over_request_stays_pending_with_insufficient_gpu(plugin, core):
@@ -264,11 +317,21 @@ def test_container_cli_fails_on_the_broken_driver_node(plugin, core):
 
 
 def test_deleting_the_plugin_withdraws_the_gpus(plugin, core, apps):
-    apps.delete_namespaced_daemon_set("test-device-plugin", "kube-system")
+    apps.delete_namespaced_daemon_set(PLUGIN_DS["metadata"]["name"], "kube-system")
     nodes = wait_for(
         core.list_node,
         lambda ns: (all(gpus(ns[n]) == 0 for n in HEALTHY), "still advertised"),
         what="GPUs to be withdrawn",
         timeout_s=60,
     )
+    # Allocatable drops the moment the plugin goes; capacity only after the grace period.
     assert all(int(nodes[n].status.capacity["nvidia.com/gpu"]) == 8 for n in HEALTHY)
+    wait_for(
+        core.list_node,
+        lambda ns: (
+            all(ns[n].status.capacity.get("nvidia.com/gpu") == "0" for n in HEALTHY),
+            "capacity still there",
+        ),
+        what="GPU capacity to go after the grace period",
+        timeout_s=60,
+    )

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import os
+import select
+import signal
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from kubernetes import client, config
 
 from gpuconform.sim import toolchain
 from gpuconform.sim.cluster import SimCluster, SimClusterError, port_in_use
+from gpuconform.wait import wait_for
+from tests.data.plugin import plugin_daemonset
 
 
 def processes_mentioning(text: str) -> list[str]:
@@ -26,6 +31,41 @@ def processes_mentioning(text: str) -> list[str]:
     return found
 
 
+def start_real_plugins(cluster: SimCluster) -> list[int]:
+    """Deploy NVIDIA's chart DaemonSet and wait until a real plugin process runs per GPU node."""
+    api = config.new_client_from_config(str(cluster.paths.kubeconfig))
+    client.AppsV1Api(api).create_namespaced_daemon_set("kube-system", plugin_daemonset())
+    wait_for(
+        client.CoreV1Api(api).list_node,
+        lambda nodes: (
+            all((n.status.allocatable or {}).get("nvidia.com/gpu") == "8" for n in nodes.values()),
+            "GPUs not yet advertised",
+        ),
+        what="every GPU node to advertise the real plugin's GPUs",
+        timeout_s=60,
+        label_selector="nvidia.com/gpu.present=true",
+    )
+    pids = cluster.real_plugin_pids()
+    assert len(pids) == 3, pids
+    return pids
+
+
+def wait_all_exit(pids: list[int], timeout_s: float = 30) -> list[int]:
+    """Wait (pidfd: woken by the exit itself) for processes to exit; returns those still alive."""
+    alive = []
+    for pid in pids:
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        if not poller.poll(timeout_s * 1000):
+            alive.append(pid)
+        os.close(fd)
+    return alive
+
+
 def test_down_leaves_no_process_and_no_port(tmp_path):
     cluster = SimCluster(f"gpuconform-life-{os.getpid()}", log=lambda line: None)
     cluster.up("healthy")
@@ -33,11 +73,25 @@ def test_down_leaves_no_process_and_no_port(tmp_path):
     assert port and port_in_use(port)
     assert processes_mentioning(str(cluster.paths.cluster_dir))
     assert cluster.agent_running()
+    plugins = start_real_plugins(cluster)
     cluster.down(quiet=True)
     assert not processes_mentioning(str(cluster.paths.cluster_dir))
     assert not processes_mentioning(str(cluster.paths.state_dir))
+    assert not wait_all_exit(plugins, timeout_s=0.1)
     assert not port_in_use(port)
     assert not cluster.exists()
+
+
+def test_plugin_processes_die_with_a_killed_agent():
+    """An interrupted session (the agent SIGKILLed, no cleanup ran) leaves no plugin behind."""
+    cluster = SimCluster(f"gpuconform-kill-{os.getpid()}", log=lambda line: None)
+    cluster.up("healthy")
+    try:
+        plugins = start_real_plugins(cluster)
+        os.kill(int(cluster.paths.agent_pid.read_text()), signal.SIGKILL)
+        assert not wait_all_exit(plugins)
+    finally:
+        cluster.down(quiet=True)
 
 
 def test_up_twice_is_refused_and_a_busy_port_is_named(sim_cluster):

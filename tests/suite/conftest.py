@@ -15,6 +15,7 @@ import pytest
 import yaml
 from kubernetes import client, config
 
+from gpuconform.sim import third_party
 from gpuconform.sim.cluster import SimCluster
 from tests.data.plugin import plugin_daemonset
 
@@ -76,12 +77,20 @@ def shared_api(shared_cluster) -> client.ApiClient:
     return config.new_client_from_config(str(shared_cluster.paths.kubeconfig))
 
 
+def real_chart(version: str = "0.20.0") -> Path:
+    """NVIDIA's published device-plugin chart archive, from the third-party directory."""
+    chart = third_party.chart_archive(version)
+    assert chart is not None, f"set {third_party.ENV_VAR}: no device-plugin chart {version}"
+    return chart
+
+
 def write_profiles(tmp_path: Path, profiles: dict) -> Path:
     """A clusters.yaml with a `base` profile: the shipped `sim` settings, no simulation."""
     base = yaml.safe_load((REPO / "clusters.yaml").read_text())["profiles"]["sim"]
     base = {k: v for k, v in base.items() if k != "simulated"}
-    # A local chart path here: the `sim` chart repository belongs to suite-owned clusters.
-    base["chart"] = {"path": str(REPO / "charts" / "nvidia-device-plugin")}
+    # A local chart archive here (NVIDIA's published chart): the `sim` chart repository
+    # belongs to suite-owned clusters.
+    base["chart"] = {"path": str(real_chart())}
     path = tmp_path / "clusters.yaml"
     path.write_text(yaml.safe_dump({"profiles": {"base": base} | profiles}))
     return path

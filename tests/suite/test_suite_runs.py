@@ -15,6 +15,7 @@ from tests.suite.conftest import (
     external_profiles,
     labelled_leftovers,
     preinstalled_plugin,
+    real_chart,
     run_suite,
 )
 
@@ -58,12 +59,25 @@ def test_full_run_against_sim_passes_and_reports_every_step(tmp_path):
         "server version",
         "v1.34.4",
         "run id",
-        "nvidia-device-plugin-0.18.0",
+        "nvidia-device-plugin-0.20.0",
+        "real NVIDIA binaries on simulated nodes",
         "gpuconform",
     ):
         assert fact in html, fact
     assert "leak check: nothing labelled" in run.output
     assert run.report_dir.name.startswith("sim-")
+
+
+def test_full_run_on_the_real_0_17_4_chart_passes(tmp_path):
+    """NVIDIA's 0.17.4 chart and its own v0.17.4 plugin binary, every step green."""
+    run = run_suite(tmp_path, "--cluster=sim", "--chart-version=0.17.4")
+    assert run.returncode == 0, run.output[-3000:]
+    cases = run.junit()
+    cases.pop("test_upgrade_rolls_out_and_gpu_pods_keep_running")
+    assert all(outcome(c) == "passed" for c in cases.values())
+    html = run.html()
+    assert "nvidia-device-plugin-0.17.4" in html
+    assert "real NVIDIA binaries on simulated nodes" in html
 
 
 def test_unlabeled_gpu_nodes_fail_readiness_not_pass_vacuously(tmp_path):
@@ -188,7 +202,7 @@ def test_static_manifest_is_applied_without_helm_and_removed(tmp_path, shared_cl
             helm,
             "template",
             "nvdp",
-            str(REPO / "charts" / "nvidia-device-plugin"),
+            str(real_chart()),
             "--namespace",
             "gpuconform-nvdp",
             "--kube-version",

@@ -17,17 +17,22 @@ def test_upgrade_path_replaces_every_plugin_pod_and_keeps_workloads(tmp_path):
     cases = run.junit()
     upgrade = cases["test_upgrade_rolls_out_and_gpu_pods_keep_running"]
     assert upgrade.find("failure") is None and upgrade.find("skipped") is None
-    assert "0.17.4 -> nvidia-device-plugin-0.18.0" in run.html()
+    assert "0.17.4 -> nvidia-device-plugin-0.20.0" in run.html()
     summary = json.loads((run.report_dir / "summary.json").read_text())
     assert summary["facts"]["upgrade from"] == "0.17.4"
-    assert summary["facts"]["upgraded"] == "0.17.4 -> nvidia-device-plugin-0.18.0"
+    assert summary["facts"]["upgraded"] == "0.17.4 -> nvidia-device-plugin-0.20.0"
 
 
 def test_upgrade_to_a_broken_version_fails_with_a_diagnosis(tmp_path):
-    run = run_suite(tmp_path, "--cluster=sim", "--upgrade-from=0.18.0", "--chart-version=0.99.0")
+    """The real 0.20.0 chart with an image tag the (simulated) registry does not have."""
+    run = run_suite(
+        tmp_path, "--cluster=sim", "--upgrade-from=0.17.4", "--upgrade-set=image.tag=v0.99.0"
+    )
     assert run.returncode == 1, run.output[-3000:]
     failure = run.junit()["test_upgrade_rolls_out_and_gpu_pods_keep_running"].find("failure")
-    assert "the upgrade 0.18.0 -> 0.99.0 broke the rollout" in failure.text
+    assert "the upgrade 0.17.4 -> 0.20.0 (--set image.tag=v0.99.0) broke the rollout" in (
+        failure.text
+    )
     assert "ImagePullBackOff" in failure.text
     summary = json.loads((run.report_dir / "summary.json").read_text())
     assert "could not be pulled" in summary["diagnoses"][0]["diagnosis"]

@@ -23,7 +23,7 @@ def test_shipped_sim_profiles_resolve():
     faulty = resolve_profile("sim-faulty", REPO / "clusters.yaml")
     assert sim.simulated_nodes == "healthy" and faulty.simulated_nodes == "faulty"
     assert faulty.chart == sim.chart
-    assert sim.chart.repo == "sim" and sim.chart.version == "0.18.0"
+    assert sim.chart.repo == "sim" and sim.chart.version == "0.20.0"
     assert sim.gpu_count == 3 and sim.gpus_per_node == 8
 
 
