@@ -23,9 +23,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shlex
 import signal
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -33,44 +31,22 @@ from typing import Any
 
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
-from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
 
 from gpuconform.sim import third_party
-from gpuconform.sim.kubelet import images
-from gpuconform.sim.kubelet.logs import ContainerLogFiles, cri_log
+from gpuconform.sim.kubelet import credentials, images
 from gpuconform.sim.kubelet.node import SimNodeRuntime
-from gpuconform.sim.kubelet.pod_status import (
-    admission_failure_status,
-    pod_event,
-    running_pod_status,
-)
-from gpuconform.sim.kubelet.runtime import (
-    ContainerProcess,
-    ContainerStatus,
-    Mount,
-    ProcessSpec,
-    mount_namespaces_work,
-    now_rfc3339,
-)
-from gpuconform.sim.nodes import ANNOTATION_DRIVER, GPU_RESOURCE, SIM
+from gpuconform.sim.kubelet.pod_api import ANNOTATION_PULL_FAILED, PodApi
+from gpuconform.sim.kubelet.process_pods import ProcessPods
+from gpuconform.sim.kubelet.runtime import mount_namespaces_work
+from gpuconform.sim.kubelet.simulated_pods import ANNOTATION_PREPARED, SimulatedPods
+from gpuconform.sim.nodes import GPU_RESOURCE, SIM
 
 log = logging.getLogger("gpuconform.sim.agent")
 
-ANNOTATION_PREPARED = SIM + "prepared"
-ANNOTATION_EXIT_CODE = SIM + "exit-code"
-ANNOTATION_DEVICES = SIM + "devices"
-ANNOTATION_PULL_FAILED = SIM + "image-pull-failed"
 # Pods whose containers are host processes: KWOK's stages leave them to the agent.
 ANNOTATION_RUNTIME = SIM + "runtime"
-KWOK_GROUP, KWOK_VERSION = "kwok.x-k8s.io", "v1alpha1"
-# Entry points the simulated runtime will run on the host; anything else gets no output.
-SIMULATED_ENTRYPOINTS = {"sh", "bash", "nvidia-smi", "nvidia-container-cli"}
-COMMAND_TIMEOUT_S = 30
-# Bound on KWOK picking up a new Logs object (normally well under a second).
-LOGS_SERVED_TIMEOUT_S = 60
 REAL_PLUGIN_NODES_ENV = "GPUCONFORM_SIM_REAL_PLUGIN_NODES"
 DEFAULT_REAL_PLUGIN_NODES = 16
-DEFAULT_GRACE_S = 30
 # kubelet keeps a resource in capacity for 5 minutes after its plugin goes; compressed.
 CAPACITY_GRACE_S = float(os.environ.get("GPUCONFORM_SIM_CAPACITY_GRACE_S", "5"))
 EXTENDED_PREFIX = "nvidia.com/"
@@ -122,21 +98,23 @@ def literal_env(container: Any, pod: client.V1Pod) -> dict[str, str]:
 
 
 class SimAgent:
-    def __init__(self, state_dir: Path, simbin: Path) -> None:
+    def __init__(self, state_dir: Path, simbin: Path, kubeconfig: Path) -> None:
         self.state_dir = state_dir
         self.simbin = simbin
         api = client.ApiClient()
         api.user_agent = "gpuconform-sim-agent"  # the simulated kubelet, not the suite
         self.core = client.CoreV1Api(api)
-        self.custom = client.CustomObjectsApi(api)
+        self.pod_api = PodApi(self.core, client.CustomObjectsApi(api), state_dir)
+        host, port, ca_pem = credentials.api_endpoint(kubeconfig)
+        # Processes run on this machine: the `kubernetes` Service is the API server itself.
+        self.simulated_pods = SimulatedPods(self.pod_api, state_dir)
+        self.process_pods = ProcessPods(
+            self.pod_api, credentials.service_env(host, port), ca_pem, self.release
+        )
         self.nodes: dict[str, SimNodeRuntime | None] = {}
-        self.process_pods: dict[str, list[ContainerProcess]] = {}  # pod uid -> containers
         self.simulated_plugin_pods: dict[str, client.V1Pod] = {}  # uid -> pod
         self.published: dict[str, dict[str, int]] = {}  # node -> capacity we last wrote
         self.status_lock = threading.Lock()
-        self.pod_status_lock = threading.Lock()
-        self.backoffs_recorded: dict[tuple[str, str], int] = {}
-        self.terminating: set[str] = set()  # pod uids whose containers are being stopped
         self.stop = threading.Event()
         self.real_plugins = self._real_plugins_possible()
         self.real_plugin_nodes = int(
@@ -243,7 +221,7 @@ class SimAgent:
         uid = pod.metadata.uid
         annotations = pod.metadata.annotations or {}
         if uid in self.process_pods or annotations.get(ANNOTATION_RUNTIME) == "process":
-            self.handle_process_pod(event_type, pod, node)
+            self.process_pods.handle(event_type, pod, node)
             return
         if runs_device_plugin(pod):
             if event_type == "DELETED":
@@ -258,7 +236,7 @@ class SimAgent:
             return
         image = next((c.image for c in pod.spec.containers if images.image_missing(c.image)), None)
         if image:
-            self.fail_image_pull(pod, node, image)
+            self.pod_api.fail_image_pull(pod, node.name, image)
         elif self.wants_processes(pod, node):
             self.start_process_pod(pod, node)
         else:
@@ -324,458 +302,49 @@ class SimAgent:
         env["GPUCONFORM_SIM"] = "1"
         return env
 
-    def fail_admission(self, pod: client.V1Pod, node: SimNodeRuntime, message: str) -> None:
-        """kubelet's admission failed (the plugin's Allocate): the pod fails, never starts."""
-        meta = pod.metadata
-        self.core.patch_namespaced_pod_status(
-            meta.name,
-            meta.namespace,
-            {"status": admission_failure_status("UnexpectedAdmissionError", message)},
-        )
-        self.core.create_namespaced_event(
-            meta.namespace, pod_event(pod, "UnexpectedAdmissionError", message, node.name)
-        )
-        log.info("pod %s/%s: admission failed: %s", meta.namespace, meta.name, message)
-
     # -- simulated containers (GPU test pods, probes) ----------------------------------
-    def host_root_mounts(self, pod: client.V1Pod) -> list[str]:
-        host_volumes = {
-            v.name for v in pod.spec.volumes or [] if v.host_path and v.host_path.path == "/"
-        }
-        return [
-            m.mount_path
-            for c in pod.spec.containers
-            for m in c.volume_mounts or []
-            if m.name in host_volumes
-        ]
-
-    def map_host_root(self, env: dict[str, str], pod: client.V1Pod, node: SimNodeRuntime):
-        """Paths under a hostPath "/" mount point at the node's simulated root directory."""
-        root = str(self.node_root(node))
-        for mount in self.host_root_mounts(pod):
-            prefix = mount.rstrip("/")
-            for name, value in env.items():
-                if value == mount or value.startswith(prefix + "/"):
-                    env[name] = root + value[len(prefix) :]
-        return env
-
-    def node_root(self, node: SimNodeRuntime) -> Path:
-        """The node's root filesystem as the node probe reads it (device nodes, driver, config)."""
-        root = node.root
-        marker = root / "proc/driver/nvidia"
-        if marker.exists():
-            return root
-        (root / "dev").mkdir(parents=True, exist_ok=True)
-        marker.mkdir(parents=True)
-        (root / "etc/containerd").mkdir(parents=True, exist_ok=True)
-        for i in range(node.gpus):
-            (root / "dev" / f"nvidia{i}").touch()
-        if node.gpus:
-            for dev in ("nvidiactl", "nvidia-uvm", "nvidia-uvm-tools"):
-                (root / "dev" / dev).touch()
-        if node.has_nvml:
-            driver = node.annotations.get(ANNOTATION_DRIVER, "")
-            (marker / "version").write_text(
-                f"NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  {driver}  Release Build"
-                "  (dvs-builder@U22-I3-AE18-23-3)  (simulated)\nGCC version:  gcc version 12.3.0\n"
-            )
-        runtime = 'default_runtime_name = "nvidia"\n' if node.has_nvml else ""
-        (root / "etc/containerd/config.toml").write_text(
-            'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd]\n  ' + runtime
-        )
-        return root
-
-    def simulate_command(self, container: Any, env: dict[str, str]) -> tuple[str, int]:
-        argv = list(container.command or []) + list(container.args or [])
-        image = container.image or ""
-        if not argv:
-            if "vectoradd" in image.lower():
-                argv = ["vectorAdd"]
-            else:
-                return "", 0
-        name = os.path.basename(argv[0])
-        if name not in SIMULATED_ENTRYPOINTS and name != "vectorAdd":
-            return f"(simulated runtime: {shlex.join(argv)} is not simulated; no output)\n", 0
-        argv[0] = name
-        try:
-            proc = subprocess.run(
-                argv,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=COMMAND_TIMEOUT_S,
-                cwd=self.state_dir,
-            )
-        except subprocess.TimeoutExpired:
-            return f"simulated command timed out after {COMMAND_TIMEOUT_S}s\n", 137
-        except OSError as err:
-            return f"{argv[0]}: {err.strerror}\n", 127
-        return proc.stdout + proc.stderr, proc.returncode
-
     def prepare_simulated(self, pod: client.V1Pod, node: SimNodeRuntime) -> None:
-        """Wire exec and logs, assign GPUs, run a run-to-completion command; KWOK starts it."""
+        """Assign devices, then let the simulated runtime wire the pod (kubelet/simulated_pods)."""
         from gpuconform.sim.kubelet.device_manager import AllocationError
 
-        meta = pod.metadata
         try:
             devices = self.allocate(pod, node)
         except AllocationError as err:
-            self.fail_admission(pod, node, err.pod_message)
+            self.pod_api.fail_admission(pod, node.name, err.pod_message)
             return
-        run_to_completion = pod.spec.restart_policy in ("Never", "OnFailure")
-        plugin = runs_device_plugin(pod)
-        logs_dir = self.pod_logs_dir(pod)
-        log_entries = []
-        exit_code = 0
-        exec_env: dict[str, str] = {}
-        for container in pod.spec.containers:
-            env = self.map_host_root(
-                self.container_env(pod, container, node, devices.get(container.name, {})),
-                pod,
-                node,
-            )
-            exec_env = exec_env or env
-            if plugin:
-                output = f"(SIMULATED registration for {container.image}: {self.why_simulated()})\n"
-            elif run_to_completion:
-                output, code = self.simulate_command(container, env)
-                exit_code = exit_code or code
-            else:
-                output = ""
-            files = ContainerLogFiles(logs_dir, container.name)
-            files.create()
-            files.current.write_text(cri_log(output))
-            log_entries.append(self.logs_entry(files))
-        self.wire_exec(pod, exec_env)
-        self.apply_kwok_object("logs", pod, {"logs": log_entries})
-        if not self.confirm_logs_served(pod):
-            return
-        device_ids = ",".join(v for env in devices.values() for v in env.values())
-        annotations = {ANNOTATION_PREPARED: "true", ANNOTATION_DEVICES: device_ids}
-        if run_to_completion and not plugin:
-            annotations[ANNOTATION_EXIT_CODE] = str(exit_code)
-        if not self.annotate(pod, annotations):
-            self.release(node, meta.uid)
-            return
-        log.info(
-            "prepared pod %s/%s on %s (devices %s)", meta.namespace, meta.name, node.name, devices
-        )
+        envs = {
+            c.name: self.container_env(pod, c, node, devices.get(c.name, {}))
+            for c in pod.spec.containers
+        }
+        note = None
+        if runs_device_plugin(pod):
+            note = f"(SIMULATED registration for the device plugin: {self.why_simulated()})\n"
+        if not self.simulated_pods.prepare(pod, node, envs, note):
+            self.release(node, pod.metadata.uid)
 
-    # -- real processes (the device plugin and friends) --------------------------------
     def start_process_pod(self, pod: client.V1Pod, node: SimNodeRuntime) -> None:
-        """Run each container of the pod as a host process (the real program of its image)."""
+        """The pod's containers run their images' real programs (see kubelet/process_pods)."""
         from gpuconform.sim.kubelet.device_manager import AllocationError
 
-        meta = pod.metadata
-        if not self.annotate(pod, {ANNOTATION_RUNTIME: "process"}):
+        if not self.pod_api.annotate(pod, {ANNOTATION_RUNTIME: "process"}):
             return
         try:
             devices = self.allocate(pod, node)
         except AllocationError as err:
-            self.fail_admission(pod, node, err.pod_message)
+            self.pod_api.fail_admission(pod, node.name, err.pod_message)
             return
-        logs_dir = self.pod_logs_dir(pod)
-        restart_always = pod.spec.restart_policy in (None, "Always")
-        statuses: list[ContainerStatus] = []
-        containers: list[ContainerProcess] = []
-        log_entries = []
-        exec_env: dict[str, str] = {}
-        for container in pod.spec.containers:
-            env = self.container_env(pod, container, node, devices.get(container.name, {}))
-            exec_env = exec_env or env
-            program = images.real_program(container.image or "", list(container.command or []))
-            argv = [str(program.path)] if program else ["/bin/false"]
-            spec = ProcessSpec(
-                container=container.name,
-                pod=f"{meta.name}_{meta.namespace}",
-                argv=argv + list(container.args or []),
-                env=env,
-                mounts=self.volume_mounts(pod, container, node),
-                restart_always=restart_always,
-                workdir=node.root,
-            )
-            files = ContainerLogFiles(logs_dir, container.name)
-            files.create()
-            log_entries.append(self.logs_entry(files))
-            process = ContainerProcess(
-                spec,
-                container.image or "",
-                files,
-                lambda status, pod=pod, node=node: self.report_process_status(pod, node),
-            )
-            statuses.append(process.status)
-            containers.append(process)
-        self.wire_exec(pod, exec_env)
-        self.apply_kwok_object("logs", pod, {"logs": log_entries})
-        if not self.confirm_logs_served(pod):
-            return
-        self.process_pods[meta.uid] = containers
-        node.root.mkdir(parents=True, exist_ok=True)
-        for process in containers:
-            process.start()
-        log.info(
-            "pod %s/%s on %s: %d container process(es)",
-            meta.namespace,
-            meta.name,
-            node.name,
-            len(containers),
-        )
 
-    def volume_mounts(self, pod: client.V1Pod, container: Any, node: SimNodeRuntime) -> list[Mount]:
-        """The container's volume mounts as bind mounts of the node's (or pod's) directories."""
-        volumes = {v.name: v for v in pod.spec.volumes or []}
-        mounts = []
-        for mount in container.volume_mounts or []:
-            volume = volumes.get(mount.name)
-            if volume is None:
-                continue
-            if volume.host_path:
-                source = node.host_path(volume.host_path.path)
-            elif volume.empty_dir is not None:
-                source = self.pod_dir(pod) / "volumes" / mount.name
-                source.mkdir(parents=True, exist_ok=True)
-            else:
-                continue  # configMap, projected, secret: not simulated yet
-            mounts.append(Mount(source, mount.mount_path))
-        return mounts
+        def env_for(pod: client.V1Pod, container: Any, node: SimNodeRuntime) -> dict[str, str]:
+            return self.container_env(pod, container, node, devices.get(container.name, {}))
 
-    def report_process_status(self, pod: client.V1Pod, node: SimNodeRuntime) -> None:
-        """A container process changed state: write the pod status (and BackOff events)."""
-        with self.pod_status_lock:
-            self._report_process_status(pod, node)
-
-    def _report_process_status(self, pod: client.V1Pod, node: SimNodeRuntime) -> None:
-        containers = self.process_pods.get(pod.metadata.uid)
-        if containers is None:
-            return
-        meta = pod.metadata
-        statuses = [c.status for c in containers]
-        restart_always = pod.spec.restart_policy in (None, "Always")
-        status = running_pod_status(statuses, restart_always, "127.0.0.1")
-        status["startTime"] = status["conditions"][0]["lastTransitionTime"]
-        try:
-            self.core.patch_namespaced_pod_status(meta.name, meta.namespace, {"status": status})
-            for c in statuses:
-                if c.waiting_reason == "CrashLoopBackOff":
-                    self.record_backoff(pod, node, c)
-        except ApiException as err:
-            if err.status != 404:
-                log.warning("pod %s status update failed: %s", meta.name, err.reason)
-
-    def record_backoff(self, pod: client.V1Pod, node: SimNodeRuntime, status: ContainerStatus):
-        """kubelet's BackOff event, counted up once per restart (one Event per container)."""
-        meta = pod.metadata
-        key = (meta.uid, status.name)
-        if self.backoffs_recorded.get(key) == status.restart_count:
-            return
-        self.backoffs_recorded[key] = status.restart_count
-        name = f"{meta.name}.backoff-{status.name}"
-        message = (
-            f"Back-off restarting failed container {status.name} in pod "
-            f"{meta.name}_{meta.namespace}"
-        )
-        try:
-            event = self.core.read_namespaced_event(name, meta.namespace)
-        except ApiException as err:
-            if err.status != 404:
-                raise
-            field_path = f"spec.containers{{{status.name}}}"
-            body = pod_event(pod, "BackOff", message, node.name, field_path=field_path, name=name)
-            self.core.create_namespaced_event(meta.namespace, body)
-            return
-        patch = {"count": (event.count or 1) + 1, "lastTimestamp": now_rfc3339()}
-        self.core.patch_namespaced_event(name, meta.namespace, patch)
-
-    def handle_process_pod(self, event_type: str, pod: client.V1Pod, node: SimNodeRuntime) -> None:
-        uid = pod.metadata.uid
-        if event_type == "DELETED":
-            self.terminate(pod, node, grace_s=0, delete=False)
-        elif uid in self.terminating:
-            return  # its containers are stopping; the pod object goes once they have
-        elif pod.metadata.deletion_timestamp and uid in self.process_pods:
-            self.terminating.add(uid)
-            grace = pod.metadata.deletion_grace_period_seconds
-            grace_s = DEFAULT_GRACE_S if grace is None else grace
-            threading.Thread(
-                target=self.terminate, args=(pod, node, grace_s, True), daemon=True
-            ).start()
-        elif pod.metadata.deletion_timestamp:
-            self.delete_now(pod)  # never started (or the agent restarted): nothing to stop
-
-    def terminate(self, pod: client.V1Pod, node: SimNodeRuntime, grace_s: float, delete: bool):
-        """Pod termination: SIGTERM every container, SIGKILL after the grace period, delete."""
-        containers = self.process_pods.pop(pod.metadata.uid, [])
-        stoppers = [
-            threading.Thread(target=c.stop, args=(grace_s,), daemon=True) for c in containers
-        ]
-        for thread in stoppers:
-            thread.start()
-        for thread in stoppers:
-            thread.join()
-        self.release(node, pod.metadata.uid)
-        if delete:
-            self.delete_now(pod)
-        self.terminating.discard(pod.metadata.uid)
-
-    def delete_now(self, pod: client.V1Pod) -> None:
-        meta = pod.metadata
-        try:
-            self.core.delete_namespaced_pod(
-                meta.name,
-                meta.namespace,
-                grace_period_seconds=0,
-                body=client.V1DeleteOptions(
-                    grace_period_seconds=0, preconditions=client.V1Preconditions(uid=meta.uid)
-                ),
-            )
-        except ApiException as err:
-            if err.status not in (404, 409):
-                raise
+        self.process_pods.start(pod, node, env_for)
 
     def stop_all(self) -> None:
-        """The agent is stopping: every container process ends (SIGTERM, then SIGKILL)."""
-        for uid in list(self.process_pods):
-            for container in self.process_pods.pop(uid, []):
-                container.stop(grace_s=2)
+        """The agent is stopping: every container process ends, every device manager too."""
+        self.process_pods.stop_all()
         for node in self.nodes.values():
             if node and node.device_manager:
                 node.device_manager.stop()
-
-    # -- KWOK objects, logs, annotations -----------------------------------------------
-    def pod_dir(self, pod: client.V1Pod) -> Path:
-        meta = pod.metadata
-        return self.state_dir / "pods" / f"{meta.namespace}_{meta.name}_{meta.uid}"
-
-    def pod_logs_dir(self, pod: client.V1Pod) -> Path:
-        return self.pod_dir(pod) / "logs"
-
-    @staticmethod
-    def logs_entry(files: ContainerLogFiles) -> dict[str, Any]:
-        return {
-            "containers": [files.container],
-            "logsFile": str(files.current),
-            "previousLogsFile": str(files.previous),
-        }
-
-    def wire_exec(self, pod: client.V1Pod, env: dict[str, str]) -> None:
-        """`kubectl exec` into the pod runs the command on the host with the container's env."""
-        local = {
-            "workDir": str(self.state_dir),
-            "envs": [{"name": k, "value": v} for k, v in sorted(env.items())],
-        }
-        self.apply_kwok_object("execs", pod, {"execs": [{"local": local}]})
-
-    def annotate(self, pod: client.V1Pod, annotations: dict[str, str]) -> bool:
-        """Set annotations on the pod; False if the pod is gone."""
-        meta = pod.metadata
-        try:
-            self.core.patch_namespaced_pod(
-                meta.name, meta.namespace, {"metadata": {"annotations": annotations}}
-            )
-        except ApiException as err:
-            if err.status != 404:
-                raise
-            return False
-        return True
-
-    def confirm_logs_served(self, pod: client.V1Pod) -> bool:
-        """Wait until KWOK serves this pod's container log; False if the pod went away.
-
-        KWOK answers `kubectl logs` from its own informer cache of Logs objects, which can lag
-        behind the pod's status under load. A real container's log exists before its pod can
-        report it terminated or restarted, so the pod may not start until KWOK has the log:
-        reading it through the API server observes exactly that cache.
-        """
-        meta = pod.metadata
-        container = pod.spec.containers[0].name
-
-        def not_yet_served(error: BaseException) -> bool:
-            return (
-                isinstance(error, ApiException)
-                and error.status == 400
-                and "no logs found" in str(error.body or "")
-            )
-
-        read = retry(
-            retry=retry_if_exception(not_yet_served),
-            wait=wait_exponential(multiplier=0.05, max=1),
-            stop=stop_after_delay(LOGS_SERVED_TIMEOUT_S),
-            reraise=True,
-        )(self.core.read_namespaced_pod_log)
-        try:
-            read(meta.name, meta.namespace, container=container, limit_bytes=1)
-        except ApiException as err:
-            if err.status == 404:
-                return False
-            raise
-        return True
-
-    def apply_kwok_object(self, plural: str, pod: client.V1Pod, spec: dict[str, Any]) -> None:
-        """Create (or replace) the pod's KWOK Exec or Logs object, owned by the pod."""
-        meta = pod.metadata
-        owner = {"apiVersion": "v1", "kind": "Pod", "name": meta.name, "uid": meta.uid}
-        body = {
-            "apiVersion": f"{KWOK_GROUP}/{KWOK_VERSION}",
-            "kind": "Exec" if plural == "execs" else "Logs",
-            "metadata": {
-                "name": meta.name,
-                "namespace": meta.namespace,
-                "ownerReferences": [owner],
-            },
-            "spec": spec,
-        }
-        try:
-            self.custom.create_namespaced_custom_object(
-                KWOK_GROUP, KWOK_VERSION, meta.namespace, plural, body
-            )
-        except ApiException as err:
-            if err.status != 409:
-                raise
-            current = self.custom.get_namespaced_custom_object(
-                KWOK_GROUP, KWOK_VERSION, meta.namespace, plural, meta.name
-            )
-            body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-            self.custom.replace_namespaced_custom_object(
-                KWOK_GROUP, KWOK_VERSION, meta.namespace, plural, meta.name, body
-            )
-
-    def fail_image_pull(self, pod: client.V1Pod, node: SimNodeRuntime, image: str) -> None:
-        """The simulated registry has no such image: ErrImagePull, then ImagePullBackOff."""
-        meta = pod.metadata
-        container = next(c.name for c in pod.spec.containers if c.image == image)
-        reason = (
-            f'failed to pull and unpack image "{image}": failed to resolve reference '
-            f'"{image}": {image}: not found'
-        )
-        if not self.annotate(pod, {ANNOTATION_PULL_FAILED: image}):
-            return
-        status = {
-            "phase": "Pending",
-            "containerStatuses": [
-                {
-                    "name": container,
-                    "image": image,
-                    "imageID": "",
-                    "ready": False,
-                    "started": False,
-                    "restartCount": 0,
-                    "state": {
-                        "waiting": {
-                            "reason": "ImagePullBackOff",
-                            "message": f'Back-off pulling image "{image}": ErrImagePull: {reason}',
-                        }
-                    },
-                }
-            ],
-        }
-        self.core.patch_namespaced_pod_status(meta.name, meta.namespace, {"status": status})
-        message = f'Failed to pull image "{image}": rpc error: code = NotFound desc = {reason}'
-        self.core.create_namespaced_event(
-            meta.namespace, pod_event(pod, "Failed", message, node.name)
-        )
-        log.info(
-            "pod %s/%s: image %s not in the simulated registry", meta.namespace, meta.name, image
-        )
 
     # -- main loop ---------------------------------------------------------------------
     def run(self, on_ready) -> None:
@@ -814,10 +383,13 @@ class SimAgent:
                     log.warning("pod watch failed: %s", err.reason)
 
     def safe_handle(self, event_type: str, pod: client.V1Pod) -> None:
+        """One pod's trouble never stops the kubelet of every node."""
         try:
             self.handle(event_type, pod)
         except ApiException as err:
             log.warning("handling pod %s failed: %s %s", pod.metadata.name, err.status, err.reason)
+        except Exception:
+            log.exception("handling pod %s/%s failed", pod.metadata.namespace, pod.metadata.name)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -830,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
     )
     config.load_kube_config(args.kubeconfig)
-    agent = SimAgent(args.state_dir, args.simbin)
+    agent = SimAgent(args.state_dir, args.simbin, Path(args.kubeconfig))
 
     def on_ready() -> None:
         # The parent waits for this one line; stdout is then let go.

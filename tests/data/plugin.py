@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import subprocess
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -19,18 +20,23 @@ from gpuconform.sim import third_party, toolchain
 CHART_VERSION = "0.20.0"
 
 
-@cache
-def _rendered(version: str) -> dict[str, Any]:
+def chart_objects(
+    version: str = "0.20.0", values: Path | None = None, release: str = "test"
+) -> list[dict[str, Any]]:
+    """What NVIDIA's chart renders into kube-system (helm template), with optional values."""
     chart = third_party.chart_archive(version)
     assert chart is not None, f"{third_party.ENV_VAR}: no device-plugin chart {version}"
     helm = str(toolchain.require_binary("helm"))
-    out = subprocess.run(
-        [helm, "template", "test", str(chart), "--namespace", "kube-system"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    objects = [o for o in yaml.safe_load_all(out) if o]
+    command = [helm, "template", release, str(chart), "--namespace", "kube-system"]
+    if values:
+        command += ["--values", str(values)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return [o for o in yaml.safe_load_all(out) if o]
+
+
+@cache
+def _rendered(version: str) -> dict[str, Any]:
+    objects = chart_objects(version)
     (name,) = plugin_daemonset_names(objects)
     return next(o for o in objects if o["kind"] == "DaemonSet" and o["metadata"]["name"] == name)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,17 @@ from gpuconform.sim import toolchain
 from gpuconform.sim.cluster import SimCluster
 
 DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+@contextmanager
+def own_cluster(purpose: str, nodes: str = "healthy") -> Iterator[SimCluster]:
+    """A simulated cluster of a test module's own (it kills plugins, changes config...)."""
+    cluster = SimCluster(f"gpuconform-{purpose}-{os.getpid()}", log=lambda line: None)
+    cluster.up(nodes)
+    try:
+        yield cluster
+    finally:
+        cluster.down(quiet=True)
 
 
 @pytest.fixture(scope="package")

@@ -17,6 +17,7 @@ from kubernetes import client, config, watch
 from gpuconform.sim.cluster import SimCluster
 from gpuconform.wait import wait_for
 from tests.data.plugin import plugin_daemonset
+from tests.sim.conftest import own_cluster
 
 GPU = "nvidia.com/gpu"
 WAIT_S = 60
@@ -24,8 +25,11 @@ WAIT_S = 60
 
 @pytest.fixture(scope="module")
 def cluster():
-    cluster = SimCluster(f"gpuconform-kubelet-{os.getpid()}", log=lambda line: None)
-    cluster.up("healthy")
+    with own_cluster("kubelet") as cluster:
+        yield from _with_plugins(cluster)
+
+
+def _with_plugins(cluster: SimCluster):
     api = config.new_client_from_config(str(cluster.paths.kubeconfig))
     client.AppsV1Api(api).create_namespaced_daemon_set("kube-system", plugin_daemonset())
     wait_for(
@@ -47,7 +51,6 @@ def cluster():
         label_selector="app.kubernetes.io/name=nvidia-device-plugin",
     )
     yield cluster
-    cluster.down(quiet=True)
 
 
 @pytest.fixture(scope="module")

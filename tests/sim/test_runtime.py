@@ -48,7 +48,7 @@ class StatusLog:
             return next(s for s in self.seen if check(*s))
 
 
-def container(tmp_path: Path, script: str, restart_always: bool = True, mounts=()) -> tuple:
+def container(tmp_path: Path, script: str, restart: str = "Always", mounts=()) -> tuple:
     files = ContainerLogFiles(tmp_path / "logs", "ctr")
     statuses = StatusLog(files)
     spec = ProcessSpec(
@@ -57,7 +57,7 @@ def container(tmp_path: Path, script: str, restart_always: bool = True, mounts=(
         argv=["/bin/sh", "-c", script],
         env={"PATH": "/usr/bin:/bin"},
         mounts=list(mounts),
-        restart_always=restart_always,
+        restart=restart,
     )
     return ContainerProcess(spec, "image:tag", files, statuses), statuses, files
 
@@ -82,7 +82,7 @@ def test_a_crashing_container_backs_off_with_its_log_kept_as_previous(tmp_path):
 
 
 def test_a_run_to_completion_container_reports_its_exit_code(tmp_path):
-    proc, statuses, files = container(tmp_path, "echo done >&2; exit 0", restart_always=False)
+    proc, statuses, files = container(tmp_path, "echo done >&2; exit 0", restart="Never")
     proc.start()
     state, restarts, _ = statuses.wait_for("termination", lambda s, r, p: "terminated" in s)
     assert state["terminated"]["exitCode"] == 0 and state["terminated"]["reason"] == "Completed"
@@ -118,7 +118,7 @@ def test_volume_mounts_are_the_nodes_own_directories(tmp_path):
     (node_dir / "kubelet.sock.marker").touch()
     mount = Mount(node_dir, "/var/lib/kubelet/device-plugins")
     proc, statuses, files = container(
-        tmp_path, "ls /var/lib/kubelet/device-plugins", restart_always=False, mounts=[mount]
+        tmp_path, "ls /var/lib/kubelet/device-plugins", restart="Never", mounts=[mount]
     )
     proc.start()
     statuses.wait_for("termination", lambda s, r, p: "terminated" in s)

@@ -25,32 +25,39 @@ def _condition(kind: str, ready: bool, reason: str | None, message: str | None, 
 
 
 def running_pod_status(
-    containers: list[ContainerStatus], restart_always: bool, host_ip: str | None
+    init: list[ContainerStatus],
+    containers: list[ContainerStatus],
+    restart_policy: str,
+    host_ip: str | None,
 ) -> dict[str, Any]:
-    """Status of a pod whose containers run as processes (phase, conditions, containers)."""
+    """Status of a pod whose containers run as processes: phase, conditions, containers."""
     now = now_rfc3339()
+    pending_init = [c.name for c in init if (c.state.get("terminated") or {}).get("exitCode") != 0]
     unready = [c.name for c in containers if not c.running]
     finished = all("terminated" in c.state for c in containers)
-    if finished and not restart_always:
+    if pending_init:
+        phase, reason = "Pending", "ContainersNotInitialized"
+        message = f"containers with incomplete status: [{' '.join(pending_init)}]"
+    elif finished and restart_policy != "Always":
         failed = any(c.state["terminated"].get("exitCode", 0) != 0 for c in containers)
         phase = "Failed" if failed else "Succeeded"
-        reason = "PodFailed" if failed else "PodCompleted"
-        message = None
+        reason, message = ("PodFailed" if failed else "PodCompleted"), None
     else:
-        phase = "Running"
-        reason = "ContainersNotReady"
+        phase, reason = "Running", "ContainersNotReady"
         message = f"containers with unready status: [{' '.join(unready)}]"
-    ready = not unready
+    ready = not unready and not pending_init
     status: dict[str, Any] = {
         "phase": phase,
         "conditions": [
-            _condition("Initialized", True, None, None, now),
+            _condition("Initialized", not pending_init, reason, message, now),
             _condition("Ready", ready, reason, message, now),
             _condition("ContainersReady", ready, reason, message, now),
             _condition("PodScheduled", True, None, None, now),
         ],
         "containerStatuses": [c.to_api() for c in containers],
     }
+    if init:
+        status["initContainerStatuses"] = [c.to_api() for c in init]
     if host_ip:
         status["hostIP"] = host_ip
     return status

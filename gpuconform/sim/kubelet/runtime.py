@@ -70,8 +70,13 @@ class ProcessSpec:
     argv: list[str]
     env: dict[str, str]
     mounts: list[Mount] = field(default_factory=list)
-    restart_always: bool = True
+    # kubelet's restart rule for this container: Always, OnFailure (also init containers of a
+    # pod that restarts) or Never
+    restart: str = "Always"
     workdir: Path = Path("/")
+
+    def restarts_after(self, exit_code: int) -> bool:
+        return self.restart == "Always" or (self.restart == "OnFailure" and exit_code != 0)
 
 
 @dataclass
@@ -81,7 +86,9 @@ class ContainerStatus:
     name: str
     image: str
     restart_count: int = 0
-    state: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] = field(
+        default_factory=lambda: {"waiting": {"reason": "ContainerCreating"}}
+    )
     last_state: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -161,11 +168,19 @@ class ContainerProcess:
                 proc.wait(timeout=grace_s)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        self._thread.join()
+        if self._thread.ident is not None:  # never started: an init container was still due
+            self._thread.join()
 
     def finished(self) -> bool:
         """The container ran to completion and will not restart."""
         return not self._thread.is_alive() and "terminated" in self.status.state
+
+    def wait(self) -> bool:
+        """Block until the container has run to completion (or was stopped); True if it
+        succeeded. For init containers, which must succeed before the next one starts."""
+        self._thread.join()
+        terminated = self.status.state.get("terminated") or {}
+        return not self._stopping.is_set() and terminated.get("exitCode") == 0
 
     # -- the supervisor thread ---------------------------------------------------------
     def _supervise(self) -> None:
@@ -173,7 +188,7 @@ class ContainerProcess:
             terminated = self._run_once()
             if self._stopping.is_set():
                 return
-            if not self.spec.restart_always:
+            if not self.spec.restarts_after(terminated["exitCode"]):
                 self.status.state = {"terminated": terminated}
                 self.on_status(self.status)
                 return
