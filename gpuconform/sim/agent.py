@@ -106,8 +106,8 @@ class SimAgent:
         self.core = client.CoreV1Api(api)
         self.pod_api = PodApi(self.core, client.CustomObjectsApi(api), state_dir)
         host, port, ca_pem = credentials.api_endpoint(kubeconfig)
-        # Processes run on this machine: the `kubernetes` Service is the API server itself.
         self.simulated_pods = SimulatedPods(self.pod_api, state_dir)
+        # Processes run on this machine: the `kubernetes` Service is the API server itself.
         self.process_pods = ProcessPods(
             self.pod_api, credentials.service_env(host, port), ca_pem, self.release
         )
