@@ -43,6 +43,14 @@ def shortfall_message(ctx: RunContext, ds: Any, gpu_nodes: list[Any], headline: 
     return headline + "".join(f"\n  - {line}" for line in lines)
 
 
+def wants_no_pods(ds: Any) -> bool:
+    """The DaemonSet controller has processed the latest spec and schedules no pod at all."""
+    status = ds.status
+    observed = (status and status.observed_generation) or 0
+    settled = observed >= (ds.metadata.generation or 1)
+    return settled and not (status.desired_number_scheduled or 0)
+
+
 def wait_for_daemonset_ready(
     ctx: RunContext, ds: Any, gpu_nodes: list[Any], expected_nodes: int
 ) -> Any:
@@ -53,6 +61,17 @@ def wait_for_daemonset_ready(
         current = objects.get(key)
         if current is None:
             return False, "DaemonSet not found"
+        if wants_no_pods(current) and expected_nodes > 0:
+            # Settled, not slow: its controller has seen this generation and placed nothing.
+            raise AssertionError(
+                shortfall_message(
+                    ctx,
+                    current,
+                    gpu_nodes,
+                    f"DaemonSet {key} wants 0 pods (its controller has seen generation "
+                    f"{current.metadata.generation}); waiting would not change that",
+                )
+            )
         verdict = daemonset_verdict(current, expected_nodes)
         return verdict.ok, verdict.summary
 

@@ -87,6 +87,8 @@ def test_unlabeled_gpu_nodes_fail_readiness_not_pass_vacuously(tmp_path):
     failure = cases["test_daemonset_is_ready_on_every_gpu_node"].find("failure")
     assert failure is not None
     assert "no node matches the chart's node affinity" in failure.get("message") + failure.text
+    # It fails as soon as the DaemonSet controller has settled, not after the timeout.
+    assert "wants 0 pods (its controller has seen generation 1)" in failure.get("message")
     for later in (
         "test_every_gpu_node_advertises_its_gpus",
         "test_gpu_pod_runs_and_sees_exactly_its_gpu",
