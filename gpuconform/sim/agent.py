@@ -34,7 +34,7 @@ from kubernetes.client.rest import ApiException
 
 from gpuconform.sim import third_party
 from gpuconform.sim.kubelet import credentials, images
-from gpuconform.sim.kubelet.node import SimNodeRuntime
+from gpuconform.sim.kubelet.node import DEVICE_PLUGIN_DIR, SimNodeRuntime
 from gpuconform.sim.kubelet.pod_api import ANNOTATION_PULL_FAILED, PodApi
 from gpuconform.sim.kubelet.process_pods import ProcessPods
 from gpuconform.sim.kubelet.runtime import mount_namespaces_work
@@ -113,7 +113,7 @@ class SimAgent:
         )
         self.nodes: dict[str, SimNodeRuntime | None] = {}
         self.simulated_plugin_pods: dict[str, client.V1Pod] = {}  # uid -> pod
-        self.published: dict[str, dict[str, int]] = {}  # node -> capacity we last wrote
+        self.published: set[str] = set()  # nodes whose extended resources we have written
         self.status_lock = threading.Lock()
         self.stop = threading.Event()
         self.real_plugins = self._real_plugins_possible()
@@ -162,7 +162,7 @@ class SimAgent:
 
         node.device_manager = NodeDeviceManager(
             node.name,
-            node.host_path("/var/lib/kubelet/device-plugins"),
+            node.host_path(DEVICE_PLUGIN_DIR),
             self.publish_resources,
             capacity_grace_s=CAPACITY_GRACE_S,
         )
@@ -181,12 +181,11 @@ class SimAgent:
     def publish_resources(self, node: str, capacity: dict[str, int], allocatable: dict[str, int]):
         """Write the node's extended resources to its status, as kubelet does."""
         with self.status_lock:
-            previous = self.published.get(node, {})
-            removed = {name: None for name in previous if name not in capacity}
+            # A vanished plugin's resource stays at 0, as kubelet keeps it: keys never go.
             body = {
                 "status": {
-                    "capacity": {k: str(v) for k, v in capacity.items()} | removed,
-                    "allocatable": {k: str(allocatable.get(k, 0)) for k in capacity} | removed,
+                    "capacity": {k: str(v) for k, v in capacity.items()},
+                    "allocatable": {k: str(allocatable.get(k, 0)) for k in capacity},
                 }
             }
             try:
@@ -194,7 +193,7 @@ class SimAgent:
             except ApiException as err:
                 log.warning("node %s: status update failed: %s", node, err.reason)
                 return
-            self.published[node] = dict(capacity)
+            self.published.add(node)
         log.info("node %s: capacity %s allocatable %s", node, capacity, allocatable)
 
     def simulated_registration(self, node: SimNodeRuntime) -> None:

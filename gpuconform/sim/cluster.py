@@ -330,17 +330,21 @@ class SimCluster:
         if mode != "real":
             self.log(f"device plugin: {mode}")
 
-    def real_plugin_pids(self) -> list[int]:
-        """PIDs of the real device-plugin processes serving this cluster's simulated nodes."""
+    def real_plugin_pids(self, node: str | None = None) -> list[int]:
+        """PIDs of the real device-plugin processes serving this cluster's simulated nodes
+        (or one node's: a container process works in its node's root directory)."""
         marker = str(self.paths.state_dir).encode()  # their env points into our state dir
         pids = []
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
                 exe = os.readlink(f"/proc/{pid}/exe")
                 environ = Path(f"/proc/{pid}/environ").read_bytes()
+                cwd = os.readlink(f"/proc/{pid}/cwd")
             except OSError:
+                continue  # gone meanwhile, or not ours to read
+            if not exe.endswith("/nvidia-device-plugin") or marker not in environ:
                 continue
-            if exe.endswith("/nvidia-device-plugin") and marker in environ:
+            if node is None or cwd == str(self.paths.state_dir / "hosts" / node):
                 pids.append(int(pid))
         return pids
 

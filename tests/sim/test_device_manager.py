@@ -288,7 +288,7 @@ def test_plugin_exit_drops_allocatable_at_once_and_capacity_after_grace(node) ->
 def test_restart_within_grace_keeps_capacity(node) -> None:
     manager, recorder, plugin = node(grace_s=60.0)
     recorder.wait_for("8 GPUs", lambda c, a: a.get(GPU) == 8)
-    manager.restore("pod-old", GPU, [next(iter(manager.resources()[GPU].devices))])
+    manager.allocate("pod-old", "cuda", GPU, 1)
 
     plugin.stop()
     recorder.wait_for("allocatable 0", lambda c, a: a.get(GPU) == 0)
@@ -298,7 +298,7 @@ def test_restart_within_grace_keeps_capacity(node) -> None:
     recorder.wait_for("re-registered", lambda c, a: a.get(GPU) == 8)
 
     assert all(capacity == {GPU: 8} for capacity, _ in recorder.history)
-    # The restored allocation survived the plugin's restart and still counts as in use.
+    # The allocation made before survived the plugin's restart and still counts as in use.
     with pytest.raises(AllocationError, match=r"Requested: 8, Available: 7$"):
         manager.allocate("pod-all", "cuda", GPU, 8)
 

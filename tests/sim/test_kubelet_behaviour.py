@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from pathlib import Path
 
 import pytest
 import urllib3
@@ -111,13 +110,8 @@ class AllocatableHistory:
 
 
 def node_plugin_pid(cluster: SimCluster, node: str) -> int:
-    """The real plugin process of one node (its NVML config lives in that node's root)."""
-    marker = f"/hosts/{node}/".encode()
-    (pid,) = [
-        pid
-        for pid in cluster.real_plugin_pids()
-        if marker in Path(f"/proc/{pid}/environ").read_bytes()
-    ]
+    """The real plugin process of one node."""
+    (pid,) = cluster.real_plugin_pids(node)
     return pid
 
 

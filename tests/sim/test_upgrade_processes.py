@@ -19,8 +19,11 @@ def versions(cluster: SimCluster) -> dict[int, str]:
     """pid -> the plugin version of the binary it runs (the image tag picked it)."""
     found = {}
     for pid in cluster.real_plugin_pids():
-        exe = Path(os.readlink(f"/proc/{pid}/exe"))
-        found[pid] = next(v for v in ("v0.17.4", "v0.20.0") if v in str(exe))
+        try:
+            exe = os.readlink(f"/proc/{pid}/exe")
+        except OSError:
+            continue  # exited since it was listed: mid-rollout, old plugins are stopping
+        found[pid] = next(v for v in ("v0.17.4", "v0.20.0") if v in exe)
     return found
 
 

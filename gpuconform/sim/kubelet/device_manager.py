@@ -436,15 +436,6 @@ class NodeDeviceManager:
                     result.setdefault(resource, []).extend(allocation.device_ids)
             return result
 
-    def restore(
-        self, pod_uid: str, resource: str, device_ids: list[str], container: str = ""
-    ) -> None:
-        """Record an allocation made before a restart (kubelet's checkpoint), without RPCs."""
-        with self._lock:
-            self._pods.setdefault(pod_uid, {}).setdefault(container, {})[resource] = Allocation(
-                device_ids=list(device_ids)
-            )
-
     def resources(self) -> dict[str, ResourceState]:
         """A snapshot of every resource this node has had registered."""
         with self._lock:

@@ -46,11 +46,10 @@ def image_missing(image: str) -> bool:
 
 @dataclass(frozen=True)
 class RealProgram:
-    """A real binary that an image's container runs, and its version (the image tag)."""
+    """A real binary that an image's container runs (the image tag picked its version)."""
 
     path: Path
     name: str
-    version: str
 
 
 def plugin_program(image: str, command: list[str]) -> str | None:
@@ -69,4 +68,4 @@ def real_program(image: str, command: list[str]) -> RealProgram | None:
         return None
     _, tag = split_image(image)
     path = third_party.plugin_binary(tag, program)
-    return RealProgram(path, program, tag) if path else None
+    return RealProgram(path, program) if path else None

@@ -206,7 +206,7 @@ class PodApi:
         name = f"{meta.name}.backoff-{status.name}"
         message = (
             f"Back-off restarting failed container {status.name} in pod "
-            f"{meta.name}_{meta.namespace}"
+            f"{meta.name}_{meta.namespace}({meta.uid})"
         )
         try:
             event = self.core.read_namespaced_event(name, meta.namespace)

@@ -124,7 +124,7 @@ class ProcessPods:
             argv = [program.name, *command[1:]]
         spec = ProcessSpec(
             container=container.name,
-            pod=f"{meta.name}_{meta.namespace}",
+            pod=f"{meta.name}_{meta.namespace}({meta.uid})",
             argv=argv + list(container.args or []),
             env=env,
             mounts=volumes.mounts(container, self.ca_pem),

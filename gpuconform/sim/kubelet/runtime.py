@@ -66,7 +66,7 @@ class ProcessSpec:
     """What one container runs: the resolved host program and the container's argv/env."""
 
     container: str
-    pod: str  # `<name>_<namespace>`, as kubelet names a pod in its messages
+    pod: str  # `<name>_<namespace>(<uid>)`, as kubelet names a pod in its messages
     argv: list[str]
     env: dict[str, str]
     mounts: list[Mount] = field(default_factory=list)
@@ -224,7 +224,6 @@ class ContainerProcess:
                 )
                 proc = self._proc
         except OSError as err:
-            self.logs.current.write_text("")
             return {
                 "exitCode": 128,
                 "reason": "StartError",

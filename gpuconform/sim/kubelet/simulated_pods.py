@@ -25,7 +25,6 @@ log = logging.getLogger("gpuconform.sim.agent")
 
 ANNOTATION_PREPARED = SIM + "prepared"
 ANNOTATION_EXIT_CODE = SIM + "exit-code"
-ANNOTATION_DEVICES = SIM + "devices"
 # Entry points the simulated runtime will run on the host; anything else gets no output.
 SIMULATED_ENTRYPOINTS = {"sh", "bash", "nvidia-smi", "nvidia-container-cli", "vectorAdd"}
 COMMAND_TIMEOUT_S = 30
@@ -146,8 +145,7 @@ class SimulatedPods:
         self.api.apply_kwok_object("logs", pod, {"logs": log_entries})
         if not self.api.confirm_logs_served(pod):
             return False
-        devices = ",".join(env.get("NVIDIA_VISIBLE_DEVICES", "") for env in envs.values())
-        annotations = {ANNOTATION_PREPARED: "true", ANNOTATION_DEVICES: devices.strip(",")}
+        annotations = {ANNOTATION_PREPARED: "true"}
         if run_to_completion and not plugin_note:
             annotations[ANNOTATION_EXIT_CODE] = str(exit_code)
         if not self.api.annotate(pod, annotations):
