@@ -32,6 +32,8 @@ def build_all(require_real_plugin: bool) -> int:
         if not real
         else "`unshare --mount` is not permitted (run as root)"
     )
+    if problem is None and require_real_plugin and not third_party.nfd_ready():
+        problem = "Node Feature Discovery was not built (see above); GFD labels need it"
     if problem is None:
         _log("device plugin: real NVIDIA binaries (provenance above)")
         return 0
@@ -86,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--require-real-plugin",
         action="store_true",
-        help="build: fail unless simulated nodes can run NVIDIA's real plugin binaries",
+        help="build: fail unless simulated nodes can run NVIDIA's real plugin binaries "
+        "and Node Feature Discovery",
     )
     sim.set_defaults(func=cmd_sim)
     rbac = sub.add_parser("rbac", help="print the runner's least-privilege RBAC for a mode")

@@ -248,11 +248,14 @@ class SimAgent:
             node.device_manager.release(uid)
 
     def wants_processes(self, pod: client.V1Pod, node: SimNodeRuntime) -> bool:
-        """Run this pod's containers as real processes? Only pods of the plugin image."""
-        programs = [
-            images.real_program(c.image or "", list(c.command or [])) for c in pod.spec.containers
-        ]
-        return any(programs) and self.runs_real_plugins(node)
+        """Run this pod's containers as real processes? Pods of an image with a real program:
+        the plugin image on GPU nodes with a device manager, Node Feature Discovery anywhere."""
+        commands = [(c.image or "", list(c.command or [])) for c in pod.spec.containers]
+        if not any(images.real_program(image, command) for image, command in commands):
+            return False
+        if any(images.nfd_program(image, command) for image, command in commands):
+            return True
+        return self.runs_real_plugins(node)
 
     # -- GPUs for a pod ----------------------------------------------------------------
     def allocate(self, pod: client.V1Pod, node: SimNodeRuntime) -> dict[str, dict[str, str]]:

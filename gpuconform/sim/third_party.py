@@ -42,6 +42,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = PROJECT_ROOT.parent / "shared" / "third_party"
 PLUGIN_BINARIES = ("nvidia-device-plugin", "gpu-feature-discovery", "config-manager")
 _PLUGIN_DIR = "nvidia-device-plugin"
+# Node Feature Discovery (the chart's nfd subchart, which turns GFD's labels into node labels):
+# only ever built from source; there is no prebuilt copy.
+NFD = "node-feature-discovery"
 _MOCK_DIR = "mock-nvml"
 # The artifacts the simulated cluster uses: binaries, charts, the mock library and its profiles.
 _NEEDED = re.compile(
@@ -196,6 +199,26 @@ def plugin_binary(version: str, name: str = "nvidia-device-plugin") -> Path | No
     return _resolve(version, name, build_from_source)
 
 
+def nfd_binary(version: str, name: str) -> Path | None:
+    """Node Feature Discovery's program ``name`` (``nfd-worker``...) at ``version``, or None.
+
+    Built from the Go module proxy on first use (minutes); None when the proxy refuses it.
+    """
+    built = _source_binary(version, name, build_from_source, project=NFD)
+    if built is not None:
+        _provenance[f"{NFD} {version}/{name}"] = BUILT
+    return built
+
+
+def nfd_ready() -> bool:
+    """Is every pinned Node Feature Discovery program built?"""
+    return all(
+        nfd_binary(version, name)
+        for version, source in load_sources(project=NFD).items()
+        for name in source.packages
+    )
+
+
 def _resolve(version: str, name: str, build: Callable[[Component, Path, str], None]) -> Path | None:
     """The source-built binary, else the prebuilt one; records which in ``provenance()``."""
     built = _source_binary(version, name, build)
@@ -218,46 +241,56 @@ def provenance() -> dict[str, str]:
 
 @dataclass(frozen=True)
 class PluginSource:
-    """One pinned device-plugin tag: the module, its programs (cmd packages) and ldflags."""
+    """One pinned tag of a project: the module, its programs (cmd packages) and ldflags."""
 
     component: Component
     extldflags: str
+    # Build against the upstream go.mod's own replace directives (a module that pins the
+    # Kubernetes staging modules, as Node Feature Discovery does); see build_from_source.
+    upstream_replaces: bool = False
 
     @property
     def packages(self) -> dict[str, str]:
         return self.component.packages
 
 
-def load_sources(path: Path = SOURCES_FILE) -> dict[str, PluginSource]:
-    """The pinned device-plugin tags from third_party_sources.yaml, by tag."""
-    spec = (yaml.safe_load(path.read_text()).get("third_party_sources") or {}).get(_PLUGIN_DIR)
+def _project_spec(project: str, path: Path) -> dict:
+    return (yaml.safe_load(path.read_text()).get("third_party_sources") or {}).get(project) or {}
+
+
+def load_sources(path: Path = SOURCES_FILE, project: str = _PLUGIN_DIR) -> dict[str, PluginSource]:
+    """One project's pinned tags from third_party_sources.yaml, by tag."""
+    spec = _project_spec(project, path)
     if not spec:
         return {}
     return {
         version: PluginSource(
             Component(
-                name=f"{_PLUGIN_DIR}-{version}",
+                name=f"{project}-{version}",
                 module=spec["module"],
                 version=version,
                 packages=dict(pinned["packages"]),
                 ldflags={k: str(v) for k, v in (pinned.get("ldflags") or {}).items()},
+                sibling_version=version if spec.get("upstream_replaces") else None,
             ),
             extldflags=str(spec.get("extldflags") or ""),
+            upstream_replaces=bool(spec.get("upstream_replaces")),
         )
         for version, pinned in spec["versions"].items()
     }
 
 
-def source_build_dir(path: Path = SOURCES_FILE) -> Path:
-    """Cache directory of source builds, keyed by the pins: a new pin never reuses old binaries."""
-    pins = yaml.safe_load(path.read_text()).get("third_party_sources") or {}
+def source_build_dir(path: Path = SOURCES_FILE, project: str = _PLUGIN_DIR) -> Path:
+    """Cache directory of a project's source builds, keyed by its pins (a new pin never reuses
+    old binaries, and pinning one project does not rebuild another)."""
+    pins = {project: _project_spec(project, path)}
     key = hashlib.sha256(json.dumps(pins, sort_keys=True).encode()).hexdigest()[:12]
     return cache_root() / "third_party" / f"src-{key}"
 
 
-def failed_build(version: str, now: float | None = None) -> str | None:
+def failed_build(version: str, now: float | None = None, project: str = _PLUGIN_DIR) -> str | None:
     """Why the last source build of ``version`` failed, while that is still remembered; or None."""
-    marker = source_build_dir() / version / _FAILED
+    marker = source_build_dir(project=project) / version / _FAILED
     try:
         age = (time.time() if now is None else now) - marker.stat().st_mtime
         return marker.read_text().strip() if age < RETRY_AFTER_S else None
@@ -266,24 +299,27 @@ def failed_build(version: str, now: float | None = None) -> str | None:
 
 
 def _source_binary(
-    version: str, name: str, build: Callable[[Component, Path, str], None]
+    version: str,
+    name: str,
+    build: Callable[[Component, Path, str], None],
+    project: str = _PLUGIN_DIR,
 ) -> Path | None:
     """The source-built binary, building the version's programs first if needed; None on failure.
 
     Any failure falls back to the prebuilt copy, so it is recorded (FAILED) and not retried for
     RETRY_AFTER_S. A missing ``go`` is not recorded: checking for it costs nothing.
     """
-    source = load_sources().get(version)
+    source = load_sources(project=project).get(version)
     if source is None or name not in source.packages:
         return None
-    version_dir = source_build_dir() / version
+    version_dir = source_build_dir(project=project) / version
     binary = version_dir / "bin" / name
     if binary.exists():  # go build writes elsewhere and renames, so it is complete
         return binary
     with _BUILD_LOCK:
         if binary.exists():
             return binary
-        if shutil.which("go") is None or failed_build(version) is not None:
+        if shutil.which("go") is None or failed_build(version, project=project) is not None:
             return None
         try:
             build(source.component, version_dir, source.extldflags)
@@ -333,11 +369,19 @@ def build_from_source(component: Component, version_dir: Path, extldflags: str) 
     env = go_env()
     env["CGO_ENABLED"] = "1"  # go-nvml binds NVML through cgo, as upstream builds it
     version_dir.mkdir(parents=True, exist_ok=True)
-    download_module(component.module, component.version, version_dir, env)
+    answer = download_module(component.module, component.version, version_dir, env)
     work = version_dir / "src"
     work.mkdir(exist_ok=True)
-    # No sibling_version: the upstream go.mod is not needed for the wrapper.
-    (work / "go.mod").write_text(wrapper_gomod(component, ""))
+    gomod = wrapper_gomod(component, "")
+    if component.sibling_version:
+        # A dependency's replace directives do not apply to the wrapper, so it repeats them:
+        # local sub-modules at the same tag, and the upstream pins of every other module.
+        upstream = Path(answer["GoMod"]).read_text()
+        gomod = wrapper_gomod(component, upstream) + "".join(
+            f"replace {old} => {new} {version}\n"
+            for old, new, version in version_replaces(upstream)
+        )
+    (work / "go.mod").write_text(gomod)
     what = f"{component.module}@{component.version}"
     get = ["go", "get", *(f"{pkg}@{component.version}" for pkg in component.packages.values())]
     run_go(get, work, what, env)
@@ -350,6 +394,14 @@ def build_from_source(component: Component, version_dir: Path, extldflags: str) 
         tmp = out / f".{name}.{os.getpid()}.tmp"  # another process may be building too
         run_go(["go", "build", "-ldflags", " ".join(flags), "-o", str(tmp), pkg], work, name, env)
         os.replace(tmp, out / name)  # appears complete, or not at all
+
+
+_VERSION_REPLACE = re.compile(r"^\s*(?:replace\s+)?(\S+)\s+=>\s+(\S+)\s+(v\S+)\s*$")
+
+
+def version_replaces(gomod: str) -> list[tuple[str, str, str]]:
+    """The ``old => new version`` replace directives of a go.mod (local-path ones excluded)."""
+    return [m.groups() for line in gomod.splitlines() if (m := _VERSION_REPLACE.match(line))]  # type: ignore[misc]
 
 
 def mock_nvml_dir() -> Path | None:
@@ -390,6 +442,11 @@ def ensure_third_party(log: Callable[[str], None] = print) -> bool:
             plugin_binary(version, name)  # so every pinned binary is built (or not) now
         if reason := failed_build(version):
             log(f"device plugin {version}: not built from source ({reason.splitlines()[0]})")
+    for version, source in load_sources(project=NFD).items():
+        for name in source.packages:
+            nfd_binary(version, name)
+        if reason := failed_build(version, project=NFD):
+            log(f"{NFD} {version}: not built ({reason.splitlines()[0]}); GFD labels stay unapplied")
     log(
         f"third-party artifacts from {src} unpacked in {unpack_dir()}: plugin {', '.join(versions)}"
     )

@@ -171,3 +171,29 @@ def test_download_returns_the_module_on_success(tmp_path: Path) -> None:
         "example.com/m", "v1.0.0", tmp_path, {}, run=lambda cmd, **kw: _answer(0, ok)
     )
     assert answer["Dir"] == "/mod/m@v1.0.0"
+
+
+def test_nfd_is_pinned_with_upstream_replaces_and_its_image_ldflags() -> None:
+    (source,) = third_party.load_sources(project=third_party.NFD).values()
+    assert source.upstream_replaces and source.component.sibling_version == "v0.19.0"
+    assert set(source.packages) == {"nfd-master", "nfd-worker", "nfd-gc"}
+    # Upstream's image is built with HOSTMOUNT_PREFIX=/host- (its Makefile and Dockerfile).
+    prefix = "sigs.k8s.io/node-feature-discovery/pkg/utils/hostpath.pathPrefix"
+    assert source.component.ldflags[prefix] == "/host-"
+    # Pinning NFD does not move the plugin's build directory.
+    assert third_party.source_build_dir() != third_party.source_build_dir(project=third_party.NFD)
+
+
+def test_version_replaces_keeps_pins_and_drops_local_paths() -> None:
+    gomod = (
+        "module sigs.k8s.io/node-feature-discovery\n"
+        "replace (\n"
+        "\tk8s.io/api => k8s.io/api v0.35.3\n"
+        "\tsigs.k8s.io/node-feature-discovery/api/nfd => ./api/nfd\n"
+        ")\n"
+        "replace k8s.io/kubelet => k8s.io/kubelet v0.35.3\n"
+    )
+    assert third_party.version_replaces(gomod) == [
+        ("k8s.io/api", "k8s.io/api", "v0.35.3"),
+        ("k8s.io/kubelet", "k8s.io/kubelet", "v0.35.3"),
+    ]

@@ -2,7 +2,9 @@
 
 The registry (registry.yaml) decides whether an image can be pulled at all. A pulled image of
 NVIDIA's device plugin runs the real binary that `nvcr.io/nvidia/k8s-device-plugin:<tag>`
-contains, built from that tag (gpuconform.sim.third_party); the tag picks the version.
+contains, built from that tag (gpuconform.sim.third_party); the tag picks the version. The same
+holds for Node Feature Discovery's image (`nfd-master`, `nfd-worker`, `nfd-gc`), which the
+chart's nfd subchart deploys next to GPU feature discovery.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ PLUGIN_REPOSITORY = "nvcr.io/nvidia/k8s-device-plugin"
 # Programs in the plugin image; its default entrypoint is the device plugin.
 PLUGIN_IMAGE_PROGRAMS = ("nvidia-device-plugin", "gpu-feature-discovery", "config-manager")
 DEFAULT_PROGRAM = "nvidia-device-plugin"
+NFD_REPOSITORY = "registry.k8s.io/nfd/node-feature-discovery"
+NFD_PROGRAMS = ("nfd-master", "nfd-worker", "nfd-gc")
 
 
 @cache
@@ -61,11 +65,20 @@ def plugin_program(image: str, command: list[str]) -> str | None:
     return program if program in PLUGIN_IMAGE_PROGRAMS else None
 
 
+def nfd_program(image: str, command: list[str]) -> str | None:
+    """Which Node Feature Discovery program a container runs, or None for other images."""
+    repository, _ = split_image(image)
+    program = os.path.basename(command[0]) if command else ""
+    return program if repository == NFD_REPOSITORY and program in NFD_PROGRAMS else None
+
+
 def real_program(image: str, command: list[str]) -> RealProgram | None:
     """The real binary for this container, or None where none is available here."""
-    program = plugin_program(image, command)
-    if program is None:
-        return None
     _, tag = split_image(image)
-    path = third_party.plugin_binary(tag, program)
+    if program := plugin_program(image, command):
+        path = third_party.plugin_binary(tag, program)
+    elif program := nfd_program(image, command):
+        path = third_party.nfd_binary(tag, program)
+    else:
+        return None
     return RealProgram(path, program) if path else None
