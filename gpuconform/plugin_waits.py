@@ -1,25 +1,33 @@
 """Waits on the device plugin: its DaemonSet ready on every GPU node, and GPUs advertised.
 
-A timeout becomes an AssertionError that names each GPU node that is short and why.
+A timeout becomes an AssertionError that names each GPU node that is short and why. So does,
+at once, a state that waiting cannot fix: a DaemonSet its controller settled at 0 pods, or a
+plugin pod stuck on its image or its config (ImagePullBackOff, CreateContainerConfigError...).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from gpuconform.readiness import (
     allocatable_gpus,
+    current_pods,
     daemonset_verdict,
     describe_affinity,
     explain_shortfall,
+    nodes_without_ready_pod,
+    owned_by,
+    stuck_reason,
 )
 from gpuconform.run import RunContext
 from gpuconform.wait import WaitTimeout, wait_for
 
 
 def daemonset_pods(ctx: RunContext, ds: Any) -> list[Any]:
-    selector = ",".join(f"{k}={v}" for k, v in (ds.spec.selector.match_labels or {}).items())
-    return ctx.kube.core.list_namespaced_pod(ds.metadata.namespace, label_selector=selector).items
+    """The DaemonSet's pods, by their controller ownerReference (never by label selector)."""
+    pods = ctx.kube.core.list_namespaced_pod(ds.metadata.namespace).items
+    return [p for p in pods if owned_by(p, ds)]
 
 
 def shortfall_message(ctx: RunContext, ds: Any, gpu_nodes: list[Any], headline: str) -> str:
@@ -28,7 +36,8 @@ def shortfall_message(ctx: RunContext, ds: Any, gpu_nodes: list[Any], headline: 
         for n in ctx.kube.core.list_node(label_selector=ctx.profile.gpu_selector or None).items
     }
     nodes = [current_nodes.get(n.metadata.name, n) for n in gpu_nodes]
-    lines = explain_shortfall(ds, nodes, daemonset_pods(ctx, ds), ctx.profile.gpus_per_node)
+    pods = daemonset_pods(ctx, ds)
+    lines = explain_shortfall(ds, nodes, pods, ctx.profile.expected_resources())
     if not gpu_nodes:
         lines.append(
             f"no node matches the GPU node selector {ctx.profile.gpu_selector!r} "
@@ -54,62 +63,101 @@ def wants_no_pods(ds: Any) -> bool:
 def wait_for_daemonset_ready(
     ctx: RunContext, ds: Any, gpu_nodes: list[Any], expected_nodes: int
 ) -> Any:
-    """Wait until the DaemonSet is ready on every expected GPU node; return it."""
-    key = f"{ds.metadata.namespace}/{ds.metadata.name}"
+    """Wait until the DaemonSet is ready on every expected GPU node; return it.
 
-    def ready(objects: dict[str, Any]) -> tuple[bool, str]:
+    Three event-driven phases under one deadline: the controller has seen the DaemonSet's
+    generation (0 pods wanted fails here), a Ready pod of the current template runs on each
+    expected node (a stuck pod fails here), and the DaemonSet's counts agree.
+    """
+    key = f"{ds.metadata.namespace}/{ds.metadata.name}"
+    deadline = time.monotonic() + ctx.profile.timeouts["ready"]
+
+    def remaining() -> float:
+        return max(deadline - time.monotonic(), 0.1)
+
+    def fail(current: Any, headline: str) -> AssertionError:
+        return AssertionError(shortfall_message(ctx, current, gpu_nodes, headline))
+
+    def observed(objects: dict[str, Any]) -> tuple[bool, str]:
         current = objects.get(key)
         if current is None:
             return False, "DaemonSet not found"
         if wants_no_pods(current) and expected_nodes > 0:
             # Settled, not slow: its controller has seen this generation and placed nothing.
-            raise AssertionError(
-                shortfall_message(
-                    ctx,
-                    current,
-                    gpu_nodes,
-                    f"DaemonSet {key} wants 0 pods (its controller has seen generation "
-                    f"{current.metadata.generation}); waiting would not change that",
-                )
+            raise fail(
+                current,
+                f"DaemonSet {key} wants 0 pods (its controller has seen generation "
+                f"{current.metadata.generation}); waiting would not change that",
             )
-        verdict = daemonset_verdict(current, expected_nodes)
-        return verdict.ok, verdict.summary
+        seen = (current.status.observed_generation or 0) >= (current.metadata.generation or 1)
+        return seen, daemonset_verdict(current, expected_nodes).summary
 
-    try:
-        objects = wait_for(
-            ctx.kube.apps.list_namespaced_daemon_set,
-            ready,
-            what=f"DaemonSet {key} to be ready on {expected_nodes} GPU node(s)",
-            timeout_s=ctx.profile.timeouts["ready"],
+    def verdict(objects: dict[str, Any]) -> tuple[bool, str]:
+        current = objects.get(key)
+        if current is None:
+            return False, "DaemonSet not found"
+        result = daemonset_verdict(current, expected_nodes)
+        return result.ok, result.summary
+
+    what = f"DaemonSet {key} to be ready on {expected_nodes} GPU node(s)"
+    names = [n.metadata.name for n in gpu_nodes]
+
+    def phase(list_fn: Any, condition: Any, **selectors: str) -> dict[str, Any]:
+        return wait_for(
+            list_fn,
+            condition,
+            what=what,
+            timeout_s=remaining(),
             progress=ctx.progress,
             namespace=ds.metadata.namespace,
-            field_selector=f"metadata.name={ds.metadata.name}",
+            **selectors,
         )
+
+    list_ds, by_name = ctx.kube.apps.list_namespaced_daemon_set, f"metadata.name={ds.metadata.name}"
+    try:
+        current = phase(list_ds, observed, field_selector=by_name)[key]
+
+        def on_every_node(pods: dict[str, Any]) -> tuple[bool, str]:
+            mine = current_pods(current, pods.values())
+            for pod in mine:
+                if reason := stuck_reason(pod):
+                    node = pod.spec.node_name or "no node yet"
+                    raise fail(current, f"plugin pod {pod.metadata.name} ({node}) {reason}")
+            missing = nodes_without_ready_pod(mine, names)
+            return not missing, f"no Ready plugin pod on {', '.join(missing[:5]) or 'none'}"
+
+        phase(ctx.kube.core.list_namespaced_pod, on_every_node)
+        return phase(list_ds, verdict, field_selector=by_name)[key]
     except WaitTimeout as err:
         latest = ctx.kube.apps.read_namespaced_daemon_set(ds.metadata.name, ds.metadata.namespace)
-        raise AssertionError(
-            shortfall_message(
-                ctx, latest, gpu_nodes, f"DaemonSet {key} is not ready: {err.progress}"
-            )
-        ) from None
-    return objects[key]
+        raise fail(latest, f"DaemonSet {key} is not ready: {err.progress}") from None
 
 
-def wait_for_gpus_advertised(ctx: RunContext, ds: Any, gpu_nodes: list[Any]) -> dict[str, int]:
-    """Wait until every expected GPU node advertises its GPUs; return node -> allocatable."""
+def wait_for_gpus_advertised(
+    ctx: RunContext, ds: Any, gpu_nodes: list[Any]
+) -> dict[str, dict[str, int]]:
+    """Wait until every expected GPU node advertises what the profile expects (GPUs, shared
+    replicas or MIG slices); return node -> {resource: allocatable}."""
     names = {n.metadata.name for n in gpu_nodes}
-    per_node = ctx.profile.gpus_per_node
+    expected = ctx.profile.expected_resources() or {ctx.profile.gpu_resource: None}
+    wanted = ", ".join(f"{r}={c if c is not None else '>0'}" for r, c in expected.items())
+
+    def counts(node: Any) -> dict[str, int]:
+        return {resource: allocatable_gpus(node, resource) for resource in expected}
+
+    def good(node: Any) -> bool:
+        have = counts(node)
+        return all(have[r] == c if c is not None else have[r] > 0 for r, c in expected.items())
 
     def advertised(nodes: dict[str, Any]) -> tuple[bool, str]:
-        counts = {n: allocatable_gpus(nodes[n]) for n in names if n in nodes}
-        good = [n for n, c in counts.items() if (c == per_node if per_node else c > 0)]
-        return len(good) == len(names), f"{len(good)}/{len(names)} nodes advertise nvidia.com/gpu"
+        ok = [n for n in names if n in nodes and good(nodes[n])]
+        return len(ok) == len(names), f"{len(ok)}/{len(names)} nodes advertise {wanted}"
 
     try:
         nodes = wait_for(
             ctx.kube.core.list_node,
             advertised,
-            what="GPU nodes to advertise nvidia.com/gpu",
+            what=f"GPU nodes to advertise {wanted}",
             timeout_s=ctx.profile.timeouts["ready"],
             progress=ctx.progress,
             label_selector=ctx.profile.gpu_selector or None,
@@ -118,4 +166,4 @@ def wait_for_gpus_advertised(ctx: RunContext, ds: Any, gpu_nodes: list[Any]) -> 
         raise AssertionError(
             shortfall_message(ctx, ds, gpu_nodes, f"GPUs not advertised: {err.progress}")
         ) from None
-    return {n: allocatable_gpus(nodes[n]) for n in sorted(names)}
+    return {n: counts(nodes[n]) for n in sorted(names)}

@@ -16,6 +16,9 @@ import yaml
 DEFAULTS_FILE = Path(__file__).with_name("profile_defaults.yaml")
 CHART_SOURCES = ("repo", "path", "oci", "manifest")
 MODES = ("install", "existing")
+POD_SECURITY_LEVELS = ("privileged", "baseline", "restricted")
+MIG_STRATEGIES = ("none", "single", "mixed")
+GPU_RESOURCE = "nvidia.com/gpu"
 
 
 class ProfileError(ValueError):
@@ -50,6 +53,19 @@ class ChartSource:
 
 
 @dataclass(frozen=True)
+class WorkloadPod:
+    """Pod settings the profile gives every test pod (hardened and provider clusters)."""
+
+    tolerations: list[dict[str, Any]] = field(default_factory=list)
+    node_selector: dict[str, str] = field(default_factory=dict)
+    runtime_class: str | None = None
+    resources: dict[str, dict[str, str]] = field(default_factory=dict)
+    image_pull_secrets: list[str] = field(default_factory=list)
+    security_context: dict[str, Any] | None = None
+    pod_security: str = "restricted"
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     kubeconfig: str | None
@@ -74,10 +90,29 @@ class Profile:
     upgrade_from: str | None = None
     upgrade_set: list[str] = field(default_factory=list)  # --set for the upgrade target only
     canary_selector: str | None = None  # --nodes: validate on this subset of GPU nodes only
+    workload_pod: WorkloadPod = field(default_factory=WorkloadPod)
+    sharing_replicas: int | None = None
+    sharing_resource: str | None = None
+    mig_strategy: str = "none"
+    mig_resources: dict[str, int] = field(default_factory=dict)
 
     @property
     def simulated(self) -> bool:
         return self.simulated_nodes is not None
+
+    @property
+    def gpu_resource(self) -> str:
+        """The resource a GPU test pod asks for: the renamed shared resource, or nvidia.com/gpu."""
+        return self.sharing_resource or GPU_RESOURCE
+
+    def expected_resources(self) -> dict[str, int] | None:
+        """What each GPU node must advertise, by resource name; None where the profile does not
+        say (then any positive nvidia.com/gpu count passes)."""
+        if self.mig_strategy == "mixed":
+            return dict(self.mig_resources) or None
+        if self.gpus_per_node is None:
+            return None
+        return {self.gpu_resource: self.gpus_per_node * (self.sharing_replicas or 1)}
 
     def canary_node_selector(self) -> dict[str, str]:
         """The equality terms of --nodes, to pin the plugin's DaemonSet to the canary pool."""
@@ -228,6 +263,22 @@ def _build(name: str, data: dict[str, Any], base: Path) -> Profile:
     command = data["workload"].get("command")
     if isinstance(command, str):
         command = command.split()
+    workload_pod = _workload_pod(name, data["workload"])
+    sharing, mig = data.get("sharing") or {}, data.get("mig") or {}
+    replicas = sharing.get("replicas")
+    if replicas is not None and (not isinstance(replicas, int) or replicas < 1):
+        raise ProfileError(f"profile {name!r}: sharing.replicas must be a whole number >= 1")
+    if mig.get("strategy", "none") not in MIG_STRATEGIES:
+        raise ProfileError(
+            f"profile {name!r}: mig.strategy must be one of {', '.join(MIG_STRATEGIES)}"
+        )
+    mig_resources = mig.get("resources") or {}
+    for resource, count in mig_resources.items():
+        if not str(resource).startswith("nvidia.com/mig-") or not isinstance(count, int):
+            raise ProfileError(
+                f"profile {name!r}: mig.resources maps nvidia.com/mig-<profile> to a count, "
+                f"got {resource}: {count!r}"
+            )
     simulated = data.get("simulated") or {}
     return Profile(
         name=name,
@@ -261,4 +312,45 @@ def _build(name: str, data: dict[str, Any], base: Path) -> Profile:
         keep=bool(data.get("keep")),
         upgrade_from=str(data["upgrade_from"]) if data.get("upgrade_from") else None,
         upgrade_set=upgrade_sets,
+        workload_pod=workload_pod,
+        sharing_replicas=replicas,
+        sharing_resource=sharing.get("resource"),
+        mig_strategy=mig.get("strategy") or "none",
+        mig_resources={str(k): int(v) for k, v in mig_resources.items()},
+    )
+
+
+def _workload_pod(name: str, workload: dict[str, Any]) -> WorkloadPod:
+    """The workload.* pod settings, each checked for the shape Kubernetes expects."""
+    where = f"profile {name!r}: workload"
+    shapes = {
+        "tolerations": list,
+        "node_selector": dict,
+        "resources": dict,
+        "image_pull_secrets": list,
+        "security_context": dict,
+    }
+    for key, shape in shapes.items():
+        value = workload.get(key)
+        if value is not None and not isinstance(value, shape):
+            raise ProfileError(f"{where}.{key} must be a {shape.__name__}, got {value!r}")
+    for toleration in workload.get("tolerations") or []:
+        if not isinstance(toleration, dict) or not ({"key", "operator"} & set(toleration)):
+            raise ProfileError(f"{where}.tolerations: {toleration!r} needs a key or an operator")
+    for part in workload.get("resources") or {}:
+        if part not in ("requests", "limits"):
+            raise ProfileError(f"{where}.resources: {part!r} is not requests or limits")
+    level = workload.get("pod_security") or "restricted"
+    if level not in POD_SECURITY_LEVELS:
+        raise ProfileError(
+            f"{where}.pod_security must be one of {', '.join(POD_SECURITY_LEVELS)}, got {level!r}"
+        )
+    return WorkloadPod(
+        tolerations=list(workload.get("tolerations") or []),
+        node_selector={str(k): str(v) for k, v in (workload.get("node_selector") or {}).items()},
+        runtime_class=workload.get("runtime_class"),
+        resources=dict(workload.get("resources") or {}),
+        image_pull_secrets=[str(s) for s in workload.get("image_pull_secrets") or []],
+        security_context=workload.get("security_context"),
+        pod_security=level,
     )

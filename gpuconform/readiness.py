@@ -129,6 +129,49 @@ def describe_affinity(ds: Any) -> str:
     return " OR ".join(f"({p})" for p in parts) or "(none)"
 
 
+# Waiting reasons that no amount of waiting fixes: the image or the pod's config is wrong.
+STUCK_REASONS = frozenset(
+    {"ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError", "InvalidImageName"}
+)
+
+
+def owned_by(pod: Any, owner: Any) -> bool:
+    """Is `owner` (a DaemonSet, a Job...) the pod's controller? Labels are not proof: the
+    upstream chart's GFD and MPS DaemonSets select exactly the plugin's pod labels."""
+    return any(
+        ref.controller and ref.uid == owner.metadata.uid
+        for ref in pod.metadata.owner_references or []
+    )
+
+
+def current_pods(ds: Any, pods: Iterable[Any]) -> list[Any]:
+    """The DaemonSet's pods of its current template (its controller labels each pod with the
+    template generation it was made from; pods without that label count as current)."""
+    generation = str(ds.metadata.generation or "")
+    return [
+        p
+        for p in pods
+        if owned_by(p, ds)
+        and (p.metadata.labels or {}).get("pod-template-generation", generation) == generation
+    ]
+
+
+def stuck_reason(pod: Any) -> str | None:
+    """`ImagePullBackOff: <message>` for a container that waiting will not fix, else None."""
+    statuses = [*(pod.status.init_container_statuses or []), *(pod.status.container_statuses or [])]
+    for cs in statuses:
+        waiting = cs.state and cs.state.waiting
+        if waiting and waiting.reason in STUCK_REASONS:
+            return f"{waiting.reason}: {(waiting.message or '').strip()}".rstrip(": ")
+    return None
+
+
+def nodes_without_ready_pod(pods: Iterable[Any], node_names: Iterable[str]) -> list[str]:
+    """The expected nodes that have no Ready pod among `pods`, sorted."""
+    served = {p.spec.node_name for p in pods if _pod_ready(p) and not p.metadata.deletion_timestamp}
+    return sorted(set(node_names) - served)
+
+
 def pod_problem(pod: Any) -> str:
     """One phrase for why a pod is not Ready: CrashLoopBackOff (5 restarts), Pending, ..."""
     if pod.metadata.deletion_timestamp:
@@ -143,11 +186,11 @@ def pod_problem(pod: Any) -> str:
 
 
 def explain_shortfall(
-    ds: Any, gpu_nodes: list[Any], pods: list[Any], gpus_per_node: int | None
+    ds: Any, gpu_nodes: list[Any], pods: list[Any], expected: dict[str, int] | None
 ) -> list[str]:
     """For each expected GPU node that is not fully served, one line saying why."""
     pods_by_node: dict[str, list[Any]] = {}
-    for pod in pods:
+    for pod in current_pods(ds, pods):
         pods_by_node.setdefault(pod.spec.node_name or "", []).append(pod)
     lines = []
     for node in gpu_nodes:
@@ -168,17 +211,20 @@ def explain_shortfall(
             p = unready[0]
             lines.append(f"{name}: device-plugin pod {p.metadata.name} {pod_problem(p)}")
             continue
-        advertised = allocatable_gpus(node)
-        if gpus_per_node is not None and advertised != gpus_per_node:
-            lines.append(
-                f"{name}: plugin pod Ready but node advertises {GPU_RESOURCE}={advertised}, "
-                f"expected {gpus_per_node}"
-            )
+        short = {
+            resource: allocatable_gpus(node, resource)
+            for resource, count in (expected or {}).items()
+            if allocatable_gpus(node, resource) != count
+        }
+        if short:
+            have = ", ".join(f"{r}={c}" for r, c in short.items())
+            want = ", ".join(f"{r}={(expected or {})[r]}" for r in short)
+            lines.append(f"{name}: plugin pod Ready but node advertises {have}, expected {want}")
     return lines
 
 
-def allocatable_gpus(node: Any) -> int:
-    return int((node.status.allocatable or {}).get(GPU_RESOURCE, 0))
+def allocatable_gpus(node: Any, resource: str = GPU_RESOURCE) -> int:
+    return int((node.status.allocatable or {}).get(resource, 0))
 
 
 def _pod_ready(pod: Any) -> bool:

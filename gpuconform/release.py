@@ -92,7 +92,8 @@ class Release:
         profile, ctx = self.ctx.profile, self.ctx
         chart = install_charts(profile)[0]
         ctx.progress(f"installing {chart.describe()} as {self.name} in {self.namespace}")
-        self.namespace_created = ctx.ensure_namespace(self.namespace)
+        # The chart's pods mount hostPath volumes: only PodSecurity "privileged" admits them.
+        self.namespace_created = ctx.ensure_namespace(self.namespace, "privileged")
         try:
             if profile.chart.manifest:
                 self._apply_static(profile.chart.manifest)

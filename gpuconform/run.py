@@ -53,6 +53,10 @@ DELETED_BY_LABEL: dict[str, tuple[str, str, bool]] = {
 }
 
 
+# PodSecurity admission: the level a namespace enforces (Kubernetes' built-in admission).
+POD_SECURITY_ENFORCE = "pod-security.kubernetes.io/enforce"
+
+
 def new_run_id(now: datetime | None = None) -> str:
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
     return f"{stamp}-{secrets.token_hex(3)}"
@@ -82,15 +86,25 @@ class RunContext:
     def workload_namespace(self) -> str:
         return f"gpuconform-{self.run_id}"
 
-    def ensure_namespace(self, name: str) -> bool:
-        """Create the namespace (labelled with the run id) unless it exists; True if created."""
+    @property
+    def probe_namespace(self) -> str:
+        """Where privileged node probes run: apart from the (hardened) workload namespace."""
+        return f"gpuconform-{self.run_id}-probe"
+
+    def ensure_workload_namespace(self) -> None:
+        self.ensure_namespace(self.workload_namespace, self.profile.workload_pod.pod_security)
+
+    def ensure_namespace(self, name: str, pod_security: str | None = None) -> bool:
+        """Create the namespace (labelled with the run id and, if given, the PodSecurity level
+        it enforces) unless it exists; True if created."""
         try:
             self.kube.core.read_namespace(name)
             return False
         except ApiException as err:
             if err.status != 404:
                 raise
-        body = client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=self.labels))
+        labels = self.labels | ({POD_SECURITY_ENFORCE: pod_security} if pod_security else {})
+        body = client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels))
         self.kube.core.create_namespace(body)
         self.created_namespaces.append(name)
         return True

@@ -85,9 +85,7 @@ def wait_for(
     Returns the objects at the moment the condition held; raises WaitTimeout.
     """
     deadline = time.monotonic() + timeout_s
-    listing = api_retry(list_fn)(**list_kwargs)
-    objects = {_key(obj): obj for obj in listing.items}
-    resource_version = listing.metadata.resource_version
+    objects, resource_version = _list(list_fn, list_kwargs)
     reporter = Progress(what, timeout_s, progress)
     done, state = condition(objects)
     while not done:
@@ -123,13 +121,22 @@ def wait_for(
         except ApiException as err:
             if err.status != 410 and not is_transient(err):
                 raise
-            listing = api_retry(list_fn)(**list_kwargs)
-            objects = {_key(obj): obj for obj in listing.items}
-            resource_version = listing.metadata.resource_version
+            objects, resource_version = _list(list_fn, list_kwargs)
             done, state = condition(objects)
         except urllib3.exceptions.ReadTimeoutError:
             pass
+        except urllib3.exceptions.ProtocolError:
+            # The connection dropped mid-watch (a load balancer's idle cut, an API server
+            # restart): list again and go on watching, within the same deadline.
+            objects, resource_version = _list(list_fn, list_kwargs)
+            done, state = condition(objects)
     return objects
+
+
+def _list(list_fn: Callable[..., Any], list_kwargs: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """List (retrying transient errors): the objects by key, and the list's resourceVersion."""
+    listing = api_retry(list_fn)(**list_kwargs)
+    return {_key(obj): obj for obj in listing.items}, listing.metadata.resource_version
 
 
 def _key(obj: Any) -> str:

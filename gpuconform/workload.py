@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from kubernetes.client.rest import ApiException
 
-from gpuconform.kube import GPU_RESOURCE
+from gpuconform.readiness import stuck_reason
 from gpuconform.run import RunContext
 from gpuconform.wait import wait_for
 
@@ -42,21 +44,66 @@ class PodOutcome:
         return [m.group(3) for m in GPU_LINE.finditer(self.logs)]
 
 
+def apply_pod_settings(body: dict[str, Any], ctx: RunContext) -> None:
+    """The profile's workload.* settings (tolerations, node selector, runtime class, pull
+    secrets) on any pod the suite creates."""
+    settings = ctx.profile.workload_pod
+    spec = body["spec"]
+    spec["tolerations"] = [*(spec.get("tolerations") or []), *settings.tolerations]
+    if settings.node_selector:
+        spec["nodeSelector"] = {**(spec.get("nodeSelector") or {}), **settings.node_selector}
+    if settings.runtime_class:
+        spec["runtimeClassName"] = settings.runtime_class
+    if settings.image_pull_secrets:
+        spec["imagePullSecrets"] = [{"name": name} for name in settings.image_pull_secrets]
+
+
+def pin_to_nodes(body: dict[str, Any], nodes: list[str]) -> None:
+    """Only these nodes may run the pod, by name, so no label of another pool can satisfy it
+    (a node field selector takes one value per term; terms are ORed)."""
+    terms = [
+        {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}
+        for node in sorted(nodes)
+    ]
+    body["spec"]["affinity"] = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}
+        }
+    }
+
+
 def gpu_pod_body(
-    ctx: RunContext, name: str, gpus: int, command: list[str] | None, restart: str = "Never"
+    ctx: RunContext,
+    name: str,
+    gpus: int,
+    command: list[str] | None,
+    restart: str = "Never",
+    nodes: list[str] | None = None,
 ) -> dict[str, Any]:
     body = copy.deepcopy(manifest("gpu-pod.yaml"))
     body["metadata"]["name"] = name
     body["metadata"]["namespace"] = ctx.workload_namespace
     body["metadata"]["labels"] |= ctx.labels
     body["spec"]["restartPolicy"] = restart
+    apply_pod_settings(body, ctx)
+    if nodes:
+        pin_to_nodes(body, nodes)
+    settings = ctx.profile.workload_pod
     container = body["spec"]["containers"][0]
     container["image"] = ctx.profile.workload_image
+    if settings.security_context is not None:
+        container["securityContext"] = settings.security_context
     if command:
         container["command"] = list(command)
+    container["resources"] = copy.deepcopy(settings.resources)
     if gpus:
-        container["resources"]["limits"] = {GPU_RESOURCE: str(gpus)}
+        limits = container["resources"].setdefault("limits", {})
+        limits[ctx.profile.gpu_resource] = str(gpus)
     return body
+
+
+class AdmissionRejected(AssertionError):
+    """The API server's admission (PodSecurity, a policy webhook) refused a test pod."""
 
 
 def create_gpu_pod(
@@ -66,13 +113,30 @@ def create_gpu_pod(
     command: list[str] | None,
     restart: str = "Never",
     expect_failure: bool = False,
+    nodes: list[str] | None = None,
 ) -> None:
-    """A test pod in the run's namespace; restart="Always" for one that keeps running."""
-    ctx.ensure_namespace(ctx.workload_namespace)
-    body = gpu_pod_body(ctx, name, gpus, command, restart)
+    """A test pod in the run's namespace, pinned to `nodes` when given; restart="Always" for
+    one that keeps running. An admission refusal is one line with the policy's message."""
+    ctx.ensure_workload_namespace()
+    body = gpu_pod_body(ctx, name, gpus, command, restart, nodes)
     if expect_failure:
         body["metadata"]["annotations"][EXPECTED_FAILURE] = "true"
-    ctx.kube.core.create_namespaced_pod(ctx.workload_namespace, body)
+    try:
+        ctx.kube.core.create_namespaced_pod(ctx.workload_namespace, body)
+    except ApiException as err:
+        if err.status in (400, 403, 422):
+            raise AdmissionRejected(
+                f"the API server refused test pod {name}: {api_message(err)}"
+            ) from None
+        raise
+
+
+def api_message(err: ApiException) -> str:
+    """The Status message of an API error (the policy's own words), else its reason."""
+    try:
+        return json.loads(err.body or "{}").get("message") or str(err.reason)
+    except ValueError:
+        return str(err.reason)
 
 
 def _wait_test_pod(
@@ -81,9 +145,11 @@ def _wait_test_pod(
     judge: Callable[[Any], tuple[bool, str]],
     what: str,
     timeout_s: float,
+    namespace: str | None = None,
 ) -> Any:
     """Wait until `judge(pod)` holds for the run's test pod `name`; return the pod."""
-    key = f"{ctx.workload_namespace}/{name}"
+    namespace = namespace or ctx.workload_namespace
+    key = f"{namespace}/{name}"
 
     def condition(pods: dict[str, Any]) -> tuple[bool, str]:
         pod = pods.get(key)
@@ -95,7 +161,7 @@ def _wait_test_pod(
         what=what,
         timeout_s=timeout_s,
         progress=ctx.progress,
-        namespace=ctx.workload_namespace,
+        namespace=namespace,
         field_selector=f"metadata.name={name}",
     )
     return pods[key]
@@ -111,18 +177,23 @@ def wait_pod_running(ctx: RunContext, name: str, timeout_s: float) -> None:
     _wait_test_pod(ctx, name, running, f"pod {name} to run", timeout_s)
 
 
-def wait_pod_finished(ctx: RunContext, name: str, timeout_s: float) -> PodOutcome:
+def wait_pod_finished(
+    ctx: RunContext, name: str, timeout_s: float, namespace: str | None = None
+) -> PodOutcome:
     """Wait for the pod to Succeed or Fail; a pod stuck Pending times out with its reason."""
 
     def finished(pod: Any) -> tuple[bool, str]:
         phase = pod.status.phase
         if phase in ("Succeeded", "Failed"):
             return True, phase
+        if stuck := stuck_reason(pod):
+            raise AssertionError(f"pod {name} on {pod.spec.node_name} cannot start: {stuck}")
         reason = pending_reason(pod)
         return False, f"{phase}{': ' + reason if reason else ''}"
 
-    pod = _wait_test_pod(ctx, name, finished, f"GPU pod {name} to finish", timeout_s)
-    logs = ctx.kube.core.read_namespaced_pod_log(name, ctx.workload_namespace)
+    namespace = namespace or ctx.workload_namespace
+    pod = _wait_test_pod(ctx, name, finished, f"pod {name} to finish", timeout_s, namespace)
+    logs = ctx.kube.core.read_namespaced_pod_log(name, namespace)
     statuses = pod.status.container_statuses or []
     terminated = statuses[0].state.terminated if statuses and statuses[0].state else None
     return PodOutcome(

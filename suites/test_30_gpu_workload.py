@@ -9,11 +9,13 @@ from gpuconform.workload import create_gpu_pod, wait_pod_finished
 pytestmark = pytest.mark.step("workload", needs=["preflight", "install", "readiness", "advertise"])
 
 
-def test_gpu_pod_runs_and_sees_exactly_its_gpu(run, installed_release):
+def test_gpu_pod_runs_and_sees_exactly_its_gpu(run, installed_release, gpu_nodes):
     if run.profile.kind:
         pytest.skip("kind has no GPUs: the workload check cannot run there")
     name = "gpu-workload"
-    create_gpu_pod(run, name, gpus=1, command=run.profile.workload_command)
+    # Pinned to the expected GPU nodes: another pool or an autoscaled node cannot satisfy it.
+    nodes = [n.metadata.name for n in gpu_nodes]
+    create_gpu_pod(run, name, gpus=1, command=run.profile.workload_command, nodes=nodes)
     outcome = wait_pod_finished(run, name, run.profile.timeouts["workload"])
     assert outcome.phase == "Succeeded" and outcome.exit_code == 0, (
         f"GPU pod {name} on {outcome.node} ended {outcome.phase} with exit code "
@@ -28,3 +30,28 @@ def test_gpu_pod_runs_and_sees_exactly_its_gpu(run, installed_release):
             f"asked for 1 GPU but the pod saw {len(outcome.gpu_uuids)}: {outcome.gpu_uuids}"
         )
     run.facts["GPU pod"] = f"ran on {outcome.node}, saw {outcome.gpu_uuids or 'its GPU'}"
+
+
+def test_a_shared_gpu_runs_two_pods_at_once(run, installed_release, gpu_nodes):
+    """Sharing proven, not assumed: more one-slice pods on one node than it has physical GPUs,
+    so at least two share a GPU, and every one of them runs."""
+    replicas = run.profile.sharing_replicas
+    if not replicas or replicas < 2:
+        pytest.skip("the profile configures no GPU sharing (sharing.replicas)")
+    per_node = run.profile.gpus_per_node
+    if not per_node or not gpu_nodes:
+        pytest.skip("sharing needs gpu_nodes.gpus_per_node to know how many pods must share")
+    node = gpu_nodes[0].metadata.name
+    names = [f"gpu-shared-{i}" for i in range(per_node + 1)]
+    for name in names:
+        create_gpu_pod(run, name, gpus=1, command=["nvidia-smi", "-L"], nodes=[node])
+    outcomes = [wait_pod_finished(run, name, run.profile.timeouts["workload"]) for name in names]
+    failed = [o for o in outcomes if o.phase != "Succeeded"]
+    assert not failed, (
+        f"{len(failed)} of {len(names)} pods sharing {node}'s {per_node} GPUs did not succeed: "
+        + "; ".join(f"{o.name} {o.phase}: {o.logs[-300:]}" for o in failed)
+    )
+    seen = [uuid for o in outcomes for uuid in o.gpu_uuids]
+    assert len(seen) == len(names), f"each pod should see one GPU slice; saw {seen}"
+    assert len(set(seen)) < len(seen), f"no two pods shared a physical GPU: {seen}"
+    run.facts["GPU sharing"] = f"{len(names)} pods on {len(set(seen))} GPUs of {node}"

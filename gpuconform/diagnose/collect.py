@@ -22,7 +22,7 @@ from gpuconform.kube import GPU_RESOURCE
 from gpuconform.readiness import is_plugin_daemonset
 from gpuconform.run import RunContext
 from gpuconform.wait import WaitTimeout
-from gpuconform.workload import EXPECTED_FAILURE, manifest, wait_pod_finished
+from gpuconform.workload import EXPECTED_FAILURE, apply_pod_settings, manifest, wait_pod_finished
 
 MAX_NODES_PROBED = 5
 # Pods the suite runs on purpose to be rejected; their events are not evidence once deleted.
@@ -143,7 +143,7 @@ def _logs(ctx: RunContext, pod: Any, container: str, previous: bool) -> str | No
 
 
 def _namespaces(ctx: RunContext) -> list[str]:
-    candidates = [ctx.profile.namespace, ctx.workload_namespace]
+    candidates = [ctx.profile.namespace, ctx.workload_namespace, ctx.probe_namespace]
     return [ns for ns in dict.fromkeys(candidates) if _namespace_exists(ctx, ns)]
 
 
@@ -240,9 +240,10 @@ def collect(ctx: RunContext, failure: str, gpu_node_names: list[str]) -> Collect
 def node_probe_body(ctx: RunContext, node: str) -> dict[str, Any]:
     body = copy.deepcopy(manifest("node-probe-pod.yaml"))
     body["metadata"]["name"] = f"node-probe-{node}"[:63].rstrip("-.")
-    body["metadata"]["namespace"] = ctx.workload_namespace
+    body["metadata"]["namespace"] = ctx.probe_namespace
     body["metadata"]["labels"] |= ctx.labels
     body["spec"]["nodeName"] = node
+    apply_pod_settings(body, ctx)  # provider taints, pull secrets: as for every test pod
     container = body["spec"]["containers"][0]
     container["image"] = ctx.profile.probe_image
     container["args"] = [probe_script()]
@@ -251,19 +252,20 @@ def node_probe_body(ctx: RunContext, node: str) -> dict[str, Any]:
 
 def run_node_probe(ctx: RunContext, node: str) -> str:
     """Run the privileged probe pod on the node; its output, or why there is none."""
-    ctx.ensure_namespace(ctx.workload_namespace)
+    # Privileged, so not in the workload namespace (which may enforce PodSecurity "restricted").
+    ctx.ensure_namespace(ctx.probe_namespace, "privileged")
     body = node_probe_body(ctx, node)
     name = body["metadata"]["name"]
     core = ctx.kube.core
     try:
-        core.create_namespaced_pod(ctx.workload_namespace, body)
+        core.create_namespaced_pod(ctx.probe_namespace, body)
     except ApiException as err:
         return f"node probe could not be created on {node}: {err.status} {err.reason}\n"
     try:
-        outcome = wait_pod_finished(ctx, name, PROBE_TIMEOUT_S)
+        outcome = wait_pod_finished(ctx, name, PROBE_TIMEOUT_S, ctx.probe_namespace)
         return outcome.logs
     except WaitTimeout as err:
         return f"node probe timed out on {node} after {PROBE_TIMEOUT_S}s: {err.progress}\n"
     finally:
         with contextlib.suppress(ApiException):
-            core.delete_namespaced_pod(name, ctx.workload_namespace, grace_period_seconds=0)
+            core.delete_namespaced_pod(name, ctx.probe_namespace, grace_period_seconds=0)

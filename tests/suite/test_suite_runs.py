@@ -29,6 +29,7 @@ STEPS = [
     "test_daemonset_is_ready_on_every_gpu_node",
     "test_every_gpu_node_advertises_its_gpus",
     "test_gpu_pod_runs_and_sees_exactly_its_gpu",
+    "test_a_shared_gpu_runs_two_pods_at_once",
     "test_over_request_stays_pending_with_insufficient_gpus",
     "test_pod_without_gpu_request_sees_no_gpu",
     "test_upgrade_rolls_out_and_gpu_pods_keep_running",
@@ -51,6 +52,8 @@ def test_full_run_against_sim_passes_and_reports_every_step(tmp_path):
     assert list(cases) == STEPS
     upgrade = cases.pop("test_upgrade_rolls_out_and_gpu_pods_keep_running")
     assert "no --upgrade-from given" in upgrade.find("skipped").get("message")
+    shared = cases.pop("test_a_shared_gpu_runs_two_pods_at_once")
+    assert "configures no GPU sharing" in shared.find("skipped").get("message")
     assert all(outcome(c) == "passed" for c in cases.values())
     html = run.html()
     for step in STEPS:

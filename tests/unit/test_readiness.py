@@ -1,0 +1,83 @@
+"""Readiness judgements over API objects (the kubernetes client's own models, no cluster)."""
+
+from __future__ import annotations
+
+from kubernetes import client
+
+from gpuconform.readiness import (
+    current_pods,
+    nodes_without_ready_pod,
+    owned_by,
+    stuck_reason,
+)
+
+
+def daemonset(uid: str = "ds-uid", generation: int = 2) -> client.V1DaemonSet:
+    return client.V1DaemonSet(
+        metadata=client.V1ObjectMeta(name="plugin", uid=uid, generation=generation),
+        spec=client.V1DaemonSetSpec(
+            selector=client.V1LabelSelector(),
+            template=client.V1PodTemplateSpec(spec=client.V1PodSpec(containers=[])),
+        ),
+    )
+
+
+def pod(
+    name: str,
+    node: str,
+    owner_uid: str = "ds-uid",
+    ready: bool = True,
+    generation: str | None = "2",
+    waiting: str | None = None,
+) -> client.V1Pod:
+    labels = {"app.kubernetes.io/name": "nvidia-device-plugin"}
+    if generation is not None:
+        labels["pod-template-generation"] = generation
+    owner = client.V1OwnerReference(
+        api_version="apps/v1", kind="DaemonSet", name="x", uid=owner_uid, controller=True
+    )
+    state = client.V1ContainerState(
+        waiting=client.V1ContainerStateWaiting(reason=waiting, message="not found")
+        if waiting
+        else None
+    )
+    status = client.V1ContainerStatus(
+        name="ctr", image="i", image_id="", ready=ready, restart_count=0, state=state
+    )
+    return client.V1Pod(
+        metadata=client.V1ObjectMeta(name=name, labels=labels, owner_references=[owner]),
+        spec=client.V1PodSpec(node_name=node, containers=[]),
+        status=client.V1PodStatus(
+            conditions=[client.V1PodCondition(type="Ready", status="True" if ready else "False")],
+            container_statuses=[status],
+        ),
+    )
+
+
+def test_pods_count_by_controller_uid_not_by_labels():
+    ds = daemonset()
+    # The chart's GFD DaemonSet's pod carries exactly the plugin's labels.
+    gfd_pod = pod("gfd", "gpu-0", owner_uid="gfd-uid")
+    mine = pod("plugin", "gpu-0")
+    assert owned_by(mine, ds) and not owned_by(gfd_pod, ds)
+    assert current_pods(ds, [mine, gfd_pod]) == [mine]
+
+
+def test_pods_of_an_old_template_are_not_current():
+    ds = daemonset(generation=3)
+    old, new = pod("old", "gpu-0", generation="2"), pod("new", "gpu-1", generation="3")
+    assert current_pods(ds, [old, new]) == [new]
+
+
+def test_counts_can_match_with_pods_on_the_wrong_nodes():
+    pods = [pod("a", "gpu-0"), pod("b", "cpu-0"), pod("c", "gpu-1", ready=False)]
+    assert nodes_without_ready_pod(pods, ["gpu-0", "gpu-1", "gpu-2"]) == ["gpu-1", "gpu-2"]
+
+
+def test_stuck_reasons_end_a_wait_but_crash_loops_do_not():
+    assert stuck_reason(pod("a", "n", waiting="ImagePullBackOff")) == "ImagePullBackOff: not found"
+    assert stuck_reason(pod("a", "n", waiting="CreateContainerConfigError")).startswith(
+        "CreateContainerConfigError"
+    )
+    assert stuck_reason(pod("a", "n", waiting="CrashLoopBackOff")) is None
+    assert stuck_reason(pod("a", "n")) is None
