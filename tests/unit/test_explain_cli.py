@@ -48,3 +48,19 @@ def test_missing_empty_and_binary_files_get_one_line_each(tmp_path):
         f"gpuconform: {binary}: a binary file; pass saved text output (logs, describe)",
     ]
     assert "Traceback" not in proc.stderr
+
+
+def test_seed_container_cli_info_reads_as_a_healthy_driver_layer():
+    """The seed runbook's `nvidia-container-cli info` (benign warnings) and raw H200 nvidia-smi."""
+    proc = explain(
+        str(DATA / "real-world/healthy/cloud-atlas-nvidia-container-cli-info.txt"),
+        str(DATA / "h200-host/nvidia-smi-q.txt"),
+    )
+    assert proc.returncode == 0
+    healthy = proc.stdout.split("Healthy:\n")[1].splitlines()
+    assert healthy[0].startswith(
+        "   [driver] driver layer healthy: NVRM 525.60.13, CUDA 12.0, 1 GPU(s)"
+    )
+    assert healthy[1].startswith(
+        "   [driver] driver layer healthy: driver 580.159.04, CUDA 13.0, 1 GPU(s) (NVIDIA H200)"
+    )
