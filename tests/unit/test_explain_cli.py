@@ -64,3 +64,16 @@ def test_seed_container_cli_info_reads_as_a_healthy_driver_layer():
     assert healthy[1].startswith(
         "   [driver] driver layer healthy: driver 580.159.04, CUDA 13.0, 1 GPU(s) (NVIDIA H200)"
     )
+
+
+def test_first_broken_layer_first_then_what_is_healthy():
+    proc = explain(
+        str(DATA / "real-world/k8s-device-plugin-28-ldcache.txt"),
+        str(DATA / "real-world/healthy/nvidia-docker-904-cli-info-tail.txt"),
+    )
+    assert proc.returncode == 1
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("1. [container-runtime] The container toolkit's hook cannot run")
+    assert [line[:3] for line in lines if line[:1].isdigit()] == ["1. ", "2. "]
+    assert "2. [device-plugin]" in proc.stdout
+    assert proc.stdout.index("2. [device-plugin]") < proc.stdout.index("Healthy:")
