@@ -1,9 +1,10 @@
 """Explain evidence with the failure signatures, in the order of blame.
 
 Order of blame (NVIDIA's validator order): node labels -> driver -> container runtime ->
-device plugin -> scheduler -> workload. Positive evidence counts too: a node whose probe
-shows a working driver (`nvidia-smi -L` or `nvidia-container-cli info` succeeded) cannot
-be blamed at the driver layer, so the blame moves up the stack.
+device plugin -> scheduler -> workload; errors before warnings. Positive evidence counts too:
+raw `nvidia-container-cli info` or `nvidia-smi` output that lists GPUs, or a node probe that
+shows a working driver, is reported as a healthy driver layer (healthy.py); on such a node
+the driver cannot be blamed for a software fault, so the blame moves up the stack.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from pathlib import Path
 
 import yaml
 
+from gpuconform.diagnose.healthy import DriverHealth, probe_driver_health, read_driver_health
 from gpuconform.diagnose.probe import ProbeResult, parse_probe
 
 SIGNATURES_FILE = Path(__file__).with_name("signatures.yaml")
 SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
 MAX_QUOTED_LINES = 3
+PROBE_MARK = "=== gpuconform-probe:"
 
 
 @dataclass(frozen=True)
@@ -42,9 +45,21 @@ class Signature:
     remediation: str
     reference: str
     sources: tuple[str, ...] = ()
+    fallback: bool = False  # dropped where a more specific signature explains the same lines
+    hardware: bool = False  # a GPU fault: stands even on a node whose driver works
 
     def applies_to(self, source: str) -> bool:
         return not self.sources or source in self.sources or source == "file"
+
+    @property
+    def contradicted_by_working_driver(self) -> bool:
+        return self.layer == "driver" and self.severity == "error" and not self.hardware
+
+
+def _where(subject: str, node: str | None) -> str:
+    if node and node != subject:
+        return f"{subject} on node {node}"
+    return subject
 
 
 @dataclass(frozen=True)
@@ -56,19 +71,38 @@ class Finding:
 
     @property
     def where(self) -> str:
-        if self.node and self.node != self.subject:
-            return f"{self.subject} on node {self.node}"
-        return self.subject
+        return _where(self.subject, self.node)
 
     def headline(self) -> str:
         sig = self.signature
         return f"[{sig.layer}] {sig.diagnosis} ({self.where})"
 
 
+@dataclass(frozen=True)
+class HealthyFinding:
+    """A layer shown to work, e.g. "driver layer healthy: NVRM 525.60.13, CUDA 12.0, 1 GPU(s)"."""
+
+    health: DriverHealth
+    subject: str
+    node: str | None
+
+    @property
+    def layer(self) -> str:
+        return self.health.layer
+
+    @property
+    def where(self) -> str:
+        return _where(self.subject, self.node)
+
+    def summary(self) -> str:
+        return self.health.summary()
+
+
 @dataclass
 class Explanation:
     findings: list[Finding]
     healthy_drivers: dict[str, ProbeResult] = field(default_factory=dict)
+    healthy: list[HealthyFinding] = field(default_factory=list)
 
     @property
     def causes(self) -> list[Finding]:
@@ -80,12 +114,14 @@ class Explanation:
 
     def one_line(self) -> str:
         if self.primary is None:
-            return "no known failure signature matched"
+            healthy = "; ".join(f"{h.summary()} ({h.where})" for h in self.healthy)
+            return "no known failure signature matched" + (f"; {healthy}" if healthy else "")
         sig = self.primary.signature
         return f"{sig.layer}: {sig.diagnosis} ({self.primary.where}) - fix: {sig.remediation}"
 
     def render(self) -> str:
-        """Plain text for terminals and diagnosis.txt: causes first, evidence quoted."""
+        """Plain text for terminals and diagnosis.txt: causes first (first broken layer first),
+        evidence quoted; then what is healthy; then benign notes."""
         out = []
         if self.primary is None:
             out.append("No known failure signature matched the evidence.")
@@ -96,8 +132,12 @@ class Explanation:
             out.append(f"   fix: {sig.remediation}")
             out.append(f"   see: {sig.reference}")
             out.extend(f"   > {line}" for line in finding.lines)
-        for node, probe in sorted(self.healthy_drivers.items()):
-            out.append(f"Driver layer healthy on {node}: {probe.summary()}")
+        if self.healthy:
+            out.append("Healthy:")
+            out.extend(
+                f"   [{h.layer}] {h.summary()} - from {h.health.tool} ({h.where})"
+                for h in self.healthy
+            )
         infos = [f for f in self.findings if f.signature.severity == "info"]
         for finding in infos:
             out.append(f"(info) {finding.signature.diagnosis} [{finding.where}]")
@@ -117,52 +157,94 @@ def load_signatures(path: Path = SIGNATURES_FILE) -> tuple[list[str], list[Signa
             remediation=item["remediation"],
             reference=item["reference"],
             sources=tuple(item.get("sources") or ()),
+            fallback=bool(item.get("fallback", False)),
+            hardware=bool(item.get("hardware", False)),
         )
         for item in data["signatures"]
     ]
     return list(data["layers"]), signatures
 
 
+def matching_lines(signature: Signature, lines: list[str]) -> list[int]:
+    """Indexes of the lines any of the signature's patterns matches."""
+    return [n for n, line in enumerate(lines) if any(p.search(line) for p in signature.patterns)]
+
+
 def match(signature: Signature, text: str) -> tuple[str, ...]:
-    lines = []
-    for line in text.splitlines():
-        if any(p.search(line) for p in signature.patterns):
-            lines.append(line.strip()[:300])
-            if len(lines) == MAX_QUOTED_LINES:
-                break
-    return tuple(lines)
+    lines = text.splitlines()
+    return _quote(lines, matching_lines(signature, lines))
+
+
+def _quote(lines: list[str], indexes: list[int]) -> tuple[str, ...]:
+    return tuple(lines[n].strip()[:300] for n in indexes[:MAX_QUOTED_LINES])
+
+
+def _node_of(item: Evidence) -> str | None:
+    return item.node or (item.subject if item.source == "node-probe" else None)
+
+
+def _is_probe(item: Evidence) -> bool:
+    return item.source in ("node-probe", "file") and PROBE_MARK in item.text
+
+
+def match_item(
+    item: Evidence, signatures: list[Signature], working_nodes: set[str]
+) -> list[Finding]:
+    """The signatures one piece of evidence shows, less those it contradicts or supersedes."""
+    lines = item.text.splitlines()
+    node = _node_of(item)
+    hits: dict[str, tuple[Signature, list[int]]] = {}
+    for sig in signatures:
+        if not sig.applies_to(item.source):
+            continue
+        if sig.contradicted_by_working_driver and node in working_nodes:
+            continue  # contradicted: this node's driver demonstrably works
+        indexes = matching_lines(sig, lines)
+        if indexes:
+            hits[sig.id] = (sig, indexes)
+    explained = {n for sig, idx in hits.values() if not sig.fallback for n in idx}
+    return [
+        Finding(sig, item.subject, node, _quote(lines, idx))
+        for sig, idx in hits.values()
+        if not (sig.fallback and set(idx) <= explained)
+    ]
+
+
+def healthy_finding(item: Evidence, findings: list[Finding]) -> HealthyFinding | None:
+    """What this evidence proves healthy, unless it also shows a driver fault."""
+    if _is_probe(item):
+        health = probe_driver_health(parse_probe(item.text))
+    elif any(f.signature.layer == "driver" and f.signature.severity == "error" for f in findings):
+        return None
+    else:
+        health = read_driver_health(item.text)
+    return HealthyFinding(health, item.subject, _node_of(item)) if health else None
 
 
 def explain(evidence: list[Evidence]) -> Explanation:
     """Match every signature against every piece of evidence; order findings by blame."""
     layers, signatures = load_signatures()
-    healthy: dict[str, ProbeResult] = {}
+    healthy_drivers: dict[str, ProbeResult] = {}
     for item in evidence:
-        if item.source in ("node-probe", "file") and "=== gpuconform-probe:" in item.text:
+        if _is_probe(item):
             probe = parse_probe(item.text)
             if probe.driver_ok:
-                healthy[item.node or item.subject] = probe
+                healthy_drivers[item.node or item.subject] = probe
     findings: dict[tuple[str, str], Finding] = {}
+    healthy: list[HealthyFinding] = []
     for item in evidence:
-        for sig in signatures:
-            if not sig.applies_to(item.source):
-                continue
-            lines = match(sig, item.text)
-            if not lines:
-                continue
-            node = item.node or (item.subject if item.source == "node-probe" else None)
-            if sig.layer == "driver" and sig.severity == "error" and node in healthy:
-                continue  # contradicted: this node's driver demonstrably works
-            key = (sig.id, item.node or item.subject)
-            if key not in findings:
-                findings[key] = Finding(sig, item.subject, node, lines)
+        found = match_item(item, signatures, set(healthy_drivers))
+        for finding in found:
+            findings.setdefault((finding.signature.id, item.node or item.subject), finding)
+        if (positive := healthy_finding(item, found)) is not None:
+            healthy.append(positive)
     located = {f.signature.id for f in findings.values() if f.node}
     # The same signature seen in node-less evidence (namespace events, the failure message)
     # adds nothing once it has been placed on a node.
-    findings = {k: f for k, f in findings.items() if f.node or f.signature.id not in located}
+    kept = [f for f in findings.values() if f.node or f.signature.id not in located]
     rank = {sig.id: n for n, sig in enumerate(signatures)}  # file order: most specific first
     ordered = sorted(
-        findings.values(),
+        kept,
         key=lambda f: (
             SEVERITY_RANK[f.signature.severity],
             layers.index(f.signature.layer),
@@ -170,4 +252,4 @@ def explain(evidence: list[Evidence]) -> Explanation:
             f.subject,
         ),
     )
-    return Explanation(ordered, healthy)
+    return Explanation(ordered, healthy_drivers, healthy)

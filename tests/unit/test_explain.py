@@ -13,6 +13,7 @@ import pytest
 
 from gpuconform.diagnose.explain import Evidence, explain, load_signatures
 from gpuconform.diagnose.probe import parse_probe
+from tests.unit.corpus import failure_cases
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -49,8 +50,14 @@ def test_every_signature_has_a_test_or_a_scenario():
     tested_ids = {sig for _, sig in tested}
     # Proven elsewhere: on the simulated cluster (tests/sim) and on the real H200 output below.
     scenario_ids = {"no-node-matches-affinity", "container-toolkit-missing", "plugin-crash-loop"}
+    # And on real failures: tests/data/real-world/ (test_corpus_accuracy.py).
+    corpus_ids = {
+        sig_id
+        for case in failure_cases()
+        for sig_id in [case.entry["class"], *case.entry.get("also_matches", [])]
+    }
     _, signatures = load_signatures()
-    assert {s.id for s in signatures} <= tested_ids | scenario_ids
+    assert {s.id for s in signatures} <= tested_ids | scenario_ids | corpus_ids
 
 
 def test_benign_container_cli_warnings_are_info_only():

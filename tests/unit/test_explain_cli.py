@@ -48,3 +48,32 @@ def test_missing_empty_and_binary_files_get_one_line_each(tmp_path):
         f"gpuconform: {binary}: a binary file; pass saved text output (logs, describe)",
     ]
     assert "Traceback" not in proc.stderr
+
+
+def test_seed_container_cli_info_reads_as_a_healthy_driver_layer():
+    """The seed runbook's `nvidia-container-cli info` (benign warnings) and raw H200 nvidia-smi."""
+    proc = explain(
+        str(DATA / "real-world/healthy/cloud-atlas-nvidia-container-cli-info.txt"),
+        str(DATA / "h200-host/nvidia-smi-q.txt"),
+    )
+    assert proc.returncode == 0
+    healthy = proc.stdout.split("Healthy:\n")[1].splitlines()
+    assert healthy[0].startswith(
+        "   [driver] driver layer healthy: NVRM 525.60.13, CUDA 12.0, 1 GPU(s)"
+    )
+    assert healthy[1].startswith(
+        "   [driver] driver layer healthy: driver 580.159.04, CUDA 13.0, 1 GPU(s) (NVIDIA H200)"
+    )
+
+
+def test_first_broken_layer_first_then_what_is_healthy():
+    proc = explain(
+        str(DATA / "real-world/k8s-device-plugin-28-ldcache.txt"),
+        str(DATA / "real-world/healthy/nvidia-docker-904-cli-info-tail.txt"),
+    )
+    assert proc.returncode == 1
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("1. [container-runtime] The container toolkit's hook cannot run")
+    assert [line[:3] for line in lines if line[:1].isdigit()] == ["1. ", "2. "]
+    assert "2. [device-plugin]" in proc.stdout
+    assert proc.stdout.index("2. [device-plugin]") < proc.stdout.index("Healthy:")
