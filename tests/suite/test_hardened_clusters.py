@@ -64,6 +64,8 @@ def test_restricted_namespace_rejects_a_privileged_workload_in_one_line(tmp_path
     assert "the API server refused test pod gpu-workload" in message
     assert 'violates PodSecurity "restricted:latest": privileged' in message
     assert "ApiException" not in message and "Traceback" not in run.output
+    # The diagnosis names the policy (signature podsecurity-rejected), in the terminal too.
+    assert "PodSecurity level refused a test pod" in run.output
 
 
 def test_time_slicing_with_4_replicas_advertises_and_shares(tmp_path):
