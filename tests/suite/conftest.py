@@ -39,6 +39,13 @@ class SuiteRun:
         return html.unescape((self.report_dir / "report.html").read_text())
 
 
+# Steps the `sim` profile does not ask for: no --upgrade-from, no GPU sharing.
+SKIPPED_BY_SIM_PROFILE = (
+    "test_upgrade_rolls_out_and_gpu_pods_keep_running",
+    "test_a_shared_gpu_runs_two_pods_at_once",
+)
+
+
 def run_suite(tmp_path: Path, *args: str, timeout: float = 420) -> SuiteRun:
     reports = tmp_path / "reports"
     proc = subprocess.run(
