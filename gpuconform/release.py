@@ -20,7 +20,7 @@ from gpuconform.helm import HelmError
 from gpuconform.post_render import label_objects
 from gpuconform.profile import ChartSource, Profile
 from gpuconform.readiness import is_plugin_daemonset, plugin_daemonset_names
-from gpuconform.run import RunContext
+from gpuconform.run import AppliedObject, RunContext
 from gpuconform.wait import wait_for
 
 
@@ -67,7 +67,7 @@ class Release:
     error: str | None = None
     namespace_created: bool = False
     daemonset_names: list[str] = field(default_factory=list)
-    static_objects: list[dict[str, Any]] = field(default_factory=list)
+    static_objects: list[AppliedObject] = field(default_factory=list)
     chart_installed: str | None = (
         None  # name-version helm reports, e.g. nvidia-device-plugin-0.18.0
     )
@@ -142,19 +142,39 @@ class Release:
         self.chart_installed = f"{meta['name']}-{meta['version']}"
 
     def _apply_static(self, source: str) -> None:
+        """Create each object in its manifest's namespace (upstream's targets kube-system),
+        or the profile's where the manifest names none; record each before creating it."""
+        from kubernetes import dynamic
+
+        resources = dynamic.DynamicClient(self.ctx.kube.api_client).resources
         objects = label_objects(load_static_manifest(source), self.ctx.run_id)
         for obj in objects:
-            utils.create_from_dict(self.ctx.kube.api_client, obj, namespace=self.namespace)
-            self.static_objects.append(obj)
+            meta = obj["metadata"]
+            resource = resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+            namespace = (meta.get("namespace") or self.namespace) if resource.namespaced else None
+            applied = AppliedObject(obj["apiVersion"], obj["kind"], namespace, meta["name"])
+            self.ctx.applied.append(applied)  # first: an interrupted create is still cleaned
+            utils.create_from_dict(self.ctx.kube.api_client, obj, namespace=namespace)
+            self.static_objects.append(applied)
         self.installed = True
         self.daemonset_names = plugin_daemonset_names(objects)
+
+    def daemonset_locations(self) -> list[tuple[str, str]]:
+        """(namespace, name) of the plugin DaemonSets this run installed."""
+        if self.static_objects:
+            return [
+                (o.namespace or self.namespace, o.name)
+                for o in self.static_objects
+                if o.kind == "DaemonSet" and o.name in self.daemonset_names
+            ]
+        return [(self.namespace, name) for name in self.daemonset_names]
 
     def daemonsets(self) -> list[Any]:
         """The plugin DaemonSets under test: this release's, or (existing mode) the cluster's."""
         if self.ctx.profile.mode == "existing":
             return find_plugin_daemonsets(self.ctx)
         apps = self.ctx.kube.apps
-        return [apps.read_namespaced_daemon_set(n, self.namespace) for n in self.daemonset_names]
+        return [apps.read_namespaced_daemon_set(n, ns) for ns, n in self.daemonset_locations()]
 
     def uninstall(self) -> None:
         """helm uninstall (or delete the static objects), then wait until its pods are gone."""
@@ -164,8 +184,8 @@ class Release:
         timeout = ctx.profile.timeouts["uninstall"]
         ctx.progress(f"uninstalling {self.name} from {self.namespace}")
         try:
-            if self.static_objects:
-                self._delete_static()
+            if ctx.profile.chart.manifest:
+                self._delete_static(timeout)
             else:
                 assert ctx.helm is not None
                 ctx.helm.uninstall(self.name, self.namespace, timeout)
@@ -176,28 +196,29 @@ class Release:
             # Started now, so the namespace controller's seconds overlap the pods' shutdown;
             # the run's namespaces are awaited together by RunContext.delete_created.
             ctx.kube.core.delete_namespace(self.namespace)
-        wait_for(
-            ctx.kube.core.list_namespaced_pod,
-            lambda pods: (not pods, f"{len(pods)} plugin pod(s) still running"),
-            what=f"the pods of release {self.name} to go away",
-            timeout_s=timeout,
-            progress=ctx.progress,
-            namespace=self.namespace,
-            label_selector=ctx.selector,
-        )
+        for namespace in sorted({ns for ns, _ in self.daemonset_locations()} | {self.namespace}):
+            wait_for(
+                ctx.kube.core.list_namespaced_pod,
+                lambda pods: (not pods, f"{len(pods)} plugin pod(s) still running"),
+                what=f"the pods of release {self.name} to go away",
+                timeout_s=timeout,
+                progress=ctx.progress,
+                namespace=namespace,
+                label_selector=ctx.selector,
+            )
 
-    def _delete_static(self) -> None:
-        from kubernetes import dynamic
-
-        client = dynamic.DynamicClient(self.ctx.kube.api_client)
+    def _delete_static(self, timeout_s: float) -> None:
+        """Delete every object the run applied and show each one gone; nothing to delete is a
+        failure (the install recorded nothing, so what would this uninstall prove?)."""
+        if not self.static_objects:
+            raise ReleaseError("nothing to delete: the run applied no objects of the manifest")
+        ctx = self.ctx
         for obj in reversed(self.static_objects):
-            resource = client.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
-            namespace = self.namespace if resource.namespaced else None
-            try:
-                resource.delete(name=obj["metadata"]["name"], namespace=namespace)
-            except ApiException as err:
-                if err.status != 404:
-                    raise
+            ctx.delete_applied(obj)
+        for obj in self.static_objects:
+            if not ctx.wait_applied_gone(obj, timeout_s):
+                raise ReleaseError(f"{obj.describe()} is still there {timeout_s:.0f}s after delete")
+            ctx.progress(f"deleted {obj.describe()}: gone")
 
 
 def _one_line(err: BaseException) -> str:

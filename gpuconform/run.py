@@ -7,6 +7,7 @@ Ownership is recorded, never inferred from names: everything the run creates car
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -57,6 +58,19 @@ DELETED_BY_LABEL: dict[str, tuple[str, str, bool]] = {
 POD_SECURITY_ENFORCE = "pod-security.kubernetes.io/enforce"
 
 
+@dataclass(frozen=True)
+class AppliedObject:
+    """An object the run created itself (a static manifest's), wherever it lives."""
+
+    api_version: str
+    kind: str
+    namespace: str | None
+    name: str
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.namespace + '/' if self.namespace else ''}{self.name}"
+
+
 def new_run_id(now: datetime | None = None) -> str:
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
     return f"{stamp}-{secrets.token_hex(3)}"
@@ -73,6 +87,9 @@ class RunContext:
     server_version: str = ""
     created_namespaces: list[str] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
+    # Objects applied by the run (static manifests): any kind, any namespace. Teardown and the
+    # leak check cover each of them, whatever the label-based lists below know of.
+    applied: list[AppliedObject] = field(default_factory=list)
 
     @property
     def selector(self) -> str:
@@ -123,6 +140,8 @@ class RunContext:
             _ignore_404(core.delete_namespace, ns.metadata.name)
         if self.profile.mode == "install":
             self._delete_chart_leftovers()
+        for obj in reversed(self.applied):
+            self.delete_applied(obj)
         wait_for(
             core.list_namespace,
             lambda items: (not items, f"{len(items)} namespace(s) still terminating"),
@@ -173,10 +192,62 @@ class RunContext:
 
     def leaks(self) -> list[str]:
         """Everything on the cluster that still carries this run's id, as `Kind ns/name`."""
-        return [
+        found = [
             f"{kind} {namespace + '/' if namespace else ''}{name}"
             for kind, namespace, name in self._labelled_objects()
         ]
+        found += [o.describe() for o in self.applied if self.applied_exists(o)]
+        return list(dict.fromkeys(found))
+
+    def _resource(self, obj: AppliedObject) -> Any:
+        from kubernetes import dynamic
+
+        if not hasattr(self, "_dynamic"):
+            self._dynamic = dynamic.DynamicClient(self.kube.api_client)
+        return self._dynamic.resources.get(api_version=obj.api_version, kind=obj.kind)
+
+    def _get_applied(self, obj: AppliedObject) -> Any | None:
+        """The applied object as it is now, if it still exists and is still this run's."""
+        try:
+            found = self._resource(obj).get(name=obj.name, namespace=obj.namespace)
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+        labels = (found.metadata.labels or {}) if found.metadata else {}
+        return found if labels.get(RUN_ID_LABEL) == self.run_id else None
+
+    def applied_exists(self, obj: AppliedObject) -> bool:
+        return self._get_applied(obj) is not None
+
+    def wait_applied_gone(self, obj: AppliedObject, timeout_s: float) -> bool:
+        """Watch the object (from the version just read, so no deletion is missed) until it is
+        deleted; False if it is still there after `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        while (found := self._get_applied(obj)) is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            for event in self._resource(obj).watch(
+                namespace=obj.namespace,
+                name=obj.name,
+                resource_version=found.metadata.resourceVersion,
+                timeout=max(1, int(min(remaining, 10))),
+            ):
+                if event["type"] == "DELETED":
+                    return True
+        return True
+
+    def delete_applied(self, obj: AppliedObject) -> bool:
+        """Delete an applied object if it is still this run's; True if a delete was sent."""
+        if not self.applied_exists(obj):  # never delete what this run did not create
+            return False
+        try:
+            self._resource(obj).delete(name=obj.name, namespace=obj.namespace)
+        except ApiException as err:
+            if err.status != 404:
+                raise
+        return True
 
 
 def _ignore_404(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:

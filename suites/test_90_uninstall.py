@@ -1,4 +1,4 @@
-"""Step 6 - uninstall: helm uninstall leaves nothing of this run behind."""
+"""Step 6 - uninstall: helm uninstall (or deleting every applied object) leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -10,17 +10,18 @@ pytestmark = pytest.mark.step("uninstall", needs=["install"])
 def test_uninstall_removes_the_plugin(run, installed_release):
     if run.profile.mode == "existing" or run.profile.keep:
         pytest.skip("the plugin stays: mode is `existing` or --keep was given")
-    names = list(installed_release.daemonset_names)
+    locations = installed_release.daemonset_locations()
     installed_release.uninstall()
-    for name in names:
+    for namespace, name in locations:
         remaining = run.kube.apps.list_namespaced_daemon_set(
-            installed_release.namespace, field_selector=f"metadata.name={name}"
+            namespace, field_selector=f"metadata.name={name}"
         ).items
-        assert not remaining, f"DaemonSet {name} still exists after uninstall"
+        assert not remaining, f"DaemonSet {namespace}/{name} still exists after uninstall"
+    left = [o.describe() for o in installed_release.static_objects if run.applied_exists(o)]
+    assert not left, f"applied objects still there after uninstall: {', '.join(left)}"
     pods = run.kube.core.list_pod_for_all_namespaces(label_selector=run.selector).items
-    plugin_pods = [
-        p.metadata.name for p in pods if p.metadata.namespace == installed_release.namespace
-    ]
+    plugin_namespaces = {ns for ns, _ in locations} | {installed_release.namespace}
+    plugin_pods = [p.metadata.name for p in pods if p.metadata.namespace in plugin_namespaces]
     assert not plugin_pods, f"plugin pods left behind: {plugin_pods}"
     if installed_release.namespace_created:
         namespaces = run.kube.core.list_namespace(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
 
+import yaml
 from kubernetes import client
 
 from gpuconform.sim import toolchain
@@ -206,7 +208,11 @@ def test_existing_mode_validates_a_plugin_installed_by_someone_else(
         assert labelled_leftovers(shared_api) == []
 
 
-def test_static_manifest_is_applied_without_helm_and_removed(tmp_path, shared_cluster, shared_api):
+def test_static_manifest_is_applied_into_kube_system_and_every_object_removed(
+    tmp_path, shared_cluster, shared_api
+):
+    """Upstream's static manifest targets kube-system: the objects go where the manifest says,
+    and uninstall deletes each of them (any kind) and shows it gone."""
     helm = str(toolchain.require_binary("helm"))
     manifest = tmp_path / "nvidia-device-plugin.yml"
     rendered = subprocess.run(
@@ -216,7 +222,7 @@ def test_static_manifest_is_applied_without_helm_and_removed(tmp_path, shared_cl
             "nvdp",
             str(real_chart()),
             "--namespace",
-            "gpuconform-nvdp",
+            "kube-system",
             "--kube-version",
             toolchain.kubernetes_version(),
         ],
@@ -225,10 +231,14 @@ def test_static_manifest_is_applied_without_helm_and_removed(tmp_path, shared_cl
         text=True,
     ).stdout
     manifest.write_text(rendered)
+    kinds = {doc["kind"] for doc in yaml.safe_load_all(rendered) if doc}
     profiles = external_profiles(tmp_path, shared_cluster)
     run = run_suite(tmp_path, "--cluster=ext", f"--profiles={profiles}", f"--chart={manifest}")
     assert run.returncode == 0, run.output[-3000:]
     cases = run.junit()
     assert outcome(cases["test_daemonset_is_ready_on_every_gpu_node"]) == "passed"
     assert outcome(cases["test_uninstall_removes_the_plugin"]) == "passed"
+    gone = re.findall(r"deleted (\S+) (\S+): gone", run.output)
+    assert {kind for kind, _ in gone} == kinds  # ServiceAccount, ClusterRole(+Binding), DaemonSet
+    assert ("DaemonSet", "kube-system/nvdp-nvidia-device-plugin") in gone
     assert labelled_leftovers(shared_api) == []
