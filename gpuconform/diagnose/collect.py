@@ -19,7 +19,7 @@ from gpuconform.diagnose.explain import Evidence
 from gpuconform.diagnose.probe import probe_script
 from gpuconform.diagnose.redact import redact
 from gpuconform.kube import GPU_RESOURCE
-from gpuconform.readiness import is_plugin_daemonset
+from gpuconform.readiness import is_plugin_daemonset, owned_by
 from gpuconform.run import RunContext
 from gpuconform.wait import WaitTimeout
 from gpuconform.workload import EXPECTED_FAILURE, apply_pod_settings, manifest, wait_pod_finished
@@ -142,8 +142,18 @@ def _logs(ctx: RunContext, pod: Any, container: str, previous: bool) -> str | No
         return None
 
 
-def _namespaces(ctx: RunContext) -> list[str]:
-    candidates = [ctx.profile.namespace, ctx.workload_namespace, ctx.probe_namespace]
+def plugin_daemonsets(ctx: RunContext) -> list[Any]:
+    """Every device-plugin DaemonSet on the cluster, wherever it runs (the GPU Operator's
+    namespace, kube-system for a static manifest), judged by what it runs."""
+    return [
+        ds
+        for ds in ctx.kube.apps.list_daemon_set_for_all_namespaces().items
+        if is_plugin_daemonset(ds)
+    ]
+
+
+def _namespaces(ctx: RunContext, plugin: list[str]) -> list[str]:
+    candidates = [*plugin, ctx.workload_namespace, ctx.probe_namespace]
     return [ns for ns in dict.fromkeys(candidates) if _namespace_exists(ctx, ns)]
 
 
@@ -161,23 +171,30 @@ def collect(ctx: RunContext, failure: str, gpu_node_names: list[str]) -> Collect
     got.add(ctx, "failure", "message.txt", Evidence("failure", "failed check", failure))
     affected: list[str] = []
     core = ctx.kube.core
-    for ns in _namespaces(ctx):
+    daemonsets = plugin_daemonsets(ctx)
+    plugin = list(
+        dict.fromkeys([ctx.profile.namespace, *(d.metadata.namespace for d in daemonsets)])
+    )
+    ours = {ctx.profile.namespace, ctx.workload_namespace, ctx.probe_namespace}
+    for ns in _namespaces(ctx, plugin):
         pods = core.list_namespaced_pod(ns).items
+        if ns not in ours:  # someone else's namespace (kube-system...): the plugin's pods only
+            pods = [p for p in pods if any(owned_by(p, ds) for ds in daemonsets)]
         expected = {
             p.metadata.name
             for p in pods
             if (p.metadata.annotations or {}).get(EXPECTED_FAILURE) == "true"
         }
+        relevant = {p.metadata.name for p in pods} | {d.metadata.name for d in daemonsets}
         events = [
             e
             for e in core.list_namespaced_event(ns).items
-            if e.involved_object.name not in expected
+            if (ns in ours or e.involved_object.name in relevant)
+            and e.involved_object.name not in expected
             and not e.involved_object.name.startswith(DELIBERATE_PREFIXES)
         ]
         got.add(ctx, f"namespace-{ns}", "events.txt", Evidence("events", ns, format_events(events)))
-        for ds in ctx.kube.apps.list_namespaced_daemon_set(ns).items:
-            if not is_plugin_daemonset(ds):
-                continue
+        for ds in (d for d in daemonsets if d.metadata.namespace == ns):
             got.add(
                 ctx,
                 f"daemonset-{ds.metadata.name}",
@@ -195,7 +212,7 @@ def collect(ctx: RunContext, failure: str, gpu_node_names: list[str]) -> Collect
                 "describe.txt",
                 Evidence("describe", f"{ns}/{pod.metadata.name}", describe_pod(pod), node),
             )
-            source = "plugin-log" if ns == ctx.profile.namespace else "pod-log"
+            source = "plugin-log" if ns in plugin else "pod-log"
             failing = not _ready(pod) and pod.status.phase != "Succeeded"
             for cs in pod.status.container_statuses or []:
                 current = _logs(ctx, pod, cs.name, previous=False)

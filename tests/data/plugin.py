@@ -47,3 +47,29 @@ def plugin_daemonset(name: str = "test-device-plugin", version: str = CHART_VERS
     body["metadata"]["name"] = name
     body["spec"]["template"]["spec"].pop("serviceAccountName", None)
     return body
+
+
+# The GPU Operator's own shape (NVIDIA/gpu-operator assets/state-device-plugin/0500_daemonset.yaml):
+# its namespace, names and labels, the container `nvidia-device-plugin` started through a
+# shell, and the node selector the operator labels GPU nodes with.
+OPERATOR_NAMESPACE = "gpu-operator"
+OPERATOR_NODE_LABEL = "nvidia.com/gpu.deploy.device-plugin"
+
+
+def operator_daemonset(version: str = CHART_VERSION) -> dict:
+    """The chart's plugin container in the GPU Operator's DaemonSet shape."""
+    body = copy.deepcopy(_rendered(version))
+    labels = {"app": "nvidia-device-plugin-daemonset"}
+    body["metadata"] = {"name": "nvidia-device-plugin-daemonset", "labels": dict(labels)}
+    body["spec"]["selector"] = {"matchLabels": dict(labels)}
+    template = body["spec"]["template"]
+    template["metadata"] = {"labels": dict(labels)}
+    spec = template["spec"]
+    spec.pop("serviceAccountName", None)
+    spec.pop("affinity", None)
+    spec["nodeSelector"] = {OPERATOR_NODE_LABEL: "true"}
+    (container,) = spec["containers"]
+    container["name"] = "nvidia-device-plugin"
+    container["command"] = ["/bin/sh", "-c"]
+    container["args"] = ["exec nvidia-device-plugin"]
+    return body

@@ -6,12 +6,14 @@ import re
 import signal
 import subprocess
 import sys
+from contextlib import contextmanager
 
 import yaml
 from kubernetes import client
 
 from gpuconform.sim import toolchain
 from gpuconform.wait import wait_for
+from tests.data.plugin import OPERATOR_NAMESPACE, OPERATOR_NODE_LABEL, operator_daemonset
 from tests.suite.conftest import (
     REPO,
     SKIPPED_BY_SIM_PROFILE,
@@ -20,6 +22,7 @@ from tests.suite.conftest import (
     preinstalled_plugin,
     real_chart,
     run_suite,
+    write_profiles,
 )
 
 STEPS = [
@@ -206,6 +209,74 @@ def test_existing_mode_validates_a_plugin_installed_by_someone_else(
         # Not ours: it must still be there, untouched.
         assert apps.read_namespaced_daemon_set("operator-device-plugin", "kube-system")
         assert labelled_leftovers(shared_api) == []
+
+
+@contextmanager
+def operator_shaped_plugin(api: client.ApiClient, nodes: list[str]):
+    """A plugin as the GPU Operator deploys it, in its namespace; all of it removed after."""
+    core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+    core.create_namespace({"metadata": {"name": OPERATOR_NAMESPACE}})
+    for node in nodes:
+        core.patch_node(node, {"metadata": {"labels": {OPERATOR_NODE_LABEL: "true"}}})
+    apps.create_namespaced_daemon_set(OPERATOR_NAMESPACE, operator_daemonset())
+    try:
+        yield
+    finally:
+        for node in nodes:
+            core.patch_node(node, {"metadata": {"labels": {OPERATOR_NODE_LABEL: None}}})
+        core.delete_namespace(OPERATOR_NAMESPACE)
+        wait_for(
+            core.list_namespace,
+            lambda items: (not items, "terminating"),
+            what=f"namespace {OPERATOR_NAMESPACE} to go",
+            timeout_s=120,
+            field_selector=f"metadata.name={OPERATOR_NAMESPACE}",
+        )
+
+
+def test_existing_mode_finds_an_operator_shaped_plugin_and_diagnoses_from_its_namespace(
+    tmp_path, shared_cluster, shared_api
+):
+    core = client.CoreV1Api(shared_api)
+    nodes = [
+        n.metadata.name for n in core.list_node(label_selector="nvidia.com/gpu.present=true").items
+    ]
+    (tmp_path / "ok").mkdir()
+    (tmp_path / "bad").mkdir()
+    with operator_shaped_plugin(shared_api, nodes):
+        profiles = external_profiles(tmp_path / "ok", shared_cluster)
+        run = run_suite(
+            tmp_path / "ok", "--cluster=ext", f"--profiles={profiles}", "--mode=existing"
+        )
+        assert run.returncode == 0, run.output[-3000:]
+        cases = run.junit()
+        assert outcome(cases["test_daemonset_is_ready_on_every_gpu_node"]) == "passed"
+        assert outcome(cases["test_gpu_pod_runs_and_sees_exactly_its_gpu"]) == "passed"
+
+        # A failing check: its evidence comes from where the plugin really runs.
+        kubeconfig = str(shared_cluster.paths.kubeconfig)
+        too_many = {"extends": "base", "kubeconfig": kubeconfig, "gpu_nodes": {"gpus_per_node": 9}}
+        failing = write_profiles(tmp_path / "bad", {"ext": too_many})
+        run = run_suite(
+            tmp_path / "bad",
+            "--cluster=ext",
+            f"--profiles={failing}",
+            "--mode=existing",
+            "-k",
+            "advertise or daemonset",
+        )
+        assert run.returncode == 1, run.output[-3000:]
+        cases = run.junit()
+        assert outcome(cases["test_daemonset_is_ready_on_every_gpu_node"]) == "passed"
+        assert outcome(cases["test_every_gpu_node_advertises_its_gpus"]) == "failure"
+        diagnostics = run.report_dir / "diagnostics"
+        logs = sorted(
+            diagnostics.glob("pod-nvidia-device-plugin-daemonset-*/nvidia-device-plugin.log")
+        )
+        assert len(logs) == len(nodes), sorted(p.name for p in diagnostics.iterdir())
+        assert all("Starting NVIDIA Device Plugin" in log.read_text() for log in logs)
+        assert (diagnostics / f"namespace-{OPERATOR_NAMESPACE}" / "events.txt").exists()
+    assert labelled_leftovers(shared_api) == []
 
 
 def test_static_manifest_is_applied_into_kube_system_and_every_object_removed(

@@ -48,12 +48,20 @@ def image_missing(image: str) -> bool:
     return tags is not None and tag not in tags
 
 
+# A container may start the image's programs through its shell (the GPU Operator runs
+# `/bin/sh -c /bin/entrypoint.sh`, which execs nvidia-device-plugin). The shell is this
+# machine's; the programs it finds on PATH are the image's.
+SHELLS = ("sh", "bash")
+
+
 @dataclass(frozen=True)
 class RealProgram:
     """A real binary that an image's container runs (the image tag picked its version)."""
 
     path: Path
     name: str
+    # Where the image's other programs are, ahead of PATH (a shell entrypoint finds them).
+    image_path: tuple[Path, ...] = ()
 
 
 def plugin_program(image: str, command: list[str]) -> str | None:
@@ -74,7 +82,12 @@ def nfd_program(image: str, command: list[str]) -> str | None:
 
 def real_program(image: str, command: list[str]) -> RealProgram | None:
     """The real binary for this container, or None where none is available here."""
-    _, tag = split_image(image)
+    repository, tag = split_image(image)
+    shell = os.path.basename(command[0]) if command else ""
+    if repository == PLUGIN_REPOSITORY and shell in SHELLS:
+        found = [third_party.plugin_binary(tag, name) for name in PLUGIN_IMAGE_PROGRAMS]
+        dirs = tuple(dict.fromkeys(p.parent for p in found if p is not None))
+        return RealProgram(Path("/bin") / shell, shell, dirs) if dirs else None
     if program := plugin_program(image, command):
         path = third_party.plugin_binary(tag, program)
     elif program := nfd_program(image, command):

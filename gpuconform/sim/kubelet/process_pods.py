@@ -120,7 +120,8 @@ class ProcessPods:
         else:
             # Found through PATH, as in the image: argv[0] stays the name the pod asked for
             # (config-manager finds the plugin by it).
-            env["PATH"] = f"{program.path.parent}:{env.get('PATH', '/usr/bin:/bin')}"
+            dirs = [*program.image_path, program.path.parent]
+            env["PATH"] = ":".join([*map(str, dirs), env.get("PATH", "/usr/bin:/bin")])
             argv = [program.name, *command[1:]]
         spec = ProcessSpec(
             container=container.name,
