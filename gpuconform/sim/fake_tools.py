@@ -31,14 +31,20 @@ def node_gpus() -> GpuSystem | None:
         return None
 
 
-def container_cli_info(system: GpuSystem) -> str:
-    """`nvidia-container-cli -k -d /dev/tty info` as it prints on a working node."""
+def container_cli_info(system: GpuSystem, root: str = "/") -> str:
+    """`nvidia-container-cli -k -d /dev/tty info` as it prints on a working node (on a
+    terminal, the debug log, then the information)."""
+    return container_cli_debug_log(system, root) + container_cli_info_only(system)
+
+
+def container_cli_debug_log(system: GpuSystem, root: str = "/") -> str:
+    """What `-d FILE` writes to FILE: the debug log, header first."""
     lines = [
         "",
         "-- WARNING, the following logs are for debugging purposes only --",
         "",
         "I1129 09:20:11.581202 41133 nvc.c:393] initializing library context (version=1.17.8, build=f202b80a9b9d0db00d9b1d73c0128c8962c55f4d)",
-        "I1129 09:20:11.581259 41133 nvc.c:364] using root /",
+        f"I1129 09:20:11.581259 41133 nvc.c:364] using root {root}",
         "I1129 09:20:11.581263 41133 nvc.c:365] using ldcache /etc/ld.so.cache",
         "I1129 09:20:11.581266 41133 nvc.c:366] using unprivileged user 65534:65534",
         "I1129 09:20:11.601920 41134 nvc.c:278] loading kernel module nvidia",
@@ -60,7 +66,13 @@ def container_cli_info(system: GpuSystem) -> str:
         lines.append(
             f"I1129 09:20:11.66{gpu.index}000 41133 nvc_info.c:779] listing device /dev/nvidia{gpu.index} ({gpu.uuid} at {gpu.bus_id})"
         )
-    lines += [
+    lines.append("I1129 09:20:11.702331 41133 nvc.c:452] shutting down library context")
+    return "\n".join(lines) + "\n"
+
+
+def container_cli_info_only(system: GpuSystem) -> str:
+    """What `info` writes to stdout."""
+    lines = [
         f"NVRM version:   {system.driver_version}",
         f"CUDA version:   {system.cuda_version}",
         "",
@@ -77,7 +89,6 @@ def container_cli_info(system: GpuSystem) -> str:
             f"Architecture:   {major}.{minor}",
             "",
         ]
-    lines.append("I1129 09:20:11.702331 41133 nvc.c:452] shutting down library context")
     return "\n".join(lines) + "\n"
 
 
@@ -89,6 +100,16 @@ def ldconfig_cache(system: GpuSystem | None) -> str:
     return header + "".join(
         f"\t{lib} (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/{lib}\n" for lib in libs
     )
+
+
+def option(args: list[str], short: str, long: str) -> str | None:
+    """The value of `-x VALUE`, `--long VALUE` or `--long=VALUE`, else None."""
+    for i, arg in enumerate(args):
+        if arg in (short, long) and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(long + "="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 def main(argv: list[str]) -> int:
@@ -104,7 +125,11 @@ def main(argv: list[str]) -> int:
         if "info" not in args:
             sys.stderr.write("Usage: nvidia-container-cli [OPTION...] info|list|configure\n")
             return 64
-        sys.stdout.write(container_cli_info(system))
+        debug, root = option(args, "-d", "--debug"), option(args, "-r", "--root") or "/"
+        if debug:
+            with open(debug, "a") as log:  # as the real tool: the log goes where -d says
+                log.write(container_cli_debug_log(system, root))
+        sys.stdout.write(container_cli_info_only(system))
         return 0
     sys.stderr.write(f"{tool}: not a simulated GPU tool\n")
     return 127

@@ -1,0 +1,89 @@
+"""node_probe.sh's own logic: driver roots and the container CLI's debug log.
+
+The script runs here for real (sh); the host's tools are stand-ins written by the test,
+which record how the probe called them. A node root is a temporary directory laid out like
+a GPU Operator node (containerized driver under /run/nvidia/driver) or a GKE node
+(/home/kubernetes/bin/nvidia with bin/ and lib64/).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from gpuconform.diagnose.explain import Evidence, explain
+from gpuconform.diagnose.probe import parse_probe, probe_script
+
+CLI = """#!/bin/sh
+echo "$@" > "$CALLS/nvidia-container-cli"
+while [ $# -gt 0 ]; do
+  case "$1" in -d) shift; echo "I1130 nvc.c:364] debug line from the cli" >> "$1";; esac
+  shift
+done
+echo "NVRM version:   580.159.04"
+echo "CUDA version:   13.0"
+"""
+SMI = """#!/bin/sh
+echo "GPU 0: NVIDIA H200 (UUID: GPU-8a1f0f3e-0000-0000-0000-000000000000)"
+"""
+
+
+def run_probe(tmp_path: Path, driver_dir: str, lib_dir: str, smi_dir: str | None) -> str:
+    host = tmp_path / "host"
+    (host / driver_dir / lib_dir).mkdir(parents=True)
+    (host / driver_dir / lib_dir / "libnvidia-ml.so.1").write_text("")
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    for name, body, where in (("nvidia-container-cli", CLI, tools), ("nvidia-smi", SMI, None)):
+        target = Path(where) if where else (host / smi_dir if smi_dir else tools)
+        target.mkdir(parents=True, exist_ok=True)
+        (target / name).write_text(body)
+        (target / name).chmod(0o755)
+    env = {
+        "PATH": f"{tools}:/usr/bin:/bin",
+        "HOST_ROOT": str(host),
+        "GPUCONFORM_SIM": "1",  # run the tools directly: no chroot in a test
+        "CALLS": str(calls),
+    }
+    proc = subprocess.run(
+        ["sh", "-c", probe_script()], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_a_containerized_driver_is_not_reported_broken_for_the_host_linker_cache(tmp_path):
+    out = run_probe(tmp_path, "run/nvidia/driver", "usr/lib/x86_64-linux-gnu", None)
+    probe = parse_probe(out)
+    assert probe.text("driver root") == "/run/nvidia/driver"
+    assert "no NVIDIA libraries in the linker cache" not in out
+    assert "libnvidia-ml.so.1" in probe.text("ldconfig nvidia")
+    calls = (tmp_path / "calls" / "nvidia-container-cli").read_text().split()
+    assert calls[:2] == ["--root", "/run/nvidia/driver"] and "info" in calls
+    ids = {
+        f.signature.id for f in explain([Evidence("node-probe", "gpu-0", out, "gpu-0")]).findings
+    }
+    assert "libnvidia-ml-not-loadable-on-node" not in ids
+
+
+def test_the_container_cli_debug_log_is_kept_without_a_tty(tmp_path):
+    out = run_probe(tmp_path, "run/nvidia/driver", "usr/lib/x86_64-linux-gnu", None)
+    probe = parse_probe(out)
+    calls = (tmp_path / "calls" / "nvidia-container-cli").read_text().split()
+    assert calls[calls.index("-d") + 1] == "/dev/stderr"  # never /dev/tty: a pod has none
+    assert probe.exit_code("nvidia-container-cli debug log") == 0
+    assert "debug line from the cli" in probe.text("nvidia-container-cli debug log")
+    assert "NVRM version:   580.159.04" in probe.text("nvidia-container-cli info")
+
+
+def test_gke_driver_tools_run_from_the_driver_directory(tmp_path):
+    out = run_probe(
+        tmp_path, "home/kubernetes/bin/nvidia", "lib64", "home/kubernetes/bin/nvidia/bin"
+    )
+    probe = parse_probe(out)
+    assert probe.text("driver root") == "/home/kubernetes/bin/nvidia"
+    assert probe.exit_code("nvidia-smi -L") == 0 and probe.gpu_models == ["NVIDIA H200"]
+    assert not os.path.exists(tmp_path / "host" / "tmp")  # nothing written on the host
