@@ -54,6 +54,7 @@ VIEW_KEY = pytest.StashKey[ReportView]()
 TREND_KEY = pytest.StashKey[list[TrendRow]]()
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-html's, which reads --css
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("cluster") and CSS_FILE.exists():
         config.option.css = [*(getattr(config.option, "css", None) or []), str(CSS_FILE)]
