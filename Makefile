@@ -7,7 +7,7 @@ PYTHON3 ?= python3
 ARGS    ?=
 TOOLCHAIN_ARGS ?=
 
-.PHONY: venv toolchain demo test lint format bench clean sim-up sim-down
+.PHONY: venv toolchain browser demo test lint format bench clean sim-up sim-down
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -22,11 +22,24 @@ $(VENV)/.installed: pyproject.toml
 toolchain: venv
 	$(PY) -m gpuconform.cli sim build $(TOOLCHAIN_ARGS)
 
+# Debian's chromium renders reports in the browser tests (tests/suite/test_report_browser.py).
+# Installed when missing, as root with apt-get; elsewhere those tests skip and say why.
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium (apt-get) for the report's browser tests"; \
+	  apt-get install -y -q chromium >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; \
+	else \
+	  echo "browser: chromium missing and not installable here (needs root and apt-get);" \
+	    "the report's browser tests will skip"; \
+	fi
+
 demo: toolchain
 	$(PYTEST) --cluster=sim $(ARGS); rc=$$?; \
 	  echo "HTML report: $$(readlink -f reports/latest)/report.html"; exit $$rc
 
-test: toolchain
+test: toolchain browser
 	$(PYTEST) tests -p no:randomly $(ARGS)
 
 lint: venv

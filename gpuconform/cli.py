@@ -1,4 +1,5 @@
-"""`gpuconform` command line: the simulated cluster (`sim`) and the explainer (`explain`)."""
+"""`gpuconform` command line: the simulated cluster (`sim`), the explainer (`explain`), the
+runner's RBAC (`rbac`) and the trend of earlier runs (`history`)."""
 
 from __future__ import annotations
 
@@ -72,6 +73,20 @@ def cmd_rbac(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from gpuconform.report.trend import format_history, load_trend
+
+    rows = load_trend(Path(args.reports_dir), args.profile, args.limit)
+    if not rows:
+        which = f" of profile {args.profile}" if args.profile else ""
+        print(f"gpuconform: no runs{which} with a summary.json in {args.reports_dir}/")
+        return 1
+    sys.stdout.write(format_history(rows))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gpuconform", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -98,6 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
     explain = sub.add_parser("explain", help="explain saved outputs with the failure signatures")
     explain.add_argument("files", nargs="+")
     explain.set_defaults(func=cmd_explain)
+    history = sub.add_parser(
+        "history", help="the last runs: date, verdict, duration per step, new failures"
+    )
+    history.add_argument("--profile", help="only this profile's runs (default: every profile)")
+    history.add_argument(
+        "--reports-dir", default="reports", help="where run reports are (default %(default)s)"
+    )
+    history.add_argument("--limit", type=int, help="how many runs (default: report.yaml's)")
+    history.set_defaults(func=cmd_history)
     return parser
 
 

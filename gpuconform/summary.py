@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,16 +29,26 @@ def load_summary(path: Path) -> dict[str, Any]:
         raise ValueError(f"cannot read run summary {file}: {err}") from None
 
 
+RUN_DIR = re.compile(r"^(?P<profile>.+)-(?P<stamp>\d{8}T\d{6}Z)$")
+
+
+def run_dirs(reports: Path, profile: str | None = None) -> list[Path]:
+    """Run directories with a summary, oldest first; only `profile`'s when given.
+
+    The profile is matched exactly (`sim` does not take `sim-faulty`'s runs).
+    """
+    found = []
+    for path in reports.glob("*-*"):
+        m = RUN_DIR.match(path.name)
+        if m and (profile is None or m["profile"] == profile) and (path / SUMMARY_FILE).exists():
+            found.append((m["stamp"], path.name, path))
+    return [path for _, _, path in sorted(found)]
+
+
 def previous_run(reports: Path, profile: str, current: Path) -> Path | None:
     """The newest earlier run directory of the same profile that has a summary."""
-    candidates = sorted(
-        (p for p in reports.glob(f"{profile}-*") if p.is_dir() and p != current),
-        key=lambda p: p.name,
-    )
-    for candidate in reversed(candidates):
-        if (candidate / SUMMARY_FILE).exists() and candidate.name < current.name:
-            return candidate
-    return None
+    earlier = [p for p in run_dirs(reports, profile) if p != current and p.name < current.name]
+    return earlier[-1] if earlier else None
 
 
 @dataclass

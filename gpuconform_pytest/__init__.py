@@ -10,6 +10,7 @@ no conftest.py is needed to run the suite.
 pytest_plugins = [
     "gpuconform_pytest.shared",
     "gpuconform_pytest.options",
+    "gpuconform_pytest.report",
     "gpuconform_pytest.history",
     "gpuconform_pytest.session",
     "gpuconform_pytest.steps",

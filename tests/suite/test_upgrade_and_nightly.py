@@ -102,7 +102,12 @@ def test_runs_as_the_least_privilege_service_account(tmp_path, shared_cluster, s
     assert "fixed: test_chart_installs" in run.output
     summary_text = (run.report_dir / "summary.json").read_text()
     assert json.loads(summary_text)["comparison"]["fixed"] == ["test_chart_installs"]
-    assert "Since the baseline" in run.html()
+    html = run.html()
+    assert "Since the baseline" in html
+    # --compare shows the trend of this profile's runs: this one is the only one so far.
+    start = html.index("id='gpuconform-trend'")
+    trend = html[start : html.index("</table>", start)]
+    assert trend.count("<tr class='gc-") == 1 and "CONFORMANT" in trend
     summary = json.loads((run.report_dir / "summary.json").read_text())
     assert {t["name"] for t in summary["tests"]} >= {
         "test_chart_installs",

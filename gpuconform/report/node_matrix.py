@@ -1,0 +1,181 @@
+"""The node matrix: one row per expected GPU node (and per unexpected GPU-labelled node).
+
+Pure functions over the objects a run read from the API once (gpuconform/report/snapshot.py)
+and what the run already holds: node-probe results and per-node diagnoses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from gpuconform.diagnose.probe import ProbeResult
+from gpuconform.kube import GPU_RESOURCE
+from gpuconform.readiness import allocatable_gpus, matches_placement, owned_by, pod_problem
+from gpuconform.report.layout import gpu_label_keys
+from gpuconform.workload import EXPECTED_FAILURE
+
+CLI_INFO = "nvidia-container-cli info"
+TOOL_NOT_FOUND = 127
+
+
+@dataclass
+class NodeRow:
+    name: str
+    expected: bool
+    ready: bool
+    gpu_labels: dict[str, str]
+    plugin_pod: str | None
+    plugin_phase: str | None  # e.g. "Running", "CrashLoopBackOff (6 restarts) in ..."
+    plugin_restarts: int | None
+    gpus_advertised: int
+    gpus_expected: int | None
+    workload: list[str] = field(default_factory=list)  # "gpu-workload: Succeeded"
+    probe: dict[str, Any] | None = None  # driver, gpus, toolkit, driver_ok
+    diagnosis: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return self.expected and not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"healthy": self.healthy}
+
+
+@dataclass
+class Snapshot:
+    """What the node matrix is built from: objects listed once, at the end of the checks."""
+
+    nodes: list[Any]
+    expected: set[str]  # names of the nodes the profile's GPU node selector matches
+    daemonsets: list[Any]  # the device-plugin DaemonSets
+    plugin_pods: list[Any]  # pods in the DaemonSets' namespaces (owner filtered here)
+    workload_pods: list[Any]  # the run's GPU test pods
+    api_calls: int = 0
+    seconds: float = 0.0
+
+
+def is_gpu_labelled(node: Any) -> bool:
+    labels = node.metadata.labels or {}
+    return any(labels.get(k) not in (None, "", "false") for k in gpu_label_keys()) or bool(
+        allocatable_gpus(node)
+    )
+
+
+def node_ready(node: Any) -> bool:
+    return any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
+
+
+def owned_pods(daemonsets: list[Any], pods: list[Any]) -> list[Any]:
+    """Pods whose controller is one of the DaemonSets (by uid, never by label selector)."""
+    return [p for p in pods if any(owned_by(p, ds) for ds in daemonsets)]
+
+
+def gpu_request(pod: Any) -> int:
+    return sum(
+        int(((c.resources and c.resources.limits) or {}).get(GPU_RESOURCE, 0))
+        for c in pod.spec.containers or []
+    )
+
+
+def probe_facts(probe: ProbeResult) -> dict[str, Any]:
+    """Driver version, GPU count and container toolkit, from a node probe's output."""
+    code = probe.exit_code(CLI_INFO)
+    toolkit = (
+        "ok"
+        if code == 0
+        else "not installed"
+        if code == TOOL_NOT_FOUND
+        else "unknown"
+        if code is None
+        else f"fails (exit {code})"
+    )
+    return {
+        "driver": probe.driver_version,
+        "gpus": len(probe.gpu_models),
+        "toolkit": toolkit,
+        "driver_ok": probe.driver_ok,
+    }
+
+
+def _plugin_pod(pods: list[Any]) -> Any | None:
+    """The node's current plugin pod: not terminating, newest first."""
+    live = [p for p in pods if not p.metadata.deletion_timestamp] or pods
+    return max(live, key=lambda p: p.metadata.creation_timestamp or 0, default=None)
+
+
+def _problems(row: NodeRow, wanted: bool, pod: Any) -> list[str]:
+    out = []
+    if not row.ready:
+        out.append("node not Ready")
+    if pod is None:
+        out.append("no device-plugin pod" + ("" if wanted else " wanted (node affinity)"))
+    elif row.plugin_phase != "Running":
+        out.append(f"plugin pod {row.plugin_phase}")
+    expected = row.gpus_expected
+    if (expected is not None and row.gpus_advertised != expected) or not row.gpus_advertised:
+        out.append(f"advertises {row.gpus_advertised} GPUs")
+    if any(not w.endswith(("Succeeded", "Running")) for w in row.workload):
+        out.append("GPU pod did not succeed")
+    if row.probe and not row.probe["driver_ok"]:
+        out.append("node probe: driver not working")
+    if row.diagnosis:
+        out.append("diagnosed")
+    return out
+
+
+def build_node_matrix(
+    snap: Snapshot,
+    gpus_per_node: int | None,
+    probes: dict[str, ProbeResult],
+    diagnoses: dict[str, str],
+) -> list[NodeRow]:
+    """Rows for the expected GPU nodes (by name), then unexpected GPU-labelled nodes."""
+    plugin_pods = owned_pods(snap.daemonsets, snap.plugin_pods)
+    keys = gpu_label_keys()
+    rows = []
+    for node in snap.nodes:
+        name = node.metadata.name
+        expected = name in snap.expected
+        if not expected and not is_gpu_labelled(node):
+            continue
+        labels = node.metadata.labels or {}
+        pod = _plugin_pod([p for p in plugin_pods if p.spec.node_name == name])
+        phase = None
+        if pod is not None:
+            problem = pod_problem(pod)
+            phase = "Running" if problem == "Running" else problem
+        workload = [
+            f"{p.metadata.name}: {p.status.phase}"
+            for p in snap.workload_pods
+            if p.spec.node_name == name
+            and gpu_request(p) > 0
+            and (p.metadata.annotations or {}).get(EXPECTED_FAILURE) != "true"
+        ]
+        row = NodeRow(
+            name=name,
+            expected=expected,
+            ready=node_ready(node),
+            gpu_labels={k: labels[k] for k in keys if k in labels},
+            plugin_pod=pod.metadata.name if pod is not None else None,
+            plugin_phase=phase,
+            plugin_restarts=(
+                sum(cs.restart_count or 0 for cs in pod.status.container_statuses or [])
+                if pod is not None
+                else None
+            ),
+            gpus_advertised=allocatable_gpus(node),
+            gpus_expected=gpus_per_node if expected else None,
+            workload=sorted(workload),
+            probe=probe_facts(probes[name]) if name in probes else None,
+            diagnosis=diagnoses.get(name),
+        )
+        wanted = not snap.daemonsets or any(matches_placement(ds, labels) for ds in snap.daemonsets)
+        row.problems = (
+            _problems(row, wanted, pod)
+            if expected
+            else ["not matched by the profile's GPU node selector"]
+        )
+        rows.append(row)
+    return sorted(rows, key=lambda r: (not r.expected, r.name))

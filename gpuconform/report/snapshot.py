@@ -1,0 +1,60 @@
+"""Read what the node matrix needs from the API: a bounded number of list calls, once.
+
+Taken when the checks are done but before the plugin is uninstalled (the uninstall step or
+the session's teardown removes its pods): nodes, the device-plugin DaemonSets and their
+namespaces' pods, and the run's GPU test pods. No per-node calls, no polling.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from gpuconform.readiness import is_plugin_daemonset
+from gpuconform.report.node_matrix import Snapshot
+from gpuconform.run import RunContext
+from gpuconform.wait import api_retry
+
+WORKLOAD_APP = "app.kubernetes.io/name=gpuconform-workload"  # gpuconform/manifests/gpu-pod.yaml
+
+
+def take_snapshot(ctx: RunContext) -> Snapshot:
+    """Nodes, plugin DaemonSets and pods, GPU test pods: 4 to 5 list calls in all."""
+    started = time.monotonic()
+    core, apps = ctx.kube.core, ctx.kube.apps
+    calls = 0
+
+    def listed(fn: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        nonlocal calls
+        calls += 1
+        return api_retry(fn)(*args, **kwargs).items
+
+    nodes = listed(core.list_node)
+    selector = ctx.profile.gpu_selector
+    expected = (
+        {n.metadata.name for n in listed(core.list_node, label_selector=selector)}
+        if selector
+        else {n.metadata.name for n in nodes}
+    )
+    if ctx.profile.mode == "install":
+        daemonsets = listed(apps.list_namespaced_daemon_set, ctx.profile.namespace)
+    else:
+        daemonsets = listed(apps.list_daemon_set_for_all_namespaces)
+    daemonsets = [ds for ds in daemonsets if is_plugin_daemonset(ds)]
+    plugin_pods: list[Any] = []
+    for namespace in sorted({ds.metadata.namespace for ds in daemonsets}):
+        plugin_pods += listed(core.list_namespaced_pod, namespace)
+    workload_pods = listed(
+        core.list_namespaced_pod,
+        ctx.workload_namespace,
+        label_selector=f"{ctx.selector},{WORKLOAD_APP}",
+    )
+    return Snapshot(
+        nodes=nodes,
+        expected=expected,
+        daemonsets=daemonsets,
+        plugin_pods=plugin_pods,
+        workload_pods=workload_pods,
+        api_calls=calls,
+        seconds=round(time.monotonic() - started, 3),
+    )
