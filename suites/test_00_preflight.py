@@ -1,11 +1,14 @@
-"""Step 1 - preflight: the cluster is reachable, the run may do its work, GPU nodes exist."""
+"""Step 1 - preflight: the cluster is reachable and supported, GPU nodes exist.
+
+What must hold before anything is created (the cluster answers, every permission the run
+needs, a usable chart, a device plugin present or absent as the mode requires) is enforced
+in one place, the session gate (gpuconform_pytest/session.py): it stops the run with one
+line and exit code 4, and records what it checked in the report header.
+"""
 
 from __future__ import annotations
 
 import pytest
-
-from gpuconform.permissions import missing_permissions, required_permissions
-from gpuconform.release import find_plugin_daemonsets
 
 pytestmark = pytest.mark.step("preflight")
 
@@ -19,12 +22,6 @@ def test_api_server_is_reachable_and_supported(run):
         f"Kubernetes {run.server_version} is older than the oldest supported "
         f"{OLDEST_SUPPORTED[0]}.{OLDEST_SUPPORTED[1]}"
     )
-
-
-def test_run_has_the_permissions_it_needs(run):
-    missing = missing_permissions(run.kube, run.profile)
-    assert not missing, f"missing permission(s): {', '.join(missing)}"
-    run.facts["permissions checked"] = len(required_permissions(run.profile.mode))
 
 
 def test_gpu_nodes_are_found_and_ready(run, gpu_nodes, expected_gpu_node_count):
@@ -43,13 +40,3 @@ def test_gpu_nodes_are_found_and_ready(run, gpu_nodes, expected_gpu_node_count):
     ]
     assert not not_ready, f"GPU node(s) not Ready: {', '.join(not_ready)}"
     run.facts["GPU nodes"] = f"{len(names)}: {', '.join(names)}"
-
-
-def test_existing_device_plugin_matches_the_mode(run):
-    existing = find_plugin_daemonsets(run)
-    names = [f"{d.metadata.namespace}/{d.metadata.name}" for d in existing]
-    if run.profile.mode == "existing":
-        assert existing, "mode is `existing` but no device-plugin DaemonSet runs on the cluster"
-        run.facts["plugin under test"] = ", ".join(names)
-    elif not run.profile.allow_existing:
-        assert not existing, f"a device plugin already runs: {', '.join(names)}"

@@ -119,12 +119,21 @@ def test_install_over_an_existing_plugin_is_refused(tmp_path, shared_cluster, sh
         assert "--mode=existing" in run.output
 
 
+def test_existing_mode_without_a_plugin_is_refused(tmp_path, shared_cluster, shared_api):
+    profiles = external_profiles(tmp_path, shared_cluster)
+    run = run_suite(tmp_path, "--cluster=ext", f"--profiles={profiles}", "--mode=existing")
+    assert_clean_refusal(
+        run, "mode is `existing` but no device-plugin DaemonSet runs on the cluster", shared_api
+    )
+
+
 def test_kind_without_docker_says_so_in_one_line(tmp_path):
     from gpuconform.kind import docker_available
 
     if docker_available():
         pytest.skip("a Docker engine is reachable here: the kind profile would really run")
-    run = run_suite(tmp_path, "--cluster=kind")
+    profiles = write_profiles(tmp_path, {"kind": {"extends": "base", "kind": True}})
+    run = run_suite(tmp_path, "--cluster=kind", f"--profiles={profiles}")
     assert_clean_refusal(run, "the kind profile needs a running Docker engine", None)
 
 

@@ -27,9 +27,7 @@ from tests.suite.conftest import (
 
 STEPS = [
     "test_api_server_is_reachable_and_supported",
-    "test_run_has_the_permissions_it_needs",
     "test_gpu_nodes_are_found_and_ready",
-    "test_existing_device_plugin_matches_the_mode",
     "test_chart_installs",
     "test_release_objects_carry_the_run_id",
     "test_daemonset_is_ready_on_every_gpu_node",
