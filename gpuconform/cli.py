@@ -69,7 +69,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_rbac(args: argparse.Namespace) -> int:
     from gpuconform.rbac import render
 
-    sys.stdout.write(render(args.mode))
+    sys.stdout.write(render(args.mode, ("gfd",) if args.gfd else ()))
     return 0
 
 
@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=cmd_sim)
     rbac = sub.add_parser("rbac", help="print the runner's least-privilege RBAC for a mode")
     rbac.add_argument("mode", choices=["install", "existing"])
+    rbac.add_argument(
+        "--gfd", action="store_true", help="also what the chart needs with gfd.enabled (NFD)"
+    )
     rbac.set_defaults(func=cmd_rbac)
     explain = sub.add_parser("explain", help="explain saved outputs with the failure signatures")
     explain.add_argument("files", nargs="+")

@@ -100,6 +100,19 @@ class Profile:
     def simulated(self) -> bool:
         return self.simulated_nodes is not None
 
+    def chart_features(self) -> tuple[str, ...]:
+        """Chart features that need more than the plugin itself: `gfd` when the chart's values
+        (--set or a values file) enable GPU feature discovery and its nfd subchart."""
+        enabled = any(s.replace(" ", "") == "gfd.enabled=true" for s in self.chart.set)
+        for path in self.chart.values:
+            try:
+                values = yaml.safe_load(Path(path).read_text()) or {}
+            except (OSError, yaml.YAMLError):
+                continue  # the session gate's helm render reports an unusable values file
+            gfd = values.get("gfd") if isinstance(values, dict) else None
+            enabled = enabled or (isinstance(gfd, dict) and gfd.get("enabled") is True)
+        return ("gfd",) if enabled else ()
+
     @property
     def gpu_resource(self) -> str:
         """The resource a GPU test pod asks for: the renamed shared resource, or nvidia.com/gpu."""

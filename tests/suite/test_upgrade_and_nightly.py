@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import yaml
 from kubernetes import client, utils
 
+from gpuconform.permissions import required_permissions
 from gpuconform.rbac import runner_manifests
 from tests.suite.conftest import (
     SKIPPED_BY_SIM_PROFILE,
@@ -55,9 +57,14 @@ def test_canary_scope_validates_only_the_selected_nodes(tmp_path):
 RUNNER_PLUGIN_NS = "gpuconform-runner-nvdp"
 
 
-def apply_runner_rbac(api: client.ApiClient, drop: str | None = None) -> None:
+def apply_runner_rbac(
+    api: client.ApiClient, drop: str | None = None, features: tuple[str, ...] = ()
+) -> None:
     """Create (or update) the generated runner RBAC; the plugin namespace is pre-created."""
-    for obj in runner_manifests("install", plugin_namespace=RUNNER_PLUGIN_NS, drop=drop):
+    manifests = runner_manifests(
+        "install", plugin_namespace=RUNNER_PLUGIN_NS, drop=drop, features=features
+    )
+    for obj in manifests:
         try:
             utils.create_from_dict(api, obj)
         except utils.FailToCreateError as err:
@@ -119,6 +126,35 @@ def test_runs_as_the_least_privilege_service_account(tmp_path, shared_cluster, s
         if t["name"] not in SKIPPED_BY_SIM_PROFILE
     )
     assert labelled_leftovers(shared_api) == []
+
+
+def test_gfd_installs_and_uninstalls_as_the_runner_with_its_gfd_rbac(
+    tmp_path, shared_cluster, shared_api
+):
+    """`gpuconform rbac install --gfd` is enough for the chart's gfd.enabled: NFD's CRDs,
+    Deployments, roles (RBAC escalation checks included) and its post-delete Job."""
+    apply_runner_rbac(shared_api, features=("gfd",))
+    rbac = client.RbacAuthorizationV1Api(shared_api)
+    try:
+        kubeconfig = token_kubeconfig_for_runner(shared_cluster, shared_api, tmp_path)
+        profile = yaml.safe_load(Path(runner_profile(tmp_path, kubeconfig)).read_text())
+        runner = profile["profiles"]["runner"]
+        runner["chart"] = profile["profiles"]["base"]["chart"] | {"set": ["gfd.enabled=true"]}
+        profiles = tmp_path / "gfd-profiles.yaml"
+        profiles.write_text(yaml.safe_dump(profile))
+        run = run_suite(tmp_path, "--cluster=runner", f"--profiles={profiles}")
+        assert run.returncode == 0, run.output[-3000:]
+        summary = json.loads((run.report_dir / "summary.json").read_text())
+        # The session gate checked the gfd rules too (the values enable GFD).
+        checked = len(required_permissions("install", features=("gfd",)))
+        assert summary["facts"]["permissions checked"] == checked
+        assert labelled_leftovers(shared_api) == []
+    finally:
+        name = "gpuconform-runner-install-gfd"
+        rbac.delete_cluster_role_binding(name)
+        rbac.delete_cluster_role(name)
+        rbac.delete_namespaced_role_binding(name, RUNNER_PLUGIN_NS)
+        rbac.delete_namespaced_role(name, RUNNER_PLUGIN_NS)
 
 
 def test_one_missing_permission_fails_preflight_by_name(tmp_path, shared_cluster, shared_api):

@@ -91,3 +91,16 @@ def test_invalid_yaml_is_one_line(tmp_path):
     with pytest.raises(ProfileError, match="not valid YAML") as info:
         resolve_profile("p", path)
     assert "\n" not in str(info.value)
+
+
+def test_chart_features_come_from_sets_and_values_files(tmp_path):
+    from dataclasses import replace
+
+    profile = resolve_profile("sim", REPO / "clusters.yaml")
+    assert profile.chart_features() == ()
+    with_set = replace(profile, chart=replace(profile.chart, set=["gfd.enabled=true"]))
+    assert with_set.chart_features() == ("gfd",)
+    values = tmp_path / "values.yaml"
+    values.write_text("gfd:\n  enabled: true\n")
+    with_values = replace(profile, chart=replace(profile.chart, values=[str(values)]))
+    assert with_values.chart_features() == ("gfd",)

@@ -16,6 +16,17 @@ def test_generated_runner_rbac_is_in_sync_with_permissions():
         assert (RUNNER / f"rbac-{mode}.yaml").read_text() == render(mode), (
             f"manifests/runner/rbac-{mode}.yaml is stale: run `gpuconform rbac {mode}`"
         )
+    assert (RUNNER / "rbac-install-gfd.yaml").read_text() == render("install", ("gfd",)), (
+        "manifests/runner/rbac-install-gfd.yaml is stale: run `gpuconform rbac install --gfd`"
+    )
+
+
+def test_gfd_adds_what_the_nfd_subchart_needs_in_install_mode_only():
+    plain = {describe(r) for r in required_permissions("install")}
+    gfd = {describe(r) for r in required_permissions("install", features=("gfd",))}
+    assert {"create apiextensions.k8s.io/customresourcedefinitions", "patch nodes"} <= gfd - plain
+    assert "create apps/deployments" in gfd - plain
+    assert required_permissions("existing", features=("gfd",)) == required_permissions("existing")
 
 
 def test_rules_grant_exactly_the_required_permissions():
