@@ -156,7 +156,8 @@ def _check_keys(data: dict[str, Any], allowed: dict[str, Any], where: str) -> No
         if isinstance(allowed[key], dict) and value is not None:
             if not isinstance(value, dict):
                 raise ProfileError(f"{where}.{key}: expected a mapping, got {value!r}")
-            _check_keys(value, allowed[key], f"{where}.{key}")
+            if allowed[key]:  # an empty default is a free-form map (node_selector, resources)
+                _check_keys(value, allowed[key], f"{where}.{key}")
 
 
 def load_profiles(path: Path) -> dict[str, dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,41 @@ def test_chart_features_come_from_sets_and_values_files(tmp_path):
     values.write_text("gfd:\n  enabled: true\n")
     with_values = replace(profile, chart=replace(profile.chart, values=[str(values)]))
     assert with_values.chart_features() == ("gfd",)
+
+
+def write(tmp_path, profile: dict) -> Path:
+    path = tmp_path / "clusters.yaml"
+    base = yaml.safe_load((REPO / "clusters.yaml").read_text())["profiles"]["sim"]
+    path.write_text(yaml.safe_dump({"profiles": {"p": base | profile}}))
+    return path
+
+
+def test_sharing_and_mig_decide_what_each_gpu_node_must_advertise(tmp_path):
+    shared = resolve_profile("p", write(tmp_path, {"sharing": {"replicas": 4}}))
+    assert shared.expected_resources() == {"nvidia.com/gpu": 32}  # 8 GPUs x 4 replicas
+    renamed = {"sharing": {"replicas": 2, "resource": "nvidia.com/gpu.shared"}}
+    profile = resolve_profile("p", write(tmp_path, renamed))
+    assert profile.expected_resources() == {"nvidia.com/gpu.shared": 16}
+    assert profile.gpu_resource == "nvidia.com/gpu.shared"
+    mixed = {"mig": {"strategy": "mixed", "resources": {"nvidia.com/mig-1g.10gb": 56}}}
+    assert resolve_profile("p", write(tmp_path, mixed)).expected_resources() == {
+        "nvidia.com/mig-1g.10gb": 56
+    }
+
+
+@pytest.mark.parametrize(
+    "profile, message",
+    [
+        ({"sharing": {"replicas": 0}}, "sharing.replicas must be a whole number >= 1"),
+        ({"mig": {"strategy": "auto"}}, "mig.strategy must be one of none, single, mixed"),
+        ({"mig": {"resources": {"gpu": 7}}}, "mig.resources maps nvidia.com/mig-<profile>"),
+        ({"workload": {"tolerations": "sku"}}, "workload.tolerations must be a list"),
+        ({"workload": {"tolerations": [{"effect": "NoSchedule"}]}}, "needs a key or an operator"),
+        ({"workload": {"resources": {"request": {}}}}, "'request' is not requests or limits"),
+        ({"workload": {"pod_security": "strict"}}, "workload.pod_security must be one of"),
+        ({"workload": {"runtime_clas": "nvidia"}}, "unknown field 'runtime_clas'"),
+    ],
+)
+def test_bad_shapes_of_the_new_keys_are_one_line(tmp_path, profile, message):
+    with pytest.raises(ProfileError, match=re.escape(message)):
+        resolve_profile("p", write(tmp_path, profile))
