@@ -104,13 +104,16 @@ def write_node_nvml_config(
     *,
     model: str | Path | None = None,
     failures: Mapping[int, Mapping[str, Any]] | None = None,
+    mig_mode: str | None = None,
 ) -> Path:
     """Write the MOCK_NVML_CONFIG of one node's GPUs to ``dest`` and return ``dest``.
 
     ``model`` is a model name (``h200``) or a profile file; by default it follows ``gpu.name``.
     ``failures`` maps a GPU index to a mock failure block (e.g. ``{"mode": "lost"}``; see the
-    upstream README's "Failure Injection"). ``count`` is 1..8: the mock cannot express 0
-    devices in a config (use ``nvml_env(no_devices=True)``) nor more than 8.
+    upstream README's "Failure Injection"). ``mig_mode`` (``enabled``) turns MIG mode on for
+    every GPU; the mock holds no MIG instance (its MIG enumeration is always empty).
+    ``count`` is 1..8: the mock cannot express 0 devices in a config (use
+    ``nvml_env(no_devices=True)``) nor more than 8.
     """
     if not 1 <= count <= MAX_DEVICES:
         raise ValueError(f"{node_name}: the mock NVML holds 1..{MAX_DEVICES} GPUs, not {count}")
@@ -132,6 +135,9 @@ def write_node_nvml_config(
     memory |= {"total_bytes": total, "reserved_bytes": reserved, "used_bytes": used}
     memory["free_bytes"] = total - reserved - used
     defaults |= {"name": gpu.name, "memory": memory}
+    if mig_mode is not None:
+        mig = dict(defaults.get("mig") or {})
+        defaults["mig"] = mig | {"mode_current": mig_mode, "mode_pending": mig_mode}
     if "gsp_firmware" in defaults:  # real GSP firmware carries the driver's version
         defaults["gsp_firmware"] = dict(defaults["gsp_firmware"], version=gpu.driver_version)
     serial_base = (10**11 + int(_digest(node_name, "serial"), 16) % (9 * 10**11)) * 10

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from kubernetes import client, config, utils
 
+from gpuconform.diagnose.explain import Evidence, explain
 from gpuconform.wait import wait_for
 from tests.data.plugin import chart_objects
 from tests.sim.conftest import own_cluster
@@ -106,3 +107,7 @@ def test_over_requesting_a_time_sliced_gpu_fails_admission_with_the_plugins_mess
     )["default/two-slices"]
     assert pod.status.reason == "UnexpectedAdmissionError"
     assert "maximum request size for shared resources is 1; found 2" in pod.status.message
+    # The explainer names the class the real-world corpus expects for this message.
+    status = f"{pod.status.reason}: {pod.status.message}"
+    primary = explain([Evidence("describe", "default/two-slices", status)]).primary
+    assert primary is not None and primary.signature.id == "shared-resource-over-requested"

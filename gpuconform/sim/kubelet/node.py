@@ -109,7 +109,11 @@ class SimNodeRuntime:
             cuda_version=self.annotations.get(ANNOTATION_CUDA, ""),
         )
         config = nvml.write_node_nvml_config(
-            self.name, gpu, self.gpus, self.root / "etc" / "mock-nvml.yaml"
+            self.name,
+            gpu,
+            self.gpus,
+            self.root / "etc" / "mock-nvml.yaml",
+            mig_mode=self.fault.get("mig"),
         )
         return nvml.nvml_env(lib_dir, config, no_devices=self.fault.get("nvml_devices") == 0)
 
