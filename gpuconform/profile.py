@@ -95,6 +95,7 @@ class Profile:
     sharing_resource: str | None = None
     mig_strategy: str = "none"
     mig_resources: dict[str, int] = field(default_factory=dict)
+    diagnostics_budget_s: float = 180.0
 
     @property
     def simulated(self) -> bool:
@@ -278,6 +279,9 @@ def _build(name: str, data: dict[str, Any], base: Path) -> Profile:
     if isinstance(command, str):
         command = command.split()
     workload_pod = _workload_pod(name, data["workload"])
+    budget = data["diagnostics"].get("budget_s", 180)
+    if not isinstance(budget, int | float) or budget <= 0:
+        raise ProfileError(f"profile {name!r}: diagnostics.budget_s must be a positive number")
     sharing, mig = data.get("sharing") or {}, data.get("mig") or {}
     replicas = sharing.get("replicas")
     if replicas is not None and (not isinstance(replicas, int) or replicas < 1):
@@ -331,6 +335,7 @@ def _build(name: str, data: dict[str, Any], base: Path) -> Profile:
         sharing_resource=sharing.get("resource"),
         mig_strategy=mig.get("strategy") or "none",
         mig_resources={str(k): int(v) for k, v in mig_resources.items()},
+        diagnostics_budget_s=budget,
     )
 
 

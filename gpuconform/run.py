@@ -90,6 +90,8 @@ class RunContext:
     # Objects applied by the run (static manifests): any kind, any namespace. Teardown and the
     # leak check cover each of them, whatever the label-based lists below know of.
     applied: list[AppliedObject] = field(default_factory=list)
+    # Diagnostics evidence gathered once per run and reused by later failures (node probes).
+    evidence_cache: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def selector(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,7 +167,11 @@ def _namespace_exists(ctx: RunContext, name: str) -> bool:
 
 
 def collect(ctx: RunContext, failure: str, gpu_node_names: list[str]) -> Collected:
-    """Gather evidence for a failed step; the failure message itself is evidence too."""
+    """Gather evidence for a failed step; the failure message itself is evidence too.
+
+    Bounded by the profile's diagnostics.budget_s; node probes run once per node and run.
+    """
+    deadline = time.monotonic() + ctx.profile.diagnostics_budget_s
     got = Collected()
     got.add(ctx, "failure", "message.txt", Evidence("failure", "failed check", failure))
     affected: list[str] = []
@@ -237,21 +242,40 @@ def collect(ctx: RunContext, failure: str, gpu_node_names: list[str]) -> Collect
                 affected.append(node)
     if not affected:
         affected = list(gpu_node_names)
-    for name in affected[:MAX_NODES_PROBED]:
+    nodes = affected[:MAX_NODES_PROBED]
+    for name in nodes:
         try:
             node = core.read_node(name)
         except ApiException:
             continue
         got.add(ctx, f"node-{name}", "node.txt", Evidence("node", name, describe_node(node), name))
     if ctx.profile.node_probe:
-        for name in affected[:MAX_NODES_PROBED]:
-            text = run_node_probe(ctx, name)
-            got.add(ctx, f"node-{name}", "node-probe.txt", Evidence("node-probe", name, text, name))
+        _probe_nodes(ctx, got, nodes, deadline)
     else:
         got.notes.append(
             "node probe was off (diagnostics.node_probe: false): no privileged pods were run"
         )
     return got
+
+
+def _probe_nodes(ctx: RunContext, got: Collected, nodes: list[str], deadline: float) -> None:
+    """Probe each node once per run (a later failure reuses the output), within the budget."""
+    cache: dict[str, str] = ctx.evidence_cache.setdefault("node-probe", {})
+    for index, name in enumerate(nodes, 1):
+        text = cache.get(name)
+        remaining = deadline - time.monotonic()
+        if text is None and remaining <= 1:
+            got.notes.append(
+                f"diagnostics budget ({ctx.profile.diagnostics_budget_s:.0f}s) spent: "
+                f"node {name} was not probed"
+            )
+            continue
+        if text is None:
+            ctx.progress(f"diagnostics: probing node {name} ({index}/{len(nodes)})")
+            text = cache[name] = run_node_probe(ctx, name, min(PROBE_TIMEOUT_S, remaining))
+        else:
+            got.notes.append(f"node probe of {name}: the output of this run's earlier probe")
+        got.add(ctx, f"node-{name}", "node-probe.txt", Evidence("node-probe", name, text, name))
 
 
 def node_probe_body(ctx: RunContext, node: str) -> dict[str, Any]:
@@ -267,8 +291,8 @@ def node_probe_body(ctx: RunContext, node: str) -> dict[str, Any]:
     return body
 
 
-def run_node_probe(ctx: RunContext, node: str) -> str:
-    """Run the privileged probe pod on the node; its output, or why there is none."""
+def run_node_probe(ctx: RunContext, node: str, timeout_s: float = PROBE_TIMEOUT_S) -> str:
+    """Run the privileged probe pod on the node (pinned to it); its output, or why none."""
     # Privileged, so not in the workload namespace (which may enforce PodSecurity "restricted").
     ctx.ensure_namespace(ctx.probe_namespace, "privileged")
     body = node_probe_body(ctx, node)
@@ -279,10 +303,10 @@ def run_node_probe(ctx: RunContext, node: str) -> str:
     except ApiException as err:
         return f"node probe could not be created on {node}: {err.status} {err.reason}\n"
     try:
-        outcome = wait_pod_finished(ctx, name, PROBE_TIMEOUT_S, ctx.probe_namespace)
+        outcome = wait_pod_finished(ctx, name, timeout_s, ctx.probe_namespace)
         return outcome.logs
     except WaitTimeout as err:
-        return f"node probe timed out on {node} after {PROBE_TIMEOUT_S}s: {err.progress}\n"
+        return f"node probe timed out on {node} after {timeout_s:.0f}s: {err.progress}\n"
     finally:
         with contextlib.suppress(ApiException):
             core.delete_namespaced_pod(name, ctx.probe_namespace, grace_period_seconds=0)
