@@ -127,8 +127,11 @@ def main(argv: list[str]) -> int:
             return 64
         debug, root = option(args, "-d", "--debug"), option(args, "-r", "--root") or "/"
         if debug:
-            with open(debug, "a") as log:  # as the real tool: the log goes where -d says
-                log.write(container_cli_debug_log(system, root))
+            try:  # as the real tool: the log goes where -d says
+                with open(debug, "a") as log:
+                    log.write(container_cli_debug_log(system, root))
+            except OSError:
+                pass  # `-d /dev/tty` in a pod, which has no TTY: the log is lost
         sys.stdout.write(container_cli_info_only(system))
         return 0
     sys.stderr.write(f"{tool}: not a simulated GPU tool\n")
