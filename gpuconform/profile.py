@@ -63,6 +63,7 @@ class WorkloadPod:
     image_pull_secrets: list[str] = field(default_factory=list)
     security_context: dict[str, Any] | None = None
     pod_security: str = "restricted"
+    list_gpus: bool = True
 
 
 @dataclass(frozen=True)
@@ -372,4 +373,5 @@ def _workload_pod(name: str, workload: dict[str, Any]) -> WorkloadPod:
         image_pull_secrets=[str(s) for s in workload.get("image_pull_secrets") or []],
         security_context=workload.get("security_context"),
         pod_security=level,
+        list_gpus=bool(workload.get("list_gpus", True)),
     )

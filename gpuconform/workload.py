@@ -38,10 +38,18 @@ class PodOutcome:
     phase: str
     exit_code: int | None
     logs: str
+    # The init container's `nvidia-smi -L` (None when the pod had no listing container), and
+    # its exit code: the GPUs the pod's container got (kubelet hands it the same devices).
+    listing: str | None = None
+    listing_exit_code: int | None = None
 
     @property
     def gpu_uuids(self) -> list[str]:
         return [m.group(3) for m in GPU_LINE.finditer(self.logs)]
+
+    @property
+    def listed_uuids(self) -> list[str]:
+        return [m.group(3) for m in GPU_LINE.finditer(self.listing or "")]
 
 
 def apply_pod_settings(body: dict[str, Any], ctx: RunContext) -> None:
@@ -72,6 +80,25 @@ def pin_to_nodes(body: dict[str, Any], nodes: list[str]) -> None:
     }
 
 
+# An init container that lists the pod's GPUs before the workload runs: kubelet gives the
+# pod's container the devices its init container had (device manager reuse), so this is the
+# GPU set the workload sees, whatever the workload image prints.
+LISTING_CONTAINER = "gpu-list"
+
+
+def listing_container(workload: dict[str, Any]) -> dict[str, Any]:
+    """The init container: the workload's image, GPUs and security, running nvidia-smi -L."""
+    return {
+        "name": LISTING_CONTAINER,
+        "image": workload["image"],
+        "command": ["nvidia-smi", "-L"],
+        # `utility` makes the NVIDIA runtime mount nvidia-smi into the container.
+        "env": [{"name": "NVIDIA_DRIVER_CAPABILITIES", "value": "compute,utility"}],
+        "resources": copy.deepcopy(workload["resources"]),
+        "securityContext": copy.deepcopy(workload.get("securityContext")),
+    }
+
+
 def gpu_pod_body(
     ctx: RunContext,
     name: str,
@@ -79,6 +106,7 @@ def gpu_pod_body(
     command: list[str] | None,
     restart: str = "Never",
     nodes: list[str] | None = None,
+    list_gpus: bool = False,
 ) -> dict[str, Any]:
     body = copy.deepcopy(manifest("gpu-pod.yaml"))
     body["metadata"]["name"] = name
@@ -99,6 +127,8 @@ def gpu_pod_body(
     if gpus:
         limits = container["resources"].setdefault("limits", {})
         limits[ctx.profile.gpu_resource] = str(gpus)
+    if list_gpus and gpus:
+        body["spec"]["initContainers"] = [listing_container(container)]
     return body
 
 
@@ -114,11 +144,13 @@ def create_gpu_pod(
     restart: str = "Never",
     expect_failure: bool = False,
     nodes: list[str] | None = None,
+    list_gpus: bool = False,
 ) -> None:
     """A test pod in the run's namespace, pinned to `nodes` when given; restart="Always" for
-    one that keeps running. An admission refusal is one line with the policy's message."""
+    one that keeps running; `list_gpus` lists its GPUs first (LISTING_CONTAINER). An
+    admission refusal is one line with the policy's message."""
     ctx.ensure_workload_namespace()
-    body = gpu_pod_body(ctx, name, gpus, command, restart, nodes)
+    body = gpu_pod_body(ctx, name, gpus, command, restart, nodes, list_gpus)
     if expect_failure:
         body["metadata"]["annotations"][EXPECTED_FAILURE] = "true"
     try:
@@ -193,15 +225,27 @@ def wait_pod_finished(
 
     namespace = namespace or ctx.workload_namespace
     pod = _wait_test_pod(ctx, name, finished, f"pod {name} to finish", timeout_s, namespace)
-    logs = ctx.kube.core.read_namespaced_pod_log(name, namespace)
+    main = pod.spec.containers[0].name
+    logs = ctx.kube.core.read_namespaced_pod_log(name, namespace, container=main)
     statuses = pod.status.container_statuses or []
     terminated = statuses[0].state.terminated if statuses and statuses[0].state else None
+    listing, listing_exit = None, None
+    inits = [c.name for c in pod.spec.init_containers or []]
+    if LISTING_CONTAINER in inits:
+        listing = ctx.kube.core.read_namespaced_pod_log(
+            name, namespace, container=LISTING_CONTAINER
+        )
+        for status in pod.status.init_container_statuses or []:
+            if status.name == LISTING_CONTAINER and status.state and status.state.terminated:
+                listing_exit = status.state.terminated.exit_code
     return PodOutcome(
         name=name,
         node=pod.spec.node_name,
         phase=pod.status.phase,
         exit_code=terminated.exit_code if terminated else None,
         logs=logs,
+        listing=listing,
+        listing_exit_code=listing_exit,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gpuconform.workload import create_gpu_pod, wait_pod_finished
+from gpuconform.workload import LISTING_CONTAINER, create_gpu_pod, wait_pod_finished
 
 pytestmark = pytest.mark.step("workload", needs=["preflight", "install", "readiness", "advertise"])
 
@@ -15,8 +15,21 @@ def test_gpu_pod_runs_and_sees_exactly_its_gpu(run, installed_release, gpu_nodes
     name = "gpu-workload"
     # Pinned to the expected GPU nodes: another pool or an autoscaled node cannot satisfy it.
     nodes = [n.metadata.name for n in gpu_nodes]
-    create_gpu_pod(run, name, gpus=1, command=run.profile.workload_command, nodes=nodes)
+    list_gpus = run.profile.workload_pod.list_gpus
+    create_gpu_pod(
+        run, name, gpus=1, command=run.profile.workload_command, nodes=nodes, list_gpus=list_gpus
+    )
     outcome = wait_pod_finished(run, name, run.profile.timeouts["workload"])
+    if list_gpus:
+        # Listed before the workload ran, in the pod's init container, on the same devices.
+        assert outcome.listing_exit_code == 0, (
+            f"GPU pod {name} on {outcome.node} could not list its GPUs (init container "
+            f"{LISTING_CONTAINER}: nvidia-smi -L, exit {outcome.listing_exit_code}):\n"
+            f"{(outcome.listing or '')[-1000:]}"
+        )
+        assert len(outcome.listed_uuids) == 1, (
+            f"asked for 1 GPU but the pod saw {len(outcome.listed_uuids)}: {outcome.listing}"
+        )
     assert outcome.phase == "Succeeded" and outcome.exit_code == 0, (
         f"GPU pod {name} on {outcome.node} ended {outcome.phase} with exit code "
         f"{outcome.exit_code}; output:\n{outcome.logs[-2000:]}"
@@ -25,11 +38,16 @@ def test_gpu_pod_runs_and_sees_exactly_its_gpu(run, installed_release, gpu_nodes
         assert run.profile.workload_expect in outcome.logs, (
             f"GPU pod output lacks {run.profile.workload_expect!r}:\n{outcome.logs[-2000:]}"
         )
-    if outcome.gpu_uuids or "nvidia-smi" in " ".join(run.profile.workload_command or []):
+    if outcome.gpu_uuids or not list_gpus:
         assert len(outcome.gpu_uuids) == 1, (
             f"asked for 1 GPU but the pod saw {len(outcome.gpu_uuids)}: {outcome.gpu_uuids}"
         )
-    run.facts["GPU pod"] = f"ran on {outcome.node}, saw {outcome.gpu_uuids or 'its GPU'}"
+    if outcome.gpu_uuids and list_gpus:
+        assert outcome.gpu_uuids == outcome.listed_uuids, (
+            f"the workload saw {outcome.gpu_uuids}, its listing {outcome.listed_uuids}"
+        )
+    seen = outcome.listed_uuids or outcome.gpu_uuids
+    run.facts["GPU pod"] = f"ran on {outcome.node}, saw {seen or 'its GPU'}"
 
 
 def test_a_shared_gpu_runs_two_pods_at_once(run, installed_release, gpu_nodes):

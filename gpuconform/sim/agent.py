@@ -244,6 +244,7 @@ class SimAgent:
     def release(self, node: SimNodeRuntime, uid: str) -> None:
         """The pod is gone or finished: its devices are free again."""
         node.simulated_allocations.pop(uid, None)
+        node.simulated_reuse.pop(uid, None)
         if node.device_manager is not None:
             node.device_manager.release(uid)
 
@@ -259,28 +260,42 @@ class SimAgent:
 
     # -- GPUs for a pod ----------------------------------------------------------------
     def allocate(self, pod: client.V1Pod, node: SimNodeRuntime) -> dict[str, dict[str, str]]:
-        """Each container's env from its devices (kubelet's Allocate); raises AllocationError."""
+        """Each container's env from its devices (kubelet's Allocate); raises AllocationError.
+
+        Init containers first, as kubelet admits them; their devices go to the next container.
+        """
         envs: dict[str, dict[str, str]] = {}
         uid = pod.metadata.uid
-        for container in pod.spec.containers:
+        containers = [(c, True) for c in pod.spec.init_containers or []]
+        containers += [(c, False) for c in pod.spec.containers]
+        for container, init in containers:
             env: dict[str, str] = {}
             for resource, count in gpu_limits(container).items():
                 manager = node.device_manager
                 if manager is not None:  # the real plugin's devices, or kubelet's refusal
-                    env.update(manager.allocate(uid, container.name, resource, count).envs)
+                    allocation = manager.allocate(uid, container.name, resource, count, init)
+                    env.update(allocation.envs)
                 else:
                     env["NVIDIA_VISIBLE_DEVICES"] = ",".join(
-                        self.simulated_allocation(node, uid, count)
+                        self.simulated_allocation(node, uid, count, init)
                     )
             envs[container.name] = env
         return envs
 
     @staticmethod
-    def simulated_allocation(node: SimNodeRuntime, uid: str, count: int) -> list[str]:
-        """SIMULATED registration has no plugin to ask: hand out free device UUIDs in order."""
+    def simulated_allocation(node: SimNodeRuntime, uid: str, count: int, init: bool) -> list[str]:
+        """SIMULATED registration has no plugin to ask: devices an init container left first,
+        then free device UUIDs in order."""
+        held = node.simulated_allocations.setdefault(uid, [])
+        reuse = node.simulated_reuse.setdefault(uid, [])
         used = {d for ids in node.simulated_allocations.values() for d in ids}
-        chosen = [d for d in node.device_uuids() if d not in used][:count]
-        node.simulated_allocations[uid] = chosen
+        chosen = reuse[:count]
+        chosen += [d for d in node.device_uuids() if d not in used][: count - len(chosen)]
+        held.extend(d for d in chosen if d not in held)
+        if init:
+            reuse.extend(d for d in chosen if d not in reuse)
+        else:
+            reuse[:] = [d for d in reuse if d not in chosen]
         return chosen
 
     def container_env(
@@ -316,7 +331,7 @@ class SimAgent:
             return
         envs = {
             c.name: self.container_env(pod, c, node, devices.get(c.name, {}))
-            for c in pod.spec.containers
+            for c in [*(pod.spec.init_containers or []), *pod.spec.containers]
         }
         note = None
         if runs_device_plugin(pod):

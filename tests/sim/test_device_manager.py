@@ -224,6 +224,23 @@ def test_allocate_more_than_the_node_has_fails(node) -> None:
         manager.allocate("pod-2", "cuda", GPU, 2)
 
 
+def test_a_pods_container_gets_the_devices_its_init_container_had(node) -> None:
+    """kubelet's device reuse: an init container's GPUs go to the pod's next container, so a
+    GPU listing in an init container shows the devices the workload then gets."""
+    manager, recorder, _ = node()
+    recorder.wait_for("8 GPUs", lambda c, a: a.get(GPU) == 8)
+    listed = manager.allocate("pod-1", "gpu-list", GPU, 2, init=True)
+    other = manager.allocate("pod-2", "cuda", GPU, 1)  # another pod meanwhile
+    workload = manager.allocate("pod-1", "workload", GPU, 2)
+    assert workload.device_ids == listed.device_ids
+    assert other.device_ids[0] not in listed.device_ids
+    assert workload.envs["NVIDIA_VISIBLE_DEVICES"] == ",".join(listed.device_ids)
+    # Reused once: a second container of the pod gets devices of its own.
+    second = manager.allocate("pod-1", "sidecar", GPU, 1)
+    assert second.device_ids[0] not in listed.device_ids
+    assert len(set(manager.allocated("pod-1")[GPU])) == 3  # 2 shared by init + workload, 1
+
+
 # transcripts/timeslicing-x4-config.yaml of the third-party set, with the plugin's own check of
 # request sizes turned on (it is off by default, for compatibility) and renaming spelled out.
 TIME_SLICING_X4 = """\

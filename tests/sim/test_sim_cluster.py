@@ -237,6 +237,49 @@ def test_vector_add_passes_only_with_a_gpu(plugin, core):
     assert "Test PASSED" not in core.read_namespaced_pod_log("vadd-none", "default")
 
 
+def test_init_container_lists_the_gpu_the_workload_then_uses(plugin, core):
+    """kubelet's device reuse, end to end: the init container's GPU is the container's."""
+    init = {
+        "name": "gpu-list",
+        "image": "cuda",
+        "command": ["nvidia-smi", "-L"],
+        "resources": {"limits": {"nvidia.com/gpu": "1"}},
+    }
+    main = dict(init, name="main")
+    spec = {
+        "restartPolicy": "Never",
+        "initContainers": [init],
+        "containers": [main],
+        "tolerations": [{"operator": "Exists"}],
+        "nodeName": "gpu-ok-0",
+    }
+    core.create_namespaced_pod("default", {"metadata": {"name": "listed"}, "spec": spec})
+    pod = wait_finished(core, "listed")
+    assert pod.status.phase == "Succeeded"
+    listed = core.read_namespaced_pod_log("listed", "default", container="gpu-list")
+    used = core.read_namespaced_pod_log("listed", "default", container="main")
+    assert listed.count("GPU ") == 1 and listed == used
+
+
+def test_a_failing_init_container_fails_the_pod_before_its_containers(plugin, core):
+    spec = {
+        "restartPolicy": "Never",
+        # No GPU requested: the runtime gives no driver, so nvidia-smi fails as it does.
+        "initContainers": [{"name": "gpu-list", "image": "cuda", "command": ["nvidia-smi", "-L"]}],
+        "containers": [{"name": "main", "image": "cuda", "command": ["nvidia-smi", "-L"]}],
+        "tolerations": [{"operator": "Exists"}],
+        "nodeName": "gpu-ok-0",
+    }
+    core.create_namespaced_pod("default", {"metadata": {"name": "init-fails"}, "spec": spec})
+    pod = wait_finished(core, "init-fails")
+    assert pod.status.phase == "Failed"
+    (init,) = pod.status.init_container_statuses
+    assert init.state.terminated.exit_code != 0 and init.state.terminated.reason == "Error"
+    (main,) = pod.status.container_statuses
+    assert main.state.waiting.reason == "PodInitializing"
+    assert core.read_namespaced_pod_log("init-fails", "default", container="main") == ""
+
+
 def test_gpu_pod_on_a_node_whose_plugin_never_registered_fails_admission(plugin, core):
     """Pinned past the scheduler to the broken node: kubelet has no nvidia.com/gpu to give."""
     run_pod(core, "gpu-on-broken", 1, ["nvidia-smi", "-L"], node="gpu-broken-0")

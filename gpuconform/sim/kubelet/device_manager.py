@@ -163,6 +163,8 @@ class NodeDeviceManager:
         self._grace_timers: dict[str, threading.Timer] = {}
         # pod UID -> container -> resource -> Allocation
         self._pods: dict[str, dict[str, dict[str, Allocation]]] = {}
+        # pod UID -> resource -> devices its init containers hold for its next container
+        self._reuse: dict[str, dict[str, set[str]]] = {}
         self._reported: tuple[dict[str, int], dict[str, int]] | None = None
         self._server: grpc.Server | None = None
         self._stopped = False
@@ -327,18 +329,27 @@ class NodeDeviceManager:
 
     # --- admission -------------------------------------------------------------------------
 
-    def allocate(self, pod_uid: str, container: str, resource: str, count: int) -> Allocation:
+    def allocate(
+        self, pod_uid: str, container: str, resource: str, count: int, init: bool = False
+    ) -> Allocation:
         """Admit ``count`` devices of ``resource`` for a container, as kubelet does.
 
-        Raises AllocationError with kubelet's message when the resource is unregistered or
-        unhealthy, too few devices are free, or the plugin's RPC fails.
+        An init container's devices stay the pod's, and the pod's next container takes them
+        first (kubelet's devicesToReuse): a container that lists its GPUs in an init container
+        sees the ones its main container gets. Raises AllocationError with kubelet's message
+        when the resource is unregistered or unhealthy, too few devices are free, or the
+        plugin's RPC fails.
         """
         with self._alloc_lock:
             with self._lock:
-                ep, available, existing = self._admission_check(pod_uid, container, resource, count)
+                ep, available, existing, reused = self._admission_check(
+                    pod_uid, container, resource, count
+                )
             if existing is not None:
                 return existing  # kubelet: "No devices needed, nothing to do"
-            chosen = self._choose(ep, resource, available, count)
+            chosen = reused
+            if len(reused) < count:
+                chosen = self._choose(ep, available, count, must_include=reused)
             try:
                 response = ep.stub.Allocate(
                     self._pb2.AllocateRequest(
@@ -353,12 +364,21 @@ class NodeDeviceManager:
             allocation = _allocation(chosen, response.container_responses[0])
             with self._lock:
                 self._pods.setdefault(pod_uid, {}).setdefault(container, {})[resource] = allocation
+                reuse = self._reuse.setdefault(pod_uid, {}).setdefault(resource, set())
+                if init:
+                    reuse.update(chosen)
+                else:
+                    reuse.difference_update(chosen)
             return allocation
 
     def _admission_check(
         self, pod_uid: str, container: str, resource: str, count: int
-    ) -> tuple[_Endpoint, list[str], Allocation | None]:
-        """kubelet's devicesToAllocate checks, in its order; call with _lock held."""
+    ) -> tuple[_Endpoint, list[str], Allocation | None, list[str]]:
+        """kubelet's devicesToAllocate checks, in its order; call with _lock held.
+
+        Returns the endpoint, the free devices, an existing allocation, and the devices the
+        pod's init containers leave for reuse (taken first).
+        """
         existing = self._pods.get(pod_uid, {}).get(container, {}).get(resource)
         if existing is not None and len(existing.device_ids) != count:
             raise AllocationError(
@@ -380,25 +400,32 @@ class NodeDeviceManager:
                     "previously allocated devices are no longer healthy; "
                     f"cannot allocate unhealthy devices {resource}"
                 )
-            return ep, [], existing
+            return ep, [], existing, []
+        reused = sorted(self._reuse.get(pod_uid, {}).get(resource, set()) & healthy)[:count]
+        needed = count - len(reused)
+        if needed == 0:
+            return ep, [], None, reused
         in_use = set(self._in_use(resource))
         available = sorted(healthy - in_use)
-        if len(available) < count:
+        if len(available) < needed:
             raise AllocationError(
                 f"requested number of devices unavailable for {resource}. "
-                f"Requested: {count}, Available: {len(available)}"
+                f"Requested: {needed}, Available: {len(available)}"
             )
-        return ep, available, None
+        return ep, available, None, reused
 
-    def _choose(self, ep: _Endpoint, resource: str, available: list[str], count: int) -> list[str]:
-        """The plugin's preferred devices first (when it offers a preference), then the rest."""
+    def _choose(
+        self, ep: _Endpoint, available: list[str], count: int, must_include: list[str]
+    ) -> list[str]:
+        """The plugin's preferred devices first (when it offers a preference), then the rest;
+        `must_include` (devices reused from init containers) always."""
         preferred: list[str] = []
         if ep.options.get_preferred_allocation_available:
             request = self._pb2.PreferredAllocationRequest(
                 container_requests=[
                     self._pb2.ContainerPreferredAllocationRequest(
-                        available_deviceIDs=available,
-                        must_include_deviceIDs=[],
+                        available_deviceIDs=[*must_include, *available],
+                        must_include_deviceIDs=must_include,
                         allocation_size=count,
                     )
                 ]
@@ -409,8 +436,9 @@ class NodeDeviceManager:
                 raise AllocationError(*_rpc_error_text(err)) from None
             if response.container_responses:
                 preferred = list(response.container_responses[0].deviceIDs)
+        chosen = list(must_include)
         free = set(available)
-        chosen = [d for d in dict.fromkeys(preferred) if d in free][:count]
+        chosen += [d for d in dict.fromkeys(preferred) if d in free][: count - len(chosen)]
         chosen += [d for d in available if d not in set(chosen)][: count - len(chosen)]
         return chosen
 
@@ -426,6 +454,7 @@ class NodeDeviceManager:
         """Free every device the pod holds (the pod was deleted or finished)."""
         with self._lock:
             self._pods.pop(pod_uid, None)
+            self._reuse.pop(pod_uid, None)
 
     def allocated(self, pod_uid: str) -> dict[str, list[str]]:
         """The pod's devices per resource, across its containers."""

@@ -51,6 +51,8 @@ class SimNodeRuntime:
     device_manager: Any = None  # NodeDeviceManager once the node runs real plugins
     # pod uid -> device IDs, for the simulated registration (no real plugin on this node)
     simulated_allocations: dict[str, list[str]] = field(default_factory=dict)
+    # pod UID -> devices its init containers left for its next container (kubelet's reuse)
+    simulated_reuse: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def from_node(cls, node: Any, state_dir: Path) -> SimNodeRuntime | None:

@@ -25,6 +25,9 @@ log = logging.getLogger("gpuconform.sim.agent")
 
 ANNOTATION_PREPARED = SIM + "prepared"
 ANNOTATION_EXIT_CODE = SIM + "exit-code"
+# Set when an init container failed: its name and exit code (stages.yaml fails the pod).
+ANNOTATION_INIT_FAILED = SIM + "init-failed"
+ANNOTATION_INIT_EXIT_CODE = SIM + "init-exit-code"
 # Entry points the simulated runtime will run on the host; anything else gets no output.
 SIMULATED_ENTRYPOINTS = {"sh", "bash", "nvidia-smi", "nvidia-container-cli", "vectorAdd"}
 COMMAND_TIMEOUT_S = 30
@@ -109,6 +112,13 @@ class SimulatedPods:
             return f"{argv[0]}: {err.strerror}\n", 127
         return proc.stdout + proc.stderr, proc.returncode
 
+    @staticmethod
+    def _write_log(logs_dir: Path, container: str, output: str) -> dict[str, Any]:
+        files = ContainerLogFiles(logs_dir, container)
+        files.create()
+        files.current.write_text(cri_log(output))
+        return PodApi.logs_entry(files)
+
     def prepare(
         self,
         pod: client.V1Pod,
@@ -127,26 +137,37 @@ class SimulatedPods:
         log_entries = []
         exit_code = 0
         exec_env: dict[str, str] = {}
+        init_failed: tuple[str, int] | None = None
+        # Init containers run to completion, in order, before the pod's containers; the first
+        # that fails stops the pod there (kubelet; restartPolicy Never/OnFailure pods only).
+        for container in pod.spec.init_containers or []:
+            output, code = "", 0
+            if init_failed is None and not plugin_note:
+                env = self.map_host_root(envs[container.name], pod, node)
+                output, code = self.simulate_command(container, env)
+                if code != 0 and run_to_completion:
+                    init_failed = (container.name, code)
+            log_entries.append(self._write_log(logs_dir, container.name, output))
         for container in pod.spec.containers:
             env = self.map_host_root(envs[container.name], pod, node)
             exec_env = exec_env or env
             if plugin_note:
                 output = plugin_note
-            elif run_to_completion:
+            elif run_to_completion and init_failed is None:
                 output, code = self.simulate_command(container, env)
                 exit_code = exit_code or code
             else:
                 output = ""
-            files = ContainerLogFiles(logs_dir, container.name)
-            files.create()
-            files.current.write_text(cri_log(output))
-            log_entries.append(PodApi.logs_entry(files))
+            log_entries.append(self._write_log(logs_dir, container.name, output))
         self.api.wire_exec(pod, exec_env)
         self.api.apply_kwok_object("logs", pod, {"logs": log_entries})
         if not self.api.confirm_logs_served(pod):
             return False
         annotations = {ANNOTATION_PREPARED: "true"}
-        if run_to_completion and not plugin_note:
+        if init_failed is not None:
+            annotations[ANNOTATION_INIT_FAILED] = init_failed[0]
+            annotations[ANNOTATION_INIT_EXIT_CODE] = str(init_failed[1])
+        elif run_to_completion and not plugin_note:
             annotations[ANNOTATION_EXIT_CODE] = str(exit_code)
         if not self.api.annotate(pod, annotations):
             return False
