@@ -52,18 +52,21 @@ class PodOutcome:
         return [m.group(3) for m in GPU_LINE.finditer(self.listing or "")]
 
 
-def apply_pod_settings(body: dict[str, Any], ctx: RunContext) -> None:
-    """The profile's workload.* settings (tolerations, node selector, runtime class, pull
-    secrets) on any pod the suite creates."""
+def apply_pod_settings(body: dict[str, Any], ctx: RunContext, placement: bool = True) -> None:
+    """The profile's workload.* settings on a pod the suite creates: tolerations and pull
+    secrets always; node selector and runtime class where the pod's placement is the suite's
+    to choose (not for a node probe, which is bound to the node it examines)."""
     settings = ctx.profile.workload_pod
     spec = body["spec"]
     spec["tolerations"] = [*(spec.get("tolerations") or []), *settings.tolerations]
+    if settings.image_pull_secrets:
+        spec["imagePullSecrets"] = [{"name": name} for name in settings.image_pull_secrets]
+    if not placement:
+        return
     if settings.node_selector:
         spec["nodeSelector"] = {**(spec.get("nodeSelector") or {}), **settings.node_selector}
     if settings.runtime_class:
         spec["runtimeClassName"] = settings.runtime_class
-    if settings.image_pull_secrets:
-        spec["imagePullSecrets"] = [{"name": name} for name in settings.image_pull_secrets]
 
 
 def pin_to_nodes(body: dict[str, Any], nodes: list[str]) -> None:

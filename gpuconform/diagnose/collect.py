@@ -284,7 +284,7 @@ def node_probe_body(ctx: RunContext, node: str) -> dict[str, Any]:
     body["metadata"]["namespace"] = ctx.probe_namespace
     body["metadata"]["labels"] |= ctx.labels
     body["spec"]["nodeName"] = node
-    apply_pod_settings(body, ctx)  # provider taints, pull secrets: as for every test pod
+    apply_pod_settings(body, ctx, placement=False)  # provider taints, pull secrets
     container = body["spec"]["containers"][0]
     container["image"] = ctx.profile.probe_image
     container["args"] = [probe_script()]

@@ -158,7 +158,16 @@ def test_selecting_one_step_still_installs_and_cleans_up(tmp_path, shared_cluste
 
 
 def test_ctrl_c_mid_run_leaves_nothing_with_the_run_id(tmp_path, shared_cluster, shared_api):
-    profiles = external_profiles(tmp_path, shared_cluster)
+    # The GPU pod can never be scheduled (no node has the label), so the run is certain to be
+    # waiting on it - with the plugin installed - when Ctrl-C comes, however slow the machine.
+    kubeconfig = str(shared_cluster.paths.kubeconfig)
+    stuck = {
+        "extends": "base",
+        "kubeconfig": kubeconfig,
+        "workload": {"node_selector": {"gpuconform.io/no-such-node": "true"}},
+        "timeouts": {"workload": 600},
+    }
+    profiles = write_profiles(tmp_path, {"ext": stuck})
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -175,15 +184,18 @@ def test_ctrl_c_mid_run_leaves_nothing_with_the_run_id(tmp_path, shared_cluster,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    apps = client.AppsV1Api(shared_api)
-    # Interrupt as soon as the run's DaemonSet exists: mid-install/readiness.
+    core = client.CoreV1Api(shared_api)
     wait_for(
-        apps.list_daemon_set_for_all_namespaces,
-        lambda items: (bool(items), "no DaemonSet of the run yet"),
-        what="the run to install its DaemonSet",
-        timeout_s=120,
+        core.list_pod_for_all_namespaces,
+        lambda pods: (
+            any(p.metadata.name == "gpu-workload" for p in pods.values()),
+            "no GPU pod of the run yet",
+        ),
+        what="the run to wait on its GPU pod",
+        timeout_s=300,
         label_selector="gpuconform.io/run-id",
     )
+    assert labelled_leftovers(shared_api)  # mid-run: the plugin and the pod are there
     proc.send_signal(signal.SIGINT)
     output, _ = proc.communicate(timeout=180)
     assert proc.returncode == 2, output[-3000:]
