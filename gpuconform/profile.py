@@ -125,6 +125,9 @@ class Profile:
         say (then any positive nvidia.com/gpu count passes)."""
         if self.mig_strategy == "mixed":
             return dict(self.mig_resources) or None
+        if self.mig_strategy == "single" and self.mig_resources:
+            # `single` advertises every MIG slice of the node as nvidia.com/gpu.
+            return {GPU_RESOURCE: sum(self.mig_resources.values())}
         if self.gpus_per_node is None:
             return None
         return {self.gpu_resource: self.gpus_per_node * (self.sharing_replicas or 1)}

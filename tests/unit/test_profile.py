@@ -125,6 +125,10 @@ def test_sharing_and_mig_decide_what_each_gpu_node_must_advertise(tmp_path):
     assert resolve_profile("p", write(tmp_path, mixed)).expected_resources() == {
         "nvidia.com/mig-1g.10gb": 56
     }
+    single = {"mig": {"strategy": "single", "resources": {"nvidia.com/mig-1g.10gb": 56}}}
+    assert resolve_profile("p", write(tmp_path, single)).expected_resources() == {
+        "nvidia.com/gpu": 56
+    }
 
 
 @pytest.mark.parametrize(
