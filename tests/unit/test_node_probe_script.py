@@ -87,3 +87,24 @@ def test_gke_driver_tools_run_from_the_driver_directory(tmp_path):
     assert probe.text("driver root") == "/home/kubernetes/bin/nvidia"
     assert probe.exit_code("nvidia-smi -L") == 0 and probe.gpu_models == ["NVIDIA H200"]
     assert not os.path.exists(tmp_path / "host" / "tmp")  # nothing written on the host
+
+
+# Raw output of this node_probe.sh run as root on the lent real H200 host (device tool,
+# 2026-11-30; driver 580.159.04 in the host root, no nvidia-container-cli installed there).
+H200 = Path(__file__).resolve().parents[1] / "data" / "h200-host" / "node-probe-h200-2026-11-30.txt"
+
+
+def test_on_a_real_h200_host_the_driver_is_found_in_the_host_root_and_healthy():
+    out = H200.read_text()
+    probe = parse_probe(out)
+    assert probe.text("driver root") == "/"
+    assert probe.gpu_models == ["NVIDIA H200"] and probe.driver_version == "580.159.04"
+    assert "libnvidia-ml.so.1" in probe.text("ldconfig nvidia")
+    explanation = explain([Evidence("node-probe", "h200", out, "h200")])
+    assert [h.summary() for h in explanation.healthy] == [
+        "driver layer healthy: driver 580.159.04, CUDA 13.0, 1 GPU(s) (NVIDIA H200)"
+    ]
+    # The host has no container toolkit: a warning, never a driver error.
+    assert {f.signature.id: f.signature.severity for f in explanation.findings} == {
+        "container-toolkit-missing": "warning"
+    }
