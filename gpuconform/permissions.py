@@ -21,17 +21,17 @@ def _table() -> dict[str, dict[str, list[dict[str, str]]]]:
     return yaml.safe_load(PERMISSIONS_FILE.read_text())
 
 
-FEATURES = ("gfd",)
+FEATURES = ("gfd", "pull-secrets")
 
 
 def required_permissions(
     mode: str, scope: str | None = None, features: tuple[str, ...] = ()
 ) -> list[dict[str, Any]]:
-    """Rules for a mode (and chart features such as `gfd`, install mode only); each carries
-    `scope`: cluster-wide or the plugin's namespace."""
+    """Rules for a mode and its features (`gfd`: install mode only); each carries `scope`:
+    cluster-wide or the plugin's namespace."""
     table = _table()
     rules = []
-    extra = [f for f in features if mode == "install"]
+    extra = [f for f in features if mode == "install" or f != "gfd"]
     for each in (scope,) if scope else SCOPES:
         lists = [table[each]["common"], table[each].get(mode), *(table[each].get(f) for f in extra)]
         for rule in (r for rules_list in lists for r in rules_list or []):
@@ -58,7 +58,7 @@ def missing_permissions(kube: Kube, profile: Profile) -> list[str]:
             rule["verb"], resource, rule.get("group", ""), namespace, subresource=subresource
         )
 
-    rules = required_permissions(profile.mode, features=profile.chart_features())
+    rules = required_permissions(profile.mode, features=profile.permission_features())
     with ThreadPoolExecutor(max_workers=8) as pool:
         verdicts = list(pool.map(allowed, rules))
     return [describe(r, profile.namespace) for r, ok in zip(rules, verdicts, strict=True) if not ok]

@@ -102,22 +102,34 @@ class Profile:
     def simulated(self) -> bool:
         return self.simulated_nodes is not None
 
+    def permission_features(self) -> tuple[str, ...]:
+        """The extra permission sets (permissions.yaml) this profile needs: `gfd` for the
+        chart's GPU feature discovery, `pull-secrets` to copy the workload's pull secrets."""
+        pull = ("pull-secrets",) if self.workload_pod.image_pull_secrets else ()
+        return self.chart_features() + pull
+
     def chart_features(self) -> tuple[str, ...]:
         """Chart features that need more than the plugin itself: `gfd` when the chart's values
         (--set or a values file) enable GPU feature discovery and its nfd subchart."""
-        enabled = any(s.replace(" ", "") == "gfd.enabled=true" for s in self.chart.set)
+        switches = ("gfd.enabled=true", "nfd.enabled=true")
+        sets = [*self.chart.set, *self.upgrade_set]
+        enabled = any(s.replace(" ", "").lower() in switches for s in sets)
         for path in self.chart.values:
             try:
                 values = yaml.safe_load(Path(path).read_text()) or {}
             except (OSError, yaml.YAMLError):
                 continue  # the session gate's helm render reports an unusable values file
-            gfd = values.get("gfd") if isinstance(values, dict) else None
-            enabled = enabled or (isinstance(gfd, dict) and gfd.get("enabled") is True)
+            for key in ("gfd", "nfd"):
+                part = values.get(key) if isinstance(values, dict) else None
+                enabled = enabled or (isinstance(part, dict) and part.get("enabled") is True)
         return ("gfd",) if enabled else ()
 
     @property
     def gpu_resource(self) -> str:
-        """The resource a GPU test pod asks for: the renamed shared resource, or nvidia.com/gpu."""
+        """The resource a GPU test pod asks for: the renamed shared resource, with MIG `mixed`
+        the first expected MIG profile, else nvidia.com/gpu."""
+        if self.mig_strategy == "mixed" and self.mig_resources:
+            return next(iter(self.mig_resources))
         return self.sharing_resource or GPU_RESOURCE
 
     def expected_resources(self) -> dict[str, int] | None:
@@ -360,6 +372,13 @@ def _workload_pod(name: str, workload: dict[str, Any]) -> WorkloadPod:
     for toleration in workload.get("tolerations") or []:
         if not isinstance(toleration, dict) or not ({"key", "operator"} & set(toleration)):
             raise ProfileError(f"{where}.tolerations: {toleration!r} needs a key or an operator")
+    for key, value in (workload.get("node_selector") or {}).items():
+        if not isinstance(value, str):
+            # YAML reads `true` as a boolean; a label value is the string "true".
+            raise ProfileError(
+                f"{where}.node_selector: the value of {key!r} must be a string "
+                f'(quote it: {key}: "{str(value).lower()}")'
+            )
     for part in workload.get("resources") or {}:
         if part not in ("requests", "limits"):
             raise ProfileError(f"{where}.resources: {part!r} is not requests or limits")

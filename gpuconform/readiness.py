@@ -144,15 +144,24 @@ def owned_by(pod: Any, owner: Any) -> bool:
     )
 
 
+TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
+
+
 def current_pods(ds: Any, pods: Iterable[Any]) -> list[Any]:
-    """The DaemonSet's pods of its current template (its controller labels each pod with the
-    template generation it was made from; pods without that label count as current)."""
-    generation = str(ds.metadata.generation or "")
+    """The DaemonSet's pods of its current template. Its controller labels each pod with the
+    template generation it was made from (`pod-template-generation`), which the DaemonSet
+    carries in an annotation; `metadata.generation` also counts changes outside the template
+    (update strategy, minReadySeconds), so it is not the one to compare. Without either, a
+    pod counts as current."""
+    template = (ds.metadata.annotations or {}).get(TEMPLATE_GENERATION)
     return [
         p
         for p in pods
         if owned_by(p, ds)
-        and (p.metadata.labels or {}).get("pod-template-generation", generation) == generation
+        and (
+            template is None
+            or (p.metadata.labels or {}).get("pod-template-generation", template) == template
+        )
     ]
 
 

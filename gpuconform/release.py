@@ -92,12 +92,12 @@ class Release:
         profile, ctx = self.ctx.profile, self.ctx
         chart = install_charts(profile)[0]
         ctx.progress(f"installing {chart.describe()} as {self.name} in {self.namespace}")
-        # The chart's pods mount hostPath volumes: only PodSecurity "privileged" admits them.
-        self.namespace_created = ctx.ensure_namespace(self.namespace, "privileged")
         try:
             if profile.chart.manifest:
                 self._apply_static(profile.chart.manifest)
             else:
+                # The chart's pods mount hostPath volumes: PodSecurity "privileged" admits them.
+                self.namespace_created = ctx.ensure_namespace(self.namespace, "privileged")
                 assert ctx.helm is not None
                 result = ctx.helm.install(
                     self.name,
@@ -148,6 +148,16 @@ class Release:
 
         resources = dynamic.DynamicClient(self.ctx.kube.api_client).resources
         objects = label_objects(load_static_manifest(source), self.ctx.run_id)
+        own = {o["metadata"]["name"] for o in objects if o.get("kind") == "Namespace"}
+        defaulted = any(
+            not o["metadata"].get("namespace")
+            and resources.get(api_version=o["apiVersion"], kind=o["kind"]).namespaced
+            for o in objects
+        )
+        if defaulted and self.namespace not in own:
+            # Objects without a namespace go to the profile's; the manifest's own Namespace
+            # objects are created from the manifest.
+            self.namespace_created = self.ctx.ensure_namespace(self.namespace, "privileged")
         for obj in objects:
             meta = obj["metadata"]
             resource = resources.get(api_version=obj["apiVersion"], kind=obj["kind"])

@@ -111,7 +111,23 @@ class RunContext:
         return f"gpuconform-{self.run_id}-probe"
 
     def ensure_workload_namespace(self) -> None:
-        self.ensure_namespace(self.workload_namespace, self.profile.workload_pod.pod_security)
+        if self.ensure_namespace(self.workload_namespace, self.profile.workload_pod.pod_security):
+            self.copy_pull_secrets(self.workload_namespace)
+
+    def copy_pull_secrets(self, namespace: str) -> None:
+        """The profile's image pull secrets, from the plugin's namespace into one the run
+        created (a Secret is namespaced; the run's namespaces are new), with the run id."""
+        core = self.kube.core
+        for name in self.profile.workload_pod.image_pull_secrets:
+            source = core.read_namespaced_secret(name, self.profile.namespace)
+            core.create_namespaced_secret(
+                namespace,
+                client.V1Secret(
+                    metadata=client.V1ObjectMeta(name=name, labels=self.labels),
+                    type=source.type,
+                    data=source.data,
+                ),
+            )
 
     def ensure_namespace(self, name: str, pod_security: str | None = None) -> bool:
         """Create the namespace (labelled with the run id and, if given, the PodSecurity level
@@ -142,8 +158,7 @@ class RunContext:
             _ignore_404(core.delete_namespace, ns.metadata.name)
         if self.profile.mode == "install":
             self._delete_chart_leftovers()
-        for obj in reversed(self.applied):
-            self.delete_applied(obj)
+        self.clean_applied(timeout_s)
         wait_for(
             core.list_namespace,
             lambda items: (not items, f"{len(items)} namespace(s) still terminating"),
@@ -198,7 +213,12 @@ class RunContext:
             f"{kind} {namespace + '/' if namespace else ''}{name}"
             for kind, namespace, name in self._labelled_objects()
         ]
-        found += [o.describe() for o in self.applied if self.applied_exists(o)]
+        for obj in self.applied:
+            try:
+                if self.applied_exists(obj):
+                    found.append(obj.describe())
+            except Exception as err:  # cannot tell: say so rather than claim it is gone
+                found.append(f"{obj.describe()} (unknown: {str(err).splitlines()[0]})")
         return list(dict.fromkeys(found))
 
     def _resource(self, obj: AppliedObject) -> Any:
@@ -241,15 +261,34 @@ class RunContext:
         return True
 
     def delete_applied(self, obj: AppliedObject) -> bool:
-        """Delete an applied object if it is still this run's; True if a delete was sent."""
-        if not self.applied_exists(obj):  # never delete what this run did not create
+        """Delete an applied object if it is still this run's; True if a delete was sent.
+
+        The delete is conditional on the uid just read: an object someone else recreated under
+        the same name in the meantime is never touched.
+        """
+        found = self._get_applied(obj)
+        if found is None:  # never delete what this run did not create
             return False
         try:
-            self._resource(obj).delete(name=obj.name, namespace=obj.namespace)
+            self._resource(obj).delete(
+                name=obj.name,
+                namespace=obj.namespace,
+                body={"preconditions": {"uid": found.metadata.uid}},
+            )
         except ApiException as err:
-            if err.status != 404:
+            if err.status not in (404, 409):  # gone already, or no longer the one we read
                 raise
         return True
+
+    def clean_applied(self, timeout_s: float) -> None:
+        """Teardown of applied objects: delete each and wait for it; a failure on one (no
+        permission, a kind no longer served) is reported and the others still go."""
+        for obj in reversed(self.applied):
+            try:
+                if self.delete_applied(obj) and not self.wait_applied_gone(obj, timeout_s):
+                    self.progress(f"{obj.describe()} still there {timeout_s:.0f}s after delete")
+            except Exception as err:  # the leak check names what is left
+                self.progress(f"cannot delete {obj.describe()}: {str(err).splitlines()[0]}")
 
 
 def _ignore_404(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:

@@ -228,16 +228,12 @@ def wait_pod_finished(
 
     namespace = namespace or ctx.workload_namespace
     pod = _wait_test_pod(ctx, name, finished, f"pod {name} to finish", timeout_s, namespace)
-    main = pod.spec.containers[0].name
-    logs = ctx.kube.core.read_namespaced_pod_log(name, namespace, container=main)
     statuses = pod.status.container_statuses or []
     terminated = statuses[0].state.terminated if statuses and statuses[0].state else None
     listing, listing_exit = None, None
     inits = [c.name for c in pod.spec.init_containers or []]
     if LISTING_CONTAINER in inits:
-        listing = ctx.kube.core.read_namespaced_pod_log(
-            name, namespace, container=LISTING_CONTAINER
-        )
+        listing = _log(ctx, name, namespace, LISTING_CONTAINER)
         for status in pod.status.init_container_statuses or []:
             if status.name == LISTING_CONTAINER and status.state and status.state.terminated:
                 listing_exit = status.state.terminated.exit_code
@@ -246,10 +242,21 @@ def wait_pod_finished(
         node=pod.spec.node_name,
         phase=pod.status.phase,
         exit_code=terminated.exit_code if terminated else None,
-        logs=logs,
+        logs=_log(ctx, name, namespace, pod.spec.containers[0].name),
         listing=listing,
         listing_exit_code=listing_exit,
     )
+
+
+def _log(ctx: RunContext, pod: str, namespace: str, container: str) -> str:
+    """A container's log; empty for one that never started (kubelet answers 400 while it
+    waits, e.g. PodInitializing after a failed init container)."""
+    try:
+        return ctx.kube.core.read_namespaced_pod_log(pod, namespace, container=container)
+    except ApiException as err:
+        if err.status == 400:
+            return ""
+        raise
 
 
 def pending_reason(pod: Any) -> str:

@@ -117,7 +117,7 @@ def summarize(config: pytest.Config, summary: dict[str, Any]) -> dict[str, Any]:
     else:
         nodes = build_node_matrix(
             snap,
-            ctx.profile.gpus_per_node,
+            ctx.profile.expected_resources(),
             config.stash.get(PROBES_KEY, {}),
             config.stash.get(NODE_DIAGNOSES_KEY, {}),
         )

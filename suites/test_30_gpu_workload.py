@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from gpuconform.workload import LISTING_CONTAINER, create_gpu_pod, wait_pod_finished
+from gpuconform.workload import (
+    LISTING_CONTAINER,
+    create_gpu_pod,
+    wait_pod_finished,
+    wait_pod_running,
+)
 
 pytestmark = pytest.mark.step("workload", needs=["preflight", "install", "readiness", "advertise"])
 
@@ -38,7 +43,7 @@ def test_gpu_pod_runs_and_sees_exactly_its_gpu(run, installed_release, gpu_nodes
         assert run.profile.workload_expect in outcome.logs, (
             f"GPU pod output lacks {run.profile.workload_expect!r}:\n{outcome.logs[-2000:]}"
         )
-    if outcome.gpu_uuids or not list_gpus:
+    if outcome.gpu_uuids:
         assert len(outcome.gpu_uuids) == 1, (
             f"asked for 1 GPU but the pod saw {len(outcome.gpu_uuids)}: {outcome.gpu_uuids}"
         )
@@ -52,7 +57,7 @@ def test_gpu_pod_runs_and_sees_exactly_its_gpu(run, installed_release, gpu_nodes
 
 def test_a_shared_gpu_runs_two_pods_at_once(run, installed_release, gpu_nodes):
     """Sharing proven, not assumed: more one-slice pods on one node than it has physical GPUs,
-    so at least two share a GPU, and every one of them runs."""
+    all running at the same time - so at least two of them share a GPU."""
     replicas = run.profile.sharing_replicas
     if not replicas or replicas < 2:
         pytest.skip("the profile configures no GPU sharing (sharing.replicas)")
@@ -62,14 +67,21 @@ def test_a_shared_gpu_runs_two_pods_at_once(run, installed_release, gpu_nodes):
     node = gpu_nodes[0].metadata.name
     names = [f"gpu-shared-{i}" for i in range(per_node + 1)]
     for name in names:
-        create_gpu_pod(run, name, gpus=1, command=["nvidia-smi", "-L"], nodes=[node])
-    outcomes = [wait_pod_finished(run, name, run.profile.timeouts["workload"]) for name in names]
-    failed = [o for o in outcomes if o.phase != "Succeeded"]
-    assert not failed, (
-        f"{len(failed)} of {len(names)} pods sharing {node}'s {per_node} GPUs did not succeed: "
-        + "; ".join(f"{o.name} {o.phase}: {o.logs[-300:]}" for o in failed)
+        create_gpu_pod(run, name, gpus=1, command=["sleep", "3600"], restart="Always", nodes=[node])
+    for name in names:
+        wait_pod_running(run, name, run.profile.timeouts["workload"])
+    pods = {
+        p.metadata.name: p
+        for p in run.kube.core.list_namespaced_pod(run.workload_namespace).items
+        if p.metadata.name in names
+    }
+    running = [
+        n for n, p in pods.items() if p.status.phase == "Running" and p.spec.node_name == node
+    ]
+    for name in names:
+        run.kube.core.delete_namespaced_pod(name, run.workload_namespace, grace_period_seconds=0)
+    assert len(running) == len(names), (
+        f"only {len(running)} of {len(names)} one-slice pods ran together on {node}, "
+        f"which has {per_node} GPUs: {sorted(set(names) - set(running))} did not"
     )
-    seen = [uuid for o in outcomes for uuid in o.gpu_uuids]
-    assert len(seen) == len(names), f"each pod should see one GPU slice; saw {seen}"
-    assert len(set(seen)) < len(seen), f"no two pods shared a physical GPU: {seen}"
-    run.facts["GPU sharing"] = f"{len(names)} pods on {len(set(seen))} GPUs of {node}"
+    run.facts["GPU sharing"] = f"{len(names)} pods at once on the {per_node} GPUs of {node}"

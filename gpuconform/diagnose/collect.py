@@ -16,7 +16,7 @@ from typing import Any
 
 from kubernetes.client.rest import ApiException
 
-from gpuconform.diagnose.explain import Evidence
+from gpuconform.diagnose.explain import PROBE_MARK, Evidence
 from gpuconform.diagnose.probe import probe_script
 from gpuconform.diagnose.redact import redact
 from gpuconform.kube import GPU_RESOURCE
@@ -219,6 +219,15 @@ def collect(ctx: RunContext, failure: str, gpu_node_names: list[str]) -> Collect
             )
             source = "plugin-log" if ns in plugin else "pod-log"
             failing = not _ready(pod) and pod.status.phase != "Succeeded"
+            # Only GPU nodes are probed: a failing pod on a CPU node is no GPU-stack evidence.
+            if failing and node in gpu_node_names and node not in affected:
+                affected.append(node)
+            if time.monotonic() > deadline:
+                got.notes.append(
+                    f"diagnostics budget ({ctx.profile.diagnostics_budget_s:.0f}s) spent: "
+                    f"logs of {ns}/{pod.metadata.name} were not read"
+                )
+                continue
             for cs in pod.status.container_statuses or []:
                 current = _logs(ctx, pod, cs.name, previous=False)
                 if current:
@@ -237,9 +246,6 @@ def collect(ctx: RunContext, failure: str, gpu_node_names: list[str]) -> Collect
                             f"{cs.name}.previous.log",
                             Evidence(source, f"{ns}/{pod.metadata.name}", previous, node),
                         )
-            # Only GPU nodes are probed: a failing pod on a CPU node is no GPU-stack evidence.
-            if failing and node in gpu_node_names and node not in affected:
-                affected.append(node)
     if not affected:
         affected = list(gpu_node_names)
     nodes = affected[:MAX_NODES_PROBED]
@@ -272,7 +278,9 @@ def _probe_nodes(ctx: RunContext, got: Collected, nodes: list[str], deadline: fl
             continue
         if text is None:
             ctx.progress(f"diagnostics: probing node {name} ({index}/{len(nodes)})")
-            text = cache[name] = run_node_probe(ctx, name, min(PROBE_TIMEOUT_S, remaining))
+            text = run_node_probe(ctx, name, min(PROBE_TIMEOUT_S, remaining))
+            if PROBE_MARK in text:  # a probe that ran; a failed attempt may do better later
+                cache[name] = text
         else:
             got.notes.append(f"node probe of {name}: the output of this run's earlier probe")
         got.add(ctx, f"node-{name}", "node-probe.txt", Evidence("node-probe", name, text, name))
@@ -294,7 +302,8 @@ def node_probe_body(ctx: RunContext, node: str) -> dict[str, Any]:
 def run_node_probe(ctx: RunContext, node: str, timeout_s: float = PROBE_TIMEOUT_S) -> str:
     """Run the privileged probe pod on the node (pinned to it); its output, or why none."""
     # Privileged, so not in the workload namespace (which may enforce PodSecurity "restricted").
-    ctx.ensure_namespace(ctx.probe_namespace, "privileged")
+    if ctx.ensure_namespace(ctx.probe_namespace, "privileged"):
+        ctx.copy_pull_secrets(ctx.probe_namespace)
     body = node_probe_body(ctx, node)
     name = body["metadata"]["name"]
     core = ctx.kube.core
@@ -307,6 +316,8 @@ def run_node_probe(ctx: RunContext, node: str, timeout_s: float = PROBE_TIMEOUT_
         return outcome.logs
     except WaitTimeout as err:
         return f"node probe timed out on {node} after {timeout_s:.0f}s: {err.progress}\n"
+    except AssertionError as err:  # stuck: e.g. the probe image cannot be pulled
+        return f"node probe could not run on {node}: {err}\n"
     finally:
         with contextlib.suppress(ApiException):
             core.delete_namespaced_pod(name, ctx.probe_namespace, grace_period_seconds=0)

@@ -65,13 +65,21 @@ driver_tool() {
 # The seed runbook's `nvidia-container-cli -k -d /dev/tty info`: a pod has no TTY, so the
 # debug log goes to stderr and from there to a file of this probe's own, read back below.
 CLI_DEBUG="$(mktemp 2>/dev/null || echo /tmp/gpuconform-cli-debug.log)"
+# The GPU Operator installs the toolkit off the host's PATH, with its libraries beside it.
+CLI=nvidia-container-cli
+CLI_LIBS=
+OPERATOR_TOOLKIT=/usr/local/nvidia/toolkit
+if ! has_tool nvidia-container-cli && [ -e "$HOST_ROOT$OPERATOR_TOOLKIT/nvidia-container-cli" ]; then
+  CLI="$(in_host_path "$OPERATOR_TOOLKIT")/nvidia-container-cli"
+  CLI_LIBS="$(in_host_path "$OPERATOR_TOOLKIT")"
+fi
 cli_info() {
-  in_host nvidia-container-cli --root "$DRIVER_ROOT" -k -d /dev/stderr info 2>"$CLI_DEBUG"
+  in_host env LD_LIBRARY_PATH="$CLI_LIBS" "$CLI" --root "$DRIVER_ROOT" -k -d /dev/stderr info 2>"$CLI_DEBUG"
 }
 
 section "host" uname -a
 section "driver root" --file echo "$DRIVER_ROOT"
-if has_tool nvidia-container-cli; then
+if has_tool nvidia-container-cli || [ -n "$CLI_LIBS" ]; then
   section "nvidia-container-cli info" --file cli_info
   section "nvidia-container-cli debug log" --file cat "$CLI_DEBUG"
 else

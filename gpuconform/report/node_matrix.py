@@ -72,10 +72,11 @@ def owned_pods(daemonsets: list[Any], pods: list[Any]) -> list[Any]:
     return [p for p in pods if any(owned_by(p, ds) for ds in daemonsets)]
 
 
-def gpu_request(pod: Any) -> int:
+def gpu_request(pod: Any, resources: tuple[str, ...] = (GPU_RESOURCE,)) -> int:
     return sum(
-        int(((c.resources and c.resources.limits) or {}).get(GPU_RESOURCE, 0))
+        int(((c.resources and c.resources.limits) or {}).get(resource, 0))
         for c in pod.spec.containers or []
+        for resource in resources
     )
 
 
@@ -127,11 +128,20 @@ def _problems(row: NodeRow, wanted: bool, pod: Any) -> list[str]:
 
 def build_node_matrix(
     snap: Snapshot,
-    gpus_per_node: int | None,
+    expected_resources: dict[str, int] | int | None,
     probes: dict[str, ProbeResult],
     diagnoses: dict[str, str],
 ) -> list[NodeRow]:
-    """Rows for the expected GPU nodes (by name), then unexpected GPU-labelled nodes."""
+    """Rows for the expected GPU nodes (by name), then unexpected GPU-labelled nodes.
+
+    `expected_resources` is what each GPU node must advertise by resource name (the profile's
+    GPUs, x sharing replicas, or MIG slices: Profile.expected_resources), a plain nvidia.com/gpu
+    count, or None (any positive nvidia.com/gpu count).
+    """
+    if isinstance(expected_resources, int):
+        expected_resources = {GPU_RESOURCE: expected_resources}
+    resources = tuple(expected_resources or (GPU_RESOURCE,))
+    per_node = sum(expected_resources.values()) if expected_resources else None
     plugin_pods = owned_pods(snap.daemonsets, snap.plugin_pods)
     keys = gpu_label_keys()
     rows = []
@@ -150,7 +160,7 @@ def build_node_matrix(
             f"{p.metadata.name}: {p.status.phase}"
             for p in snap.workload_pods
             if p.spec.node_name == name
-            and gpu_request(p) > 0
+            and gpu_request(p, resources) > 0
             and (p.metadata.annotations or {}).get(EXPECTED_FAILURE) != "true"
         ]
         row = NodeRow(
@@ -165,8 +175,8 @@ def build_node_matrix(
                 if pod is not None
                 else None
             ),
-            gpus_advertised=allocatable_gpus(node),
-            gpus_expected=gpus_per_node if expected else None,
+            gpus_advertised=sum(allocatable_gpus(node, r) for r in resources),
+            gpus_expected=per_node if expected else None,
             workload=sorted(workload),
             probe=probe_facts(probes[name]) if name in probes else None,
             diagnosis=diagnoses.get(name),

@@ -36,9 +36,9 @@ def take_snapshot(ctx: RunContext) -> Snapshot:
         if selector
         else {n.metadata.name for n in nodes}
     )
-    if ctx.profile.mode == "install":
+    if ctx.profile.mode == "install" and not ctx.profile.chart.manifest:
         daemonsets = listed(apps.list_namespaced_daemon_set, ctx.profile.namespace)
-    else:
+    else:  # existing mode, or a static manifest's own namespaces (kube-system upstream)
         daemonsets = listed(apps.list_daemon_set_for_all_namespaces)
     daemonsets = [ds for ds in daemonsets if is_plugin_daemonset(ds)]
     plugin_pods: list[Any] = []

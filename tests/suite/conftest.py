@@ -15,8 +15,9 @@ import pytest
 import yaml
 from kubernetes import client, config
 
-from gpuconform.sim import third_party
+from gpuconform.sim import third_party, toolchain
 from gpuconform.sim.cluster import SimCluster
+from gpuconform.wait import wait_for
 from tests.data.plugin import plugin_daemonset
 
 REPO = Path(__file__).resolve().parents[2]
@@ -138,3 +139,21 @@ def labelled_leftovers(api: client.ApiClient) -> list[str]:
         for s in core.list_secret_for_all_namespaces(label_selector=selector).items
     ]
     return found
+
+
+def remove_kept_run(cluster: SimCluster, api: client.ApiClient, release_namespace: str) -> None:
+    """Remove what a --keep run left: its helm release, then its namespaces, and wait."""
+    helm = str(toolchain.require_binary("helm"))
+    kubeconfig = str(cluster.paths.kubeconfig)
+    uninstall = [helm, "uninstall", "nvdp", "-n", release_namespace, "--wait"]
+    subprocess.run([*uninstall, "--kubeconfig", kubeconfig], check=False, capture_output=True)
+    core = client.CoreV1Api(api)
+    for ns in core.list_namespace(label_selector="gpuconform.io/run-id").items:
+        core.delete_namespace(ns.metadata.name)
+    wait_for(
+        core.list_namespace,
+        lambda items: (not items, "terminating"),
+        what="kept namespaces to go",
+        timeout_s=120,
+        label_selector="gpuconform.io/run-id",
+    )

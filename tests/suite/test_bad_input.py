@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 from kubernetes import client
 
-from gpuconform.sim import toolchain
-from gpuconform.wait import wait_for
 from tests.suite.conftest import (
     external_profiles,
     labelled_leftovers,
     preinstalled_plugin,
+    remove_kept_run,
     run_suite,
     write_profiles,
 )
@@ -147,28 +145,4 @@ def test_keep_leaves_the_run_and_says_how_to_remove_it(tmp_path, shared_cluster,
         left = labelled_leftovers(shared_api)
         assert any(item.startswith("ds/nvdp-nvidia-device-plugin") for item in left), left
     finally:
-        helm = str(toolchain.require_binary("helm"))
-        subprocess.run(
-            [
-                helm,
-                "uninstall",
-                "nvdp",
-                "-n",
-                "gpuconform-nvdp",
-                "--wait",
-                "--kubeconfig",
-                str(shared_cluster.paths.kubeconfig),
-            ],
-            check=False,
-            capture_output=True,
-        )
-        core = client.CoreV1Api(shared_api)
-        for ns in core.list_namespace(label_selector="gpuconform.io/run-id").items:
-            core.delete_namespace(ns.metadata.name)
-        wait_for(
-            core.list_namespace,
-            lambda items: (not items, "terminating"),
-            what="kept namespaces to go",
-            timeout_s=120,
-            label_selector="gpuconform.io/run-id",
-        )
+        remove_kept_run(shared_cluster, shared_api, "gpuconform-nvdp")

@@ -87,4 +87,4 @@ def test_time_slicing_with_4_replicas_advertises_and_shares(tmp_path):
     assert shared.find("failure") is None and shared.find("skipped") is None
     html = run.html()
     assert "GPUs advertised" in html and "96" in html  # 3 nodes x 8 GPUs x 4 replicas
-    assert "9 pods on" in html  # more pods than the node's 8 physical GPUs
+    assert "9 pods at once on the 8 GPUs of" in html  # more pods than physical GPUs

@@ -21,6 +21,7 @@ from tests.suite.conftest import (
     labelled_leftovers,
     preinstalled_plugin,
     real_chart,
+    remove_kept_run,
     run_suite,
     write_profiles,
 )
@@ -322,4 +323,46 @@ def test_static_manifest_is_applied_into_kube_system_and_every_object_removed(
     gone = re.findall(r"deleted (\S+) (\S+): gone", run.output)
     assert {kind for kind, _ in gone} == kinds  # ServiceAccount, ClusterRole(+Binding), DaemonSet
     assert ("DaemonSet", "kube-system/nvdp-nvidia-device-plugin") in gone
+    assert labelled_leftovers(shared_api) == []
+
+
+def test_pull_secrets_are_copied_from_the_plugin_namespace(tmp_path, shared_cluster, shared_api):
+    core = client.CoreV1Api(shared_api)
+    namespace = "pull-secrets-source"
+    core.create_namespace({"metadata": {"name": namespace}})
+    try:
+        core.create_namespaced_secret(
+            namespace,
+            {
+                "metadata": {"name": "regcred"},
+                "type": "kubernetes.io/dockerconfigjson",
+                "stringData": {".dockerconfigjson": '{"auths": {}}'},
+            },
+        )
+        profile = {
+            "extends": "base",
+            "kubeconfig": str(shared_cluster.paths.kubeconfig),
+            "release": {"name": "nvdp", "namespace": namespace},
+            "workload": {"image_pull_secrets": ["regcred"]},
+        }
+        profiles = write_profiles(tmp_path, {"ext": profile})
+        run = run_suite(
+            tmp_path, "--cluster=ext", f"--profiles={profiles}", "-k", "workload", "--keep"
+        )
+        assert run.returncode == 0, run.output[-3000:]
+        assert outcome(run.junit()["test_gpu_pod_runs_and_sees_exactly_its_gpu"]) == "passed"
+        # --keep left the run's workload namespace: the copy is there, with the run id.
+        copies = [
+            s
+            for s in core.list_secret_for_all_namespaces(
+                label_selector="gpuconform.io/run-id"
+            ).items
+            if s.metadata.name == "regcred"
+        ]
+        assert [c.metadata.namespace.startswith("gpuconform-") for c in copies] == [True]
+        assert copies[0].type == "kubernetes.io/dockerconfigjson"
+    finally:
+        remove_kept_run(shared_cluster, shared_api, namespace)
+        core.delete_namespace(namespace)
+    # The source Secret was never the run's to delete; the copies went with the namespaces.
     assert labelled_leftovers(shared_api) == []

@@ -89,6 +89,28 @@ def test_gke_driver_tools_run_from_the_driver_directory(tmp_path):
     assert not os.path.exists(tmp_path / "host" / "tmp")  # nothing written on the host
 
 
+def test_the_gpu_operators_toolkit_is_found_off_the_path(tmp_path):
+    host = tmp_path / "host"
+    toolkit = host / "usr/local/nvidia/toolkit"
+    toolkit.mkdir(parents=True)
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    (toolkit / "nvidia-container-cli").write_text(CLI)
+    (toolkit / "nvidia-container-cli").chmod(0o755)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOST_ROOT": str(host),
+        "GPUCONFORM_SIM": "1",
+        "CALLS": str(calls),
+    }
+    proc = subprocess.run(
+        ["sh", "-c", probe_script()], env=env, capture_output=True, text=True, timeout=30
+    )
+    probe = parse_probe(proc.stdout)
+    assert probe.exit_code("nvidia-container-cli info") == 0, proc.stdout
+    assert "NVRM version:   580.159.04" in probe.text("nvidia-container-cli info")
+
+
 # Raw output of this node_probe.sh run as root on the lent real H200 host (device tool,
 # 2026-11-30; driver 580.159.04 in the host root, no nvidia-container-cli installed there).
 H200 = Path(__file__).resolve().parents[1] / "data" / "h200-host" / "node-probe-h200-2026-11-30.txt"

@@ -147,3 +147,23 @@ def test_sharing_and_mig_decide_what_each_gpu_node_must_advertise(tmp_path):
 def test_bad_shapes_of_the_new_keys_are_one_line(tmp_path, profile, message):
     with pytest.raises(ProfileError, match=re.escape(message)):
         resolve_profile("p", write(tmp_path, profile))
+
+
+def test_a_boolean_label_value_is_refused_with_how_to_quote_it(tmp_path):
+    profile = {"workload": {"node_selector": {"nvidia.com/gpu.present": True}}}
+    with pytest.raises(ProfileError, match=re.escape('nvidia.com/gpu.present: "true"')):
+        resolve_profile("p", write(tmp_path, profile))
+
+
+def test_gfd_is_detected_from_nfd_upgrade_sets_and_any_case(tmp_path):
+    from dataclasses import replace
+
+    profile = resolve_profile("p", write(tmp_path, {}))
+    assert replace(profile, upgrade_set=["gfd.enabled=True"]).chart_features() == ("gfd",)
+    chart = replace(profile.chart, set=["nfd.enabled=true"])
+    assert replace(profile, chart=chart).chart_features() == ("gfd",)
+
+
+def test_mig_mixed_test_pods_ask_for_a_mig_resource(tmp_path):
+    mixed = {"mig": {"strategy": "mixed", "resources": {"nvidia.com/mig-1g.18gb": 7}}}
+    assert resolve_profile("p", write(tmp_path, mixed)).gpu_resource == "nvidia.com/mig-1g.18gb"

@@ -12,9 +12,12 @@ from gpuconform.readiness import (
 )
 
 
-def daemonset(uid: str = "ds-uid", generation: int = 2) -> client.V1DaemonSet:
+def daemonset(uid: str = "ds-uid", generation: int = 2, template: int = 2) -> client.V1DaemonSet:
+    annotations = {"deprecated.daemonset.template.generation": str(template)}
     return client.V1DaemonSet(
-        metadata=client.V1ObjectMeta(name="plugin", uid=uid, generation=generation),
+        metadata=client.V1ObjectMeta(
+            name="plugin", uid=uid, generation=generation, annotations=annotations
+        ),
         spec=client.V1DaemonSetSpec(
             selector=client.V1LabelSelector(),
             template=client.V1PodTemplateSpec(spec=client.V1PodSpec(containers=[])),
@@ -64,9 +67,15 @@ def test_pods_count_by_controller_uid_not_by_labels():
 
 
 def test_pods_of_an_old_template_are_not_current():
-    ds = daemonset(generation=3)
+    ds = daemonset(generation=3, template=3)
     old, new = pod("old", "gpu-0", generation="2"), pod("new", "gpu-1", generation="3")
     assert current_pods(ds, [old, new]) == [new]
+
+
+def test_a_change_outside_the_template_keeps_the_pods_current():
+    # e.g. an edited updateStrategy: metadata.generation moves, the template generation not.
+    ds = daemonset(generation=5, template=2)
+    assert current_pods(ds, [pod("p", "gpu-0", generation="2")])
 
 
 def test_counts_can_match_with_pods_on_the_wrong_nodes():

@@ -291,6 +291,20 @@ def test_node_matrix_rows_from_api_objects_probes_and_diagnoses():
     assert outside.as_dict()["healthy"] is False and outside.as_dict()["name"] == "gpu-outside"
 
 
+def test_node_matrix_expects_what_the_profile_does_shared_or_renamed():
+    # gpu-a advertises 8 nvidia.com/gpu: right for 8 GPUs, short for 8 x 4 time-slicing
+    # replicas, and nothing of a renamed shared resource.
+    plain = {r.name: r for r in build_node_matrix(matrix_snapshot(), {"nvidia.com/gpu": 8}, {}, {})}
+    assert plain["gpu-a"].healthy
+    shared = {
+        r.name: r for r in build_node_matrix(matrix_snapshot(), {"nvidia.com/gpu": 32}, {}, {})
+    }
+    assert (shared["gpu-a"].gpus_advertised, shared["gpu-a"].gpus_expected) == (8, 32)
+    assert "advertises 8 GPUs" in shared["gpu-a"].problems
+    renamed = build_node_matrix(matrix_snapshot(), {"nvidia.com/gpu.shared": 16}, {}, {})
+    assert {r.name: r.gpus_advertised for r in renamed}["gpu-a"] == 0
+
+
 def test_a_node_without_a_plugin_pod_is_broken_and_says_why():
     snap = matrix_snapshot()
     snap.plugin_pods = []
