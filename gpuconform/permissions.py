@@ -45,7 +45,9 @@ def describe(rule: dict[str, Any], namespace: str | None = None) -> str:
     return f"{rule['verb']} {group}{rule['resource']}{where}"
 
 
-def missing_permissions(kube: Kube, profile: Profile) -> list[str]:
+def missing_permissions(
+    kube: Kube, profile: Profile, manifest_rules: list[dict[str, Any]] | None = None
+) -> list[str]:
     """Each permission the current identity lacks, as 'verb group/resource [(namespace)]'.
 
     The reviews are independent, so they go out together rather than one round trip each.
@@ -53,12 +55,33 @@ def missing_permissions(kube: Kube, profile: Profile) -> list[str]:
 
     def allowed(rule: dict[str, Any]) -> bool:
         resource, _, subresource = rule["resource"].partition("/")
-        namespace = profile.namespace if rule["scope"] == "release" else ""
+        namespace = rule.get("namespace") or (
+            profile.namespace if rule["scope"] == "release" else ""
+        )
         return kube.can_i(
             rule["verb"], resource, rule.get("group", ""), namespace, subresource=subresource
         )
 
     rules = required_permissions(profile.mode, features=profile.permission_features())
+    rules += manifest_rules or []
     with ThreadPoolExecutor(max_workers=8) as pool:
         verdicts = list(pool.map(allowed, rules))
-    return [describe(r, profile.namespace) for r, ok in zip(rules, verdicts, strict=True) if not ok]
+    return [
+        describe(r, r.get("namespace") or profile.namespace)
+        for r, ok in zip(rules, verdicts, strict=True)
+        if not ok
+    ]
+
+
+def object_rules(objects: list[tuple[str, str, str | None]]) -> list[dict[str, Any]]:
+    """What applying and removing these objects needs: (resource, group, namespace) each gets
+    create, get and delete there (a static manifest's objects, wherever they go)."""
+    rules = []
+    for resource, group, namespace in dict.fromkeys(objects):
+        for verb in ("create", "get", "delete"):
+            rule: dict[str, Any] = {"verb": verb, "resource": resource, "group": group}
+            scope = (
+                {"scope": "release", "namespace": namespace} if namespace else {"scope": "cluster"}
+            )
+            rules.append(rule | scope)
+    return rules

@@ -59,6 +59,33 @@ def load_static_manifest(source: str) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(text) if isinstance(doc, dict)]
 
 
+def manifest_objects(kube: Any, profile: Profile) -> list[tuple[str, str, str | None]]:
+    """(resource, API group, namespace) of each object of the profile's static manifest, as
+    the cluster serves it; ReleaseError (one line) for a manifest that cannot be read or a kind
+    the cluster does not serve."""
+    from kubernetes import dynamic
+    from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+    assert profile.chart.manifest is not None
+    resources = dynamic.DynamicClient(kube.api_client).resources
+    found = []
+    for obj in load_static_manifest(profile.chart.manifest):
+        try:
+            resource = resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+        except (ResourceNotFoundError, KeyError):
+            raise ReleaseError(
+                f"static manifest {profile.chart.manifest}: this cluster does not serve "
+                f"{obj.get('kind')} {obj.get('apiVersion')}"
+            ) from None
+        namespace = (
+            (obj["metadata"].get("namespace") or profile.namespace) if resource.namespaced else None
+        )
+        found.append(
+            (resource.name, resource.group or "", namespace if resource.namespaced else None)
+        )
+    return found
+
+
 @dataclass
 class Release:
     ctx: RunContext

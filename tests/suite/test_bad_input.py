@@ -91,8 +91,12 @@ def test_forbidden_permissions_are_named(tmp_path, shared_cluster, shared_api):
         # The space form: pytest knows --chart before it parses (the pytest11 entry point).
         (["--chart", "/nonexistent/chart"], 'path "/nonexistent/chart" not found'),
         (["--values=BAD"], "cannot be used: failed to parse"),
+        (
+            ["--chart=/nonexistent/plugin.yaml"],
+            "static manifest /nonexistent/plugin.yaml not found",
+        ),
     ],
-    ids=["chart-not-found", "chart-not-found-space-form", "bad-values-file"],
+    ids=["chart-not-found", "chart-not-found-space-form", "bad-values-file", "manifest-not-found"],
 )
 def test_chart_problems_stop_before_anything_is_created(
     tmp_path, shared_cluster, shared_api, args, message

@@ -66,3 +66,14 @@ def test_compare_reports_new_failures_fixes_and_much_slower_steps():
 def test_compare_without_changes_says_so():
     same = summary(a=("passed", 1.0))
     assert compare(same, same).lines() == ["no change since r (t)"]
+
+
+def test_a_static_manifests_objects_need_create_get_delete_where_they_go():
+    from gpuconform.permissions import object_rules
+
+    rules = object_rules(
+        [("daemonsets", "apps", "kube-system"), ("clusterroles", "rbac.authorization.k8s.io", None)]
+    )
+    assert {(r["verb"], r["resource"], r.get("namespace"), r["scope"]) for r in rules} == {
+        (verb, "daemonsets", "kube-system", "release") for verb in ("create", "get", "delete")
+    } | {(verb, "clusterroles", None, "cluster") for verb in ("create", "get", "delete")}
