@@ -184,7 +184,19 @@ def test_ctrl_c_mid_run_leaves_nothing_with_the_run_id(tmp_path, shared_cluster,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # A shell starts background jobs with SIGINT ignored, and children inherit that (CI
+        # may run us so): give the run Ctrl-C's default, as a terminal would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
+    try:
+        interrupt_mid_run(proc, shared_api)
+    finally:
+        if proc.poll() is None:  # never leave a run behind on the shared cluster
+            proc.kill()
+            proc.wait()
+
+
+def interrupt_mid_run(proc: subprocess.Popen, shared_api: client.ApiClient) -> None:
     core = client.CoreV1Api(shared_api)
     wait_for(
         core.list_pod_for_all_namespaces,
