@@ -74,7 +74,11 @@ if ! has_tool nvidia-container-cli && [ -e "$HOST_ROOT$OPERATOR_TOOLKIT/nvidia-c
   CLI_LIBS="$(in_host_path "$OPERATOR_TOOLKIT")"
 fi
 cli_info() {
-  in_host env LD_LIBRARY_PATH="$CLI_LIBS" "$CLI" --root "$DRIVER_ROOT" -k -d /dev/stderr info 2>"$CLI_DEBUG"
+  if [ -n "$CLI_LIBS" ]; then
+    in_host env LD_LIBRARY_PATH="$CLI_LIBS" "$CLI" --root "$DRIVER_ROOT" -k -d /dev/stderr info 2>"$CLI_DEBUG"
+  else  # the host's own environment: its library path is the tool's
+    in_host "$CLI" --root "$DRIVER_ROOT" -k -d /dev/stderr info 2>"$CLI_DEBUG"
+  fi
 }
 
 section "host" uname -a

@@ -17,6 +17,7 @@ from gpuconform.diagnose.probe import parse_probe, probe_script
 
 CLI = """#!/bin/sh
 echo "$@" > "$CALLS/nvidia-container-cli"
+echo "$LD_LIBRARY_PATH" > "$CALLS/library-path"
 while [ $# -gt 0 ]; do
   case "$1" in -d) shift; echo "I1130 nvc.c:364] debug line from the cli" >> "$1";; esac
   shift
@@ -47,6 +48,7 @@ def run_probe(tmp_path: Path, driver_dir: str, lib_dir: str, smi_dir: str | None
         "HOST_ROOT": str(host),
         "GPUCONFORM_SIM": "1",  # run the tools directly: no chroot in a test
         "CALLS": str(calls),
+        "LD_LIBRARY_PATH": "/opt/driver/lib",  # the host's: the tool must keep it
     }
     proc = subprocess.run(
         ["sh", "-c", probe_script()], env=env, capture_output=True, text=True, timeout=30
@@ -63,6 +65,7 @@ def test_a_containerized_driver_is_not_reported_broken_for_the_host_linker_cache
     assert "libnvidia-ml.so.1" in probe.text("ldconfig nvidia")
     calls = (tmp_path / "calls" / "nvidia-container-cli").read_text().split()
     assert calls[:2] == ["--root", "/run/nvidia/driver"] and "info" in calls
+    assert (tmp_path / "calls" / "library-path").read_text().strip() == "/opt/driver/lib"
     ids = {
         f.signature.id for f in explain([Evidence("node-probe", "gpu-0", out, "gpu-0")]).findings
     }
