@@ -90,6 +90,10 @@ class RunContext:
     # Objects applied by the run (static manifests): any kind, any namespace. Teardown and the
     # leak check cover each of them, whatever the label-based lists below know of.
     applied: list[AppliedObject] = field(default_factory=list)
+    # (apiVersion, kind) of everything the chart renders (the session gate's helm template):
+    # teardown and the leak check cover those kinds too, in the release namespace or
+    # cluster-wide, whether or not an interrupted install left helm a record of them.
+    chart_kinds: set[tuple[str, str]] = field(default_factory=set)
     # Diagnostics evidence gathered once per run and reused by later failures (node probes).
     evidence_cache: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -178,6 +182,15 @@ class RunContext:
 
     def _delete_chart_leftovers(self) -> None:
         """Chart objects with this run's id outside a namespace the run deletes anyway."""
+        calls = [
+            (api, method, kind, {}) for api, method, kind in CLUSTER_WIDE + CLUSTER_WIDE_INSTALL
+        ]
+        calls += [(api, method, kind, {}) for api, method, kind in IN_RELEASE_NAMESPACE]
+        for obj in self._labelled_chart_objects(calls):
+            try:
+                self.delete_applied(obj)
+            except ApiException as err:
+                self.progress(f"cannot delete {obj.describe()}: {err.status} {err.reason}")
         for kind, namespace, name in self._labelled_objects():
             if kind not in DELETED_BY_LABEL:
                 continue
@@ -205,6 +218,32 @@ class RunContext:
             api = getattr(self.kube, api_name)
             listing = api_retry(getattr(api, method))(label_selector=self.selector, **scope)
             found += [(kind, obj.metadata.namespace, obj.metadata.name) for obj in listing.items]
+        if self.profile.mode == "install":
+            found += [(o.kind, o.namespace, o.name) for o in self._labelled_chart_objects(calls)]
+        return found
+
+    def _labelled_chart_objects(
+        self, listed: list[tuple[str, str, str, dict]]
+    ) -> list[AppliedObject]:
+        """Objects of the chart's other kinds (e.g. GFD's Deployments and Jobs) that carry
+        this run's id, in the release namespace or cluster-wide."""
+        known = {kind for _, _, kind, _ in listed}
+        found: list[AppliedObject] = []
+        for api_version, kind in sorted(self.chart_kinds):
+            if kind in known:
+                continue
+            probe = AppliedObject(api_version, kind, None, "")
+            try:
+                resource = self._resource(probe)
+                namespace = self.profile.namespace if resource.namespaced else None
+                items = resource.get(namespace=namespace, label_selector=self.selector).items
+            except Exception as err:  # not served, or not ours to list: say so, go on
+                self.progress(f"cannot list {kind} for the leak check: {str(err).splitlines()[0]}")
+                continue
+            found += [
+                AppliedObject(api_version, kind, item.metadata.namespace, item.metadata.name)
+                for item in items
+            ]
         return found
 
     def leaks(self) -> list[str]:
