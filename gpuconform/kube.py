@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,17 @@ class Kube:
     @property
     def custom(self) -> client.CustomObjectsApi:
         return client.CustomObjectsApi(self.api_client)
+
+    @cached_property
+    def dynamic(self) -> Any:
+        """The dynamic client (any kind by apiVersion and kind); its API discovery runs once."""
+        from kubernetes import dynamic
+
+        return dynamic.DynamicClient(self.api_client)
+
+    def resource(self, api_version: str, kind: str) -> Any:
+        """The served resource of a kind; ResourceNotFoundError where the cluster lacks it."""
+        return self.dynamic.resources.get(api_version=api_version, kind=kind)
 
     def server_version(self) -> str:
         """The API server's gitVersion; raises ClusterAccessError if it cannot be reached."""

@@ -71,6 +71,8 @@ def wait_for_daemonset_ready(
     """
     key = f"{ds.metadata.namespace}/{ds.metadata.name}"
     deadline = time.monotonic() + ctx.profile.timeouts["ready"]
+    # With GFD in the chart, the labels its affinity needs arrive after the install.
+    labels_pending = "gfd" in ctx.profile.chart_features()
 
     def remaining() -> float:
         return max(deadline - time.monotonic(), 0.1)
@@ -82,8 +84,6 @@ def wait_for_daemonset_ready(
         current = objects.get(key)
         if current is None:
             return False, "DaemonSet not found"
-        # With GFD in the chart, the labels its affinity needs arrive after the install.
-        labels_pending = "gfd" in ctx.profile.chart_features()
         if wants_no_pods(current) and expected_nodes > 0 and not labels_pending:
             # Settled, not slow: its controller has seen this generation and placed nothing.
             raise fail(

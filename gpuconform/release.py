@@ -59,30 +59,32 @@ def load_static_manifest(source: str) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(text) if isinstance(doc, dict)]
 
 
+def placed(kube: Any, obj: dict[str, Any], default_namespace: str) -> tuple[Any, str | None]:
+    """The served resource of a manifest object, and the namespace it goes to: its own, else
+    the default; None for a cluster-scoped kind. ReleaseError for a kind the cluster lacks."""
+    from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+    try:
+        resource = kube.resource(obj["apiVersion"], obj["kind"])
+    except (ResourceNotFoundError, KeyError):
+        raise ReleaseError(
+            f"static manifest: this cluster does not serve {obj.get('kind')} "
+            f"{obj.get('apiVersion')}"
+        ) from None
+    if not resource.namespaced:
+        return resource, None
+    return resource, obj["metadata"].get("namespace") or default_namespace
+
+
 def manifest_objects(kube: Any, profile: Profile) -> list[tuple[str, str, str | None]]:
     """(resource, API group, namespace) of each object of the profile's static manifest, as
     the cluster serves it; ReleaseError (one line) for a manifest that cannot be read or a kind
     the cluster does not serve."""
-    from kubernetes import dynamic
-    from kubernetes.dynamic.exceptions import ResourceNotFoundError
-
     assert profile.chart.manifest is not None
-    resources = dynamic.DynamicClient(kube.api_client).resources
     found = []
     for obj in load_static_manifest(profile.chart.manifest):
-        try:
-            resource = resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
-        except (ResourceNotFoundError, KeyError):
-            raise ReleaseError(
-                f"static manifest {profile.chart.manifest}: this cluster does not serve "
-                f"{obj.get('kind')} {obj.get('apiVersion')}"
-            ) from None
-        namespace = (
-            (obj["metadata"].get("namespace") or profile.namespace) if resource.namespaced else None
-        )
-        found.append(
-            (resource.name, resource.group or "", namespace if resource.namespaced else None)
-        )
+        resource, namespace = placed(kube, obj, profile.namespace)
+        found.append((resource.name, resource.group or "", namespace))
     return found
 
 
@@ -171,27 +173,24 @@ class Release:
     def _apply_static(self, source: str) -> None:
         """Create each object in its manifest's namespace (upstream's targets kube-system),
         or the profile's where the manifest names none; record each before creating it."""
-        from kubernetes import dynamic
-
-        resources = dynamic.DynamicClient(self.ctx.kube.api_client).resources
+        kube = self.ctx.kube
         objects = label_objects(load_static_manifest(source), self.ctx.run_id)
+        targets = [placed(kube, obj, self.namespace)[1] for obj in objects]
         own = {o["metadata"]["name"] for o in objects if o.get("kind") == "Namespace"}
         defaulted = any(
-            not o["metadata"].get("namespace")
-            and resources.get(api_version=o["apiVersion"], kind=o["kind"]).namespaced
-            for o in objects
+            ns is not None and not o["metadata"].get("namespace")
+            for o, ns in zip(objects, targets, strict=True)
         )
         if defaulted and self.namespace not in own:
             # Objects without a namespace go to the profile's; the manifest's own Namespace
             # objects are created from the manifest.
             self.namespace_created = self.ctx.ensure_namespace(self.namespace, "privileged")
-        for obj in objects:
-            meta = obj["metadata"]
-            resource = resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
-            namespace = (meta.get("namespace") or self.namespace) if resource.namespaced else None
-            applied = AppliedObject(obj["apiVersion"], obj["kind"], namespace, meta["name"])
+        for obj, namespace in zip(objects, targets, strict=True):
+            applied = AppliedObject(
+                obj["apiVersion"], obj["kind"], namespace, obj["metadata"]["name"]
+            )
             self.ctx.applied.append(applied)  # first: an interrupted create is still cleaned
-            utils.create_from_dict(self.ctx.kube.api_client, obj, namespace=namespace)
+            utils.create_from_dict(kube.api_client, obj, namespace=namespace)
             self.static_objects.append(applied)
         self.installed = True
         self.daemonset_names = plugin_daemonset_names(objects)

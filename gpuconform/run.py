@@ -42,6 +42,8 @@ IN_RELEASE_NAMESPACE: list[tuple[str, str, str]] = [
     ("rbac", "list_namespaced_role", "Role"),
     ("rbac", "list_namespaced_role_binding", "RoleBinding"),
 ]
+# Every kind the lists above cover; the chart's other kinds are listed through the dynamic client.
+LISTED_KINDS = {kind for _, _, kind in CLUSTER_WIDE + CLUSTER_WIDE_INSTALL + IN_RELEASE_NAMESPACE}
 # Besides pods and namespaces, what teardown deletes by run-id label in install mode: what
 # NVIDIA's chart renders, which an interrupted `helm install` can leave without a release to
 # uninstall. (delete method, namespaced); only kinds the runner's RBAC may delete.
@@ -182,16 +184,12 @@ class RunContext:
 
     def _delete_chart_leftovers(self) -> None:
         """Chart objects with this run's id outside a namespace the run deletes anyway."""
-        calls = [
-            (api, method, kind, {}) for api, method, kind in CLUSTER_WIDE + CLUSTER_WIDE_INSTALL
-        ]
-        calls += [(api, method, kind, {}) for api, method, kind in IN_RELEASE_NAMESPACE]
-        for obj in self._labelled_chart_objects(calls):
+        for obj in self._labelled_chart_objects():
             try:
                 self.delete_applied(obj)
             except ApiException as err:
                 self.progress(f"cannot delete {obj.describe()}: {err.status} {err.reason}")
-        for kind, namespace, name in self._labelled_objects():
+        for kind, namespace, name in self._labelled_listed():
             if kind not in DELETED_BY_LABEL:
                 continue
             api_name, method, namespaced = DELETED_BY_LABEL[kind]
@@ -206,6 +204,13 @@ class RunContext:
 
     def _labelled_objects(self) -> list[tuple[str, str | None, str]]:
         """(kind, namespace, name) of everything still carrying this run's id."""
+        found = self._labelled_listed()
+        if self.profile.mode == "install":
+            found += [(o.kind, o.namespace, o.name) for o in self._labelled_chart_objects()]
+        return found
+
+    def _labelled_listed(self) -> list[tuple[str, str | None, str]]:
+        """(kind, namespace, name) of the kinds listed by typed calls (the tables above)."""
         calls: list[tuple[str, str, str, dict[str, str]]] = [
             (api, method, kind, {}) for api, method, kind in CLUSTER_WIDE
         ]
@@ -218,23 +223,17 @@ class RunContext:
             api = getattr(self.kube, api_name)
             listing = api_retry(getattr(api, method))(label_selector=self.selector, **scope)
             found += [(kind, obj.metadata.namespace, obj.metadata.name) for obj in listing.items]
-        if self.profile.mode == "install":
-            found += [(o.kind, o.namespace, o.name) for o in self._labelled_chart_objects(calls)]
         return found
 
-    def _labelled_chart_objects(
-        self, listed: list[tuple[str, str, str, dict]]
-    ) -> list[AppliedObject]:
+    def _labelled_chart_objects(self) -> list[AppliedObject]:
         """Objects of the chart's other kinds (e.g. GFD's Deployments and Jobs) that carry
         this run's id, in the release namespace or cluster-wide."""
-        known = {kind for _, _, kind, _ in listed}
         found: list[AppliedObject] = []
         for api_version, kind in sorted(self.chart_kinds):
-            if kind in known:
+            if kind in LISTED_KINDS:
                 continue
-            probe = AppliedObject(api_version, kind, None, "")
             try:
-                resource = self._resource(probe)
+                resource = self.kube.resource(api_version, kind)
                 namespace = self.profile.namespace if resource.namespaced else None
                 items = resource.get(namespace=namespace, label_selector=self.selector).items
             except Exception as err:  # not served, or not ours to list: say so, go on
@@ -261,11 +260,7 @@ class RunContext:
         return list(dict.fromkeys(found))
 
     def _resource(self, obj: AppliedObject) -> Any:
-        from kubernetes import dynamic
-
-        if not hasattr(self, "_dynamic"):
-            self._dynamic = dynamic.DynamicClient(self.kube.api_client)
-        return self._dynamic.resources.get(api_version=obj.api_version, kind=obj.kind)
+        return self.kube.resource(obj.api_version, obj.kind)
 
     def _get_applied(self, obj: AppliedObject) -> Any | None:
         """The applied object as it is now, if it still exists and is still this run's."""

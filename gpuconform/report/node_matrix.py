@@ -128,18 +128,16 @@ def _problems(row: NodeRow, wanted: bool, pod: Any) -> list[str]:
 
 def build_node_matrix(
     snap: Snapshot,
-    expected_resources: dict[str, int] | int | None,
+    expected_resources: dict[str, int] | None,
     probes: dict[str, ProbeResult],
     diagnoses: dict[str, str],
 ) -> list[NodeRow]:
     """Rows for the expected GPU nodes (by name), then unexpected GPU-labelled nodes.
 
     `expected_resources` is what each GPU node must advertise by resource name (the profile's
-    GPUs, x sharing replicas, or MIG slices: Profile.expected_resources), a plain nvidia.com/gpu
-    count, or None (any positive nvidia.com/gpu count).
+    GPUs, x sharing replicas, or MIG slices: Profile.expected_resources), or None (any
+    positive nvidia.com/gpu count).
     """
-    if isinstance(expected_resources, int):
-        expected_resources = {GPU_RESOURCE: expected_resources}
     resources = tuple(expected_resources or (GPU_RESOURCE,))
     per_node = sum(expected_resources.values()) if expected_resources else None
     plugin_pods = owned_pods(snap.daemonsets, snap.plugin_pods)

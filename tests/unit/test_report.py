@@ -261,7 +261,10 @@ def test_node_matrix_rows_from_api_objects_probes_and_diagnoses():
         "gpu-b": parse_probe((DATA / "outputs" / "probe-broken-driver.txt").read_text()),
     }
     rows = build_node_matrix(
-        matrix_snapshot(), 8, probes, {"gpu-b": "[driver] libnvidia-ml.so.1 cannot be loaded"}
+        matrix_snapshot(),
+        {"nvidia.com/gpu": 8},
+        probes,
+        {"gpu-b": "[driver] libnvidia-ml.so.1 cannot be loaded"},
     )
     assert [r.name for r in rows] == ["gpu-a", "gpu-b", "gpu-outside"]  # no CPU node
     a, b, outside = rows
@@ -315,7 +318,9 @@ def test_a_node_without_a_plugin_pod_is_broken_and_says_why():
 
 
 def test_node_matrix_html_marks_healthy_and_broken_rows_differently():
-    rows = build_node_matrix(matrix_snapshot(), 8, {}, {"gpu-b": "[driver] <broken>"})
+    rows = build_node_matrix(
+        matrix_snapshot(), {"nvidia.com/gpu": 8}, {}, {"gpu-b": "[driver] <broken>"}
+    )
     html = node_matrix_html(rows, "read once")
     assert "<tr class='gc-node gc-ok' data-node='gpu-a'" in html
     assert "<tr class='gc-node gc-broken' data-node='gpu-b'" in html
