@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from gpuconform.diagnose import xid
 from gpuconform.diagnose.healthy import DriverHealth, probe_driver_health, read_driver_health
 from gpuconform.diagnose.probe import ProbeResult, parse_probe
 
@@ -47,6 +48,7 @@ class Signature:
     sources: tuple[str, ...] = ()
     fallback: bool = False  # dropped where a more specific signature explains the same lines
     hardware: bool = False  # a GPU fault: stands even on a node whose driver works
+    detail: str | None = None  # names the parts of the matched line, from its named groups
 
     def applies_to(self, source: str) -> bool:
         return not self.sources or source in self.sources or source == "file"
@@ -62,6 +64,14 @@ def _where(subject: str, node: str | None) -> str:
     return subject
 
 
+def line_parts(signature: Signature, line: str) -> dict[str, str]:
+    """The named groups of the first pattern that matches `line` (e.g. an Xid code, a GPU)."""
+    for pattern in signature.patterns:
+        if found := pattern.search(line):
+            return {k: v for k, v in found.groupdict().items() if v is not None}
+    return {}
+
+
 @dataclass(frozen=True)
 class Finding:
     signature: Signature
@@ -73,9 +83,29 @@ class Finding:
     def where(self) -> str:
         return _where(self.subject, self.node)
 
+    @property
+    def detail(self) -> str | None:
+        """The signature's `detail` filled from the first quoted line that has all its parts;
+        an Xid code is spelt out from NVIDIA's Xid catalogue."""
+        template = self.signature.detail
+        for line in self.lines if template else ():
+            parts = line_parts(self.signature, line)
+            if "xid" in parts:
+                parts["xid"] = xid.describe(parts["xid"])
+            try:
+                return template.format(**parts)
+            except KeyError:
+                continue
+        return None
+
+    @property
+    def cause(self) -> str:
+        """The diagnosis, led by what this evidence names (which GPU, which Xid) if anything."""
+        detail = self.detail
+        return f"{detail}: {self.signature.diagnosis}" if detail else self.signature.diagnosis
+
     def headline(self) -> str:
-        sig = self.signature
-        return f"[{sig.layer}] {sig.diagnosis} ({self.where})"
+        return f"[{self.signature.layer}] {self.cause} ({self.where})"
 
 
 @dataclass(frozen=True)
@@ -117,7 +147,7 @@ class Explanation:
             healthy = "; ".join(f"{h.summary()} ({h.where})" for h in self.healthy)
             return "no known failure signature matched" + (f"; {healthy}" if healthy else "")
         sig = self.primary.signature
-        return f"{sig.layer}: {sig.diagnosis} ({self.primary.where}) - fix: {sig.remediation}"
+        return f"{sig.layer}: {self.primary.cause} ({self.primary.where}) - fix: {sig.remediation}"
 
     def render(self) -> str:
         """Plain text for terminals and diagnosis.txt: causes first (first broken layer first),
@@ -127,7 +157,7 @@ class Explanation:
             out.append("No known failure signature matched the evidence.")
         for n, finding in enumerate(self.causes, 1):
             sig = finding.signature
-            out.append(f"{n}. [{sig.layer}] {sig.diagnosis}")
+            out.append(f"{n}. [{sig.layer}] {finding.cause}")
             out.append(f"   where: {finding.where}")
             out.append(f"   fix: {sig.remediation}")
             out.append(f"   see: {sig.reference}")
@@ -159,6 +189,7 @@ def load_signatures(path: Path = SIGNATURES_FILE) -> tuple[list[str], list[Signa
             sources=tuple(item.get("sources") or ()),
             fallback=bool(item.get("fallback", False)),
             hardware=bool(item.get("hardware", False)),
+            detail=item.get("detail"),
         )
         for item in data["signatures"]
     ]
