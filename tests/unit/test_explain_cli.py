@@ -31,7 +31,7 @@ def test_explains_saved_outputs_in_order_of_blame():
 def test_healthy_output_explains_to_nothing_wrong():
     proc = explain(str(DATA / "outputs/container-cli-healthy.txt"))
     assert proc.returncode == 0
-    assert "No known failure signature matched" in proc.stdout
+    assert "No failure found in the evidence." in proc.stdout
     assert "(info) nvidia-container-cli warnings" in proc.stdout
 
 

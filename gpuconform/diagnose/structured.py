@@ -1,0 +1,100 @@
+"""Findings from a message's parts (parse.py): a FitError's reasons, NVML and CUDA codes.
+
+A FitError's reasons are ranked in the order of blame within the scheduler layer: a reason
+that names a GPU term (an nvidia.com taint or resource, a DRA claim) first, because it is
+about the GPU nodes themselves; then by the filter's place in the default profile - a node
+rejected by an early filter (taints) was never checked by later ones (resources), so
+"1 node(s) had untolerated taint {nvidia.com/gpu: present}, 2 Insufficient nvidia.com/gpu"
+first says that the GPU node is tainted, then that the other nodes have no GPUs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gpuconform.diagnose.catalogue import Catalogue, Reason
+from gpuconform.diagnose.model import Signature
+from gpuconform.diagnose.parse import (
+    FitReason,
+    find_cuda_codes,
+    find_nvml_codes,
+    parse_fit_error,
+)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A signature that explains some lines of one piece of evidence."""
+
+    signature: Signature
+    indexes: tuple[int, ...]
+    order: int = 0
+    # An enum code is a part of its line: it stands alone only where no other entry
+    # (not even a generic one) explains that line; otherwise that entry's finding quotes it.
+    part: bool = False
+    # From the catalogue, not signatures.yaml: gives way where a curated signature, written
+    # with its context, already explains all its lines. A FitError reason never does: it is
+    # one reason of the line, not the line.
+    catalogued: bool = False
+
+
+def _reason_parts(reason: Reason, fit: FitReason, groups: dict[str, str]) -> dict[str, str]:
+    parts = {k: v for k, v in groups.items() if v is not None}
+    key = parts.get("key") or parts.get("key2")
+    value = parts.get("value", parts.get("value2", ""))
+    if key:
+        parts["taint_key"] = key.strip()
+        parts["taint"] = "{" + f"{key.strip()}: {value.strip()}" + "}"
+    else:
+        parts.setdefault("taint", "(not named in this release's message)")
+        parts.setdefault("taint_key", "the GPU nodes' taint")
+    parts["count"] = str(fit.count)
+    return parts
+
+
+def classify_reason(fit: FitReason, catalogue: Catalogue) -> tuple[Reason, dict[str, str]] | None:
+    for reason in catalogue.reasons:
+        if found := reason.pattern.match(fit.text):
+            return reason, found.groupdict()
+    return None
+
+
+def fit_error_hits(
+    lines: list[str], catalogue: Catalogue, curated: dict[str, Signature]
+) -> list[Hit]:
+    """One hit per reason of every FitError, ranked in the order of blame (see above)."""
+    hits: dict[str, Hit] = {}
+    for n, line in enumerate(lines):
+        fit_error = parse_fit_error(line)
+        if fit_error is None:
+            continue
+        for fit in fit_error.reasons:
+            classified = classify_reason(fit, catalogue)
+            if classified is None:
+                continue
+            reason, groups = classified
+            signature = curated.get(reason.same_as or "", reason.signature)
+            gpu_first = 0 if catalogue.gpu_terms.search(fit.text) else 1
+            order = -1000 + gpu_first * 100 + reason.position
+            filled = signature.filled(_reason_parts(reason, fit, groups))
+            hits.setdefault(filled.id, Hit(filled, (n,), order))
+    return list(hits.values())
+
+
+def code_hits(lines: list[str], catalogue: Catalogue) -> list[Hit]:
+    """NVML and CUDA codes named in the lines, each with the lines that name it."""
+    nvml, cuda = catalogue.codes["nvml"], catalogue.codes["cuda"]
+    found: dict[str, tuple[Signature, list[int]]] = {}
+    for n, line in enumerate(lines):
+        names = [
+            (nvml, name) for name in find_nvml_codes(line, set(nvml), catalogue.code_texts["nvml"])
+        ] + [
+            (cuda, name)
+            for name in find_cuda_codes(
+                line, set(cuda), catalogue.code_texts["cuda"], catalogue.cuda_runtime_codes
+            )
+        ]
+        for table, name in names:
+            sig = table[name]
+            found.setdefault(sig.id, (sig, []))[1].append(n)
+    return [Hit(sig, tuple(idx), part=True, catalogued=True) for sig, idx in found.values()]
