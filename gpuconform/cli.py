@@ -61,8 +61,13 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from gpuconform.diagnose.explain_files import explain_files
+    from gpuconform.diagnose.explain_files import explain_files, list_known
 
+    if args.list_catalogue:
+        return list_known(sys.stdout)
+    if not args.files:
+        sys.stderr.write("gpuconform explain: name the files to explain (or --list-catalogue)\n")
+        return 2
     return explain_files(args.files, sys.stdout, sys.stderr)
 
 
@@ -114,7 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rbac.set_defaults(func=cmd_rbac)
     explain = sub.add_parser("explain", help="explain saved outputs with the failure signatures")
-    explain.add_argument("files", nargs="+")
+    explain.add_argument("files", nargs="*")
+    explain.add_argument(
+        "--list-catalogue",
+        action="store_true",
+        help="list every known message: id, layer, component, meaning (signatures.yaml first)",
+    )
     explain.set_defaults(func=cmd_explain)
     history = sub.add_parser(
         "history", help="the last runs: date, verdict, duration per step, new failures"

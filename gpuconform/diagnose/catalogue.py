@@ -47,6 +47,7 @@ class Component:
     signature: Signature  # the lower-confidence finding's template
     name: str
     prefix: re.Pattern[str]
+    weak: bool = False  # names a GPU or resource, not a component: only when nothing else is
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,7 @@ def load_catalogue(folder: Path = CATALOGUE_DIR) -> Catalogue:
                     replace(_signature(doc, e, []), confidence=LAYER_ONLY),
                     e["component"],
                     re.compile(e["prefix"]),
+                    bool(e.get("weak", False)),
                 )
                 for e in entries
             ]

@@ -193,7 +193,14 @@ def match_item(
         if usable(hit.signature, item.source, node, working_nodes):
             hits.setdefault(hit.signature.id, hit)
     explained = {n for hit in hits.values() if not hit.signature.fallback for n in hit.indexes}
-    quoted = {n for hit in hits.values() if not hit.part for n in hit.indexes}
+    # A code gives way to a curated signature (written with its context) or a specific
+    # catalogue entry on its line, not to a generic wrapper ("nvml init failed: <code>").
+    quoted = {
+        n
+        for hit in hits.values()
+        if not hit.part and not (hit.catalogued and hit.signature.fallback)
+        for n in hit.indexes
+    }
     curated_lines = {
         n
         for hit in hits.values()

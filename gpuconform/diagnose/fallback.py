@@ -19,15 +19,20 @@ from gpuconform.diagnose.parse import parse_event_line
 MAX_LINE = 300
 
 
-def innermost_component(text: str, catalogue: Catalogue) -> Component | None:
-    """The component named furthest right in a text (the origin of a wrapped error)."""
+def innermost_component(text: str, catalogue: Catalogue, weak: bool = False) -> Component | None:
+    """The component named furthest right in a text (the origin of a wrapped error); a weak
+    one (a GPU or resource named, no component) only where no component is named."""
     best: tuple[int, int, Component] | None = None
     for rank, component in enumerate(catalogue.components):
+        if component.weak != weak:
+            continue
         for found in component.prefix.finditer(text):
             # Rightmost start wins; at the same place, the earlier-listed (more specific) one.
             key = (found.start(), -rank)
             if best is None or key > best[:2]:
                 best = (key[0], key[1], component)
+    if best is None and not weak:
+        return innermost_component(text, catalogue, weak=True)
     return best[2] if best else None
 
 

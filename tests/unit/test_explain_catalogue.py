@@ -1,0 +1,145 @@
+"""The explainer with the catalogue: parsed structure, ranking, confidence, never silent.
+
+Texts are built from the components' format strings (the catalogue entry's source says
+which file); none is copied from a report.
+"""
+
+from __future__ import annotations
+
+from gpuconform.diagnose.explain import Evidence, explain
+from gpuconform.diagnose.model import EXACT, LAYER_ONLY
+
+
+def explained(text: str, source: str = "file"):
+    return explain([Evidence(source, "x", text)])
+
+
+TAINT_LINE = (
+    "  Warning  FailedScheduling  12s  default-scheduler  0/3 nodes are available: "
+    "1 node(s) had untolerated taint {nvidia.com/gpu: present}, 2 Insufficient nvidia.com/gpu. "
+    "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
+)
+
+
+def test_fit_error_names_the_taint_before_gpus_not_advertised():
+    causes = explained(TAINT_LINE).causes
+    assert [f.signature.id for f in causes][:2] == [
+        "scheduler-untolerated-taint",
+        "insufficient-gpu",
+    ]
+    first = causes[0]
+    assert first.layer == "scheduler" and first.confidence == EXACT
+    assert "{nvidia.com/gpu: present}" in first.signature.diagnosis
+    assert "NoSchedule or NoExecute" in first.signature.diagnosis
+    assert "toleration for nvidia.com/gpu" in first.signature.remediation
+
+
+def test_a_reason_about_gpus_comes_before_one_about_other_nodes():
+    # "1 Insufficient nvidia.com/gpu, 1 node(s) were unschedulable" - the cordoned node is
+    # not the GPU node's problem; the GPU reason comes first though its filter runs later.
+    line = "0/2 nodes are available: 1 Insufficient nvidia.com/gpu, 1 node(s) were unschedulable."
+    assert [f.signature.id for f in explained(line).causes] == [
+        "insufficient-gpu",
+        "scheduler-node-unschedulable",
+    ]
+
+
+def test_preemption_summary_is_information_not_a_cause():
+    ids = [f.signature.id for f in explained(TAINT_LINE).findings]
+    assert "scheduler-preemption-not-helpful" not in ids  # the FitError before "preemption:"
+
+
+def test_container_cli_stage_is_explained_from_its_parts():
+    # libnvidia-container src/cli/configure.c: warnx("mount error: %s", ...), wrapped by runc
+    # and containerd as the kubelet reports it.
+    line = (
+        "Error: failed to create containerd task: failed to create shim task: OCI runtime create "
+        "failed: runc create failed: unable to start container process: error during container "
+        "init: error running hook #0: error running hook: exit status 1, stdout: , stderr: "
+        "nvidia-container-cli: mount error: stat failed: /run/nvidia/driver/usr/bin: no such file"
+    )
+    primary = explained(line).primary
+    assert primary.signature.id == "nvidia-container-cli-stage-error"
+    assert "'mount' step" in primary.signature.diagnosis
+    assert "stat failed: /run/nvidia/driver/usr/bin" in primary.signature.diagnosis
+    assert primary.layer == "container-runtime"
+
+
+def test_an_nvml_code_wrapped_by_a_generic_message_says_the_layer():
+    # k8s-device-plugin internal/plugin/factory.go: "nvml init failed: %v" with a go-nvml name.
+    causes = explained("E0101 factory.go:105] nvml init failed: ERROR_DRIVER_NOT_LOADED").causes
+    assert causes[0].signature.id == "nvml-driver-not-loaded"
+    assert causes[0].layer == "driver"
+
+
+def test_cuda_code_in_a_workload_log():
+    primary = explained("RuntimeError: CUDA error: out of memory").primary
+    assert primary.layer == "workload"
+    assert "GPU memory" in primary.signature.diagnosis
+
+
+def test_never_silent_an_unknown_error_names_its_innermost_component():
+    line = "stderr: nvidia-container-cli: frobnication error: the widget failed"
+    primary = explained(f"Error: failed to start containerd task: {line}").primary
+    assert primary.confidence in (EXACT, LAYER_ONLY)
+    assert primary.layer == "container-runtime"
+    unknown = explained("nfd-worker: the flux capacitor failed").primary
+    assert unknown.confidence == LAYER_ONLY
+    assert unknown.layer == "node-labels"
+    assert unknown.signature.id == "layer-nfd"
+    assert unknown.lines == ("nfd-worker: the flux capacitor failed",)
+    assert "lower confidence" in explained("nfd-worker: the flux capacitor failed").render()
+
+
+def test_never_silent_each_layer_has_a_component():
+    lines = {
+        "node-labels": "nfd-master: failed to frobnicate",
+        "driver": "NVRM: something failed on the bus",
+        "container-runtime": "runc: unexpected failure while frobnicating",
+        "device-plugin": "gpu-kubelet-plugin: could not frobnicate the claim",
+        "scheduler": "kube-scheduler: failed to frobnicate",
+        "workload": "torch: unexpected failure in frobnicate",
+    }
+    for layer, line in lines.items():
+        primary = explained(line).primary
+        assert primary is not None, line
+        assert primary.layer == layer, (line, primary.signature.id)
+
+
+def test_an_events_row_without_a_component_is_its_source_columns():
+    row = "  Warning  FrobnicateFailed  1m  kubelet  Error: the frobnicator failed"
+    primary = explained(row).primary
+    assert (primary.signature.id, primary.confidence) == ("layer-kubelet", LAYER_ONLY)
+
+
+def test_text_that_names_no_component_is_the_only_unknown():
+    explanation = explained("hello world: everything failed")
+    assert explanation.primary is None
+    assert explanation.render().startswith("No known failure signature matched the evidence.")
+
+
+def test_text_that_names_a_component_without_an_error_is_still_said():
+    explanation = explained("I0101 12:00:00.000000 1 main.go:1] nvidia-device-plugin starting")
+    assert explanation.primary.layer == "device-plugin"
+    assert explanation.primary.signature.severity == "warning"
+    assert "No known failure signature" not in explanation.render()
+
+
+def test_exact_findings_rank_before_layer_only_ones():
+    # The NFD guess is in an earlier layer, but only a guess: the exact scheduler finding leads.
+    causes = explain(
+        [
+            Evidence("events", "ns/pod", TAINT_LINE),
+            Evidence("file", "nfd.log", "nfd-worker: it failed"),
+        ]
+    ).causes
+    assert [(f.layer, f.confidence) for f in causes] == [
+        ("scheduler", EXACT),
+        ("scheduler", EXACT),
+        ("node-labels", LAYER_ONLY),
+    ]
+
+
+def test_every_finding_exposes_layer_and_confidence():
+    for finding in explained(TAINT_LINE + "\nRuntimeError: CUDA error: out of memory").findings:
+        assert finding.layer and finding.confidence in (EXACT, LAYER_ONLY)
