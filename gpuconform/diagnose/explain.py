@@ -145,20 +145,22 @@ def _is_probe(item: Evidence) -> bool:
     return item.source in ("node-probe", "file") and PROBE_MARK in item.text
 
 
-def _groups(signature: Signature, line: str) -> dict[str, str]:
-    """The named parts of the first pattern that matches the line."""
-    for pattern in signature.patterns:
-        if found := pattern.search(line):
-            return found.groupdict()
-    return {}
+def _first_match(signature: Signature, line: str) -> re.Match[str] | None:
+    """The leftmost match of the signature's patterns in the line."""
+    found = [m for pattern in signature.patterns if (m := pattern.search(line))]
+    return min(found, key=lambda m: m.start(), default=None)
 
 
 def pattern_hits(signatures: list[Signature], lines: list[str], catalogued: bool) -> list[Hit]:
     hits = []
     for sig in signatures:
         if indexes := matching_lines(sig, lines):
-            filled = sig.filled(_groups(sig, lines[indexes[0]]))
-            hits.append(Hit(filled, tuple(indexes), catalogued=catalogued))
+            found = _first_match(sig, lines[indexes[0]])
+            groups = found.groupdict() if found else {}
+            position = found.start() if found else -1
+            hits.append(
+                Hit(sig.filled(groups), tuple(indexes), catalogued=catalogued, position=position)
+            )
     return hits
 
 
@@ -213,6 +215,7 @@ def match_item(
         if not (hit.signature.fallback and set(hit.indexes) <= explained)
         and not (hit.part and set(hit.indexes) <= quoted)
         and not (hit.catalogued and set(hit.indexes) <= curated_lines)
+        and not any(hit.wrapped_by(other) for other in hits.values())
     ]
     return found, {n for hit in hits.values() for n in hit.indexes}
 

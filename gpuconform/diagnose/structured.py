@@ -36,6 +36,21 @@ class Hit:
     # with its context, already explains all its lines. A FitError reason never does: it is
     # one reason of the line, not the line.
     catalogued: bool = False
+    position: int = -1  # where the match starts in its first line (-1: not a pattern match)
+
+    def wrapped_by(self, other: Hit) -> bool:
+        """Whether this generic catalogue hit is an outer link of `other`'s error chain:
+        same first line, and `other` matches further right (errors wrap outer: inner), or
+        at the same place as a curated signature."""
+        if self.part or not (self.catalogued and self.signature.fallback):
+            return False
+        if other is self or other.part:
+            return False
+        if not other.indexes or other.indexes[0] != self.indexes[0]:
+            return False
+        if other.position > self.position:
+            return True
+        return other.position == self.position and not other.catalogued
 
 
 def _reason_parts(reason: Reason, fit: FitReason, groups: dict[str, str]) -> dict[str, str]:

@@ -58,8 +58,10 @@ def test_container_cli_stage_is_explained_from_its_parts():
         "init: error running hook #0: error running hook: exit status 1, stdout: , stderr: "
         "nvidia-container-cli: mount error: stat failed: /run/nvidia/driver/usr/bin: no such file"
     )
-    primary = explained(line).primary
-    assert primary.signature.id == "nvidia-container-cli-stage-error"
+    causes = explained(line).causes
+    # The outer links of the chain (containerd, runc, the hook) give way to the innermost.
+    assert [f.signature.id for f in causes] == ["nvidia-container-cli-stage-error"]
+    primary = causes[0]
     assert "'mount' step" in primary.signature.diagnosis
     assert "stat failed: /run/nvidia/driver/usr/bin" in primary.signature.diagnosis
     assert primary.layer == "container-runtime"
