@@ -103,6 +103,7 @@ def _signature(doc: dict[str, Any], entry: dict[str, Any], patterns: list[str]) 
         reference=_reference(doc, entry),
         fallback=bool(entry.get("generic", False)),
         hardware=bool(entry.get("hardware", False)),
+        symptom=bool(entry.get("symptom", False)),
         component=doc["component"],
         values_by=entry.get("by"),
         values=values,

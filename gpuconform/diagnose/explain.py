@@ -117,6 +117,7 @@ def load_signatures(path: Path = SIGNATURES_FILE) -> tuple[list[str], list[Signa
             sources=tuple(item.get("sources") or ()),
             fallback=bool(item.get("fallback", False)),
             hardware=bool(item.get("hardware", False)),
+            symptom=bool(item.get("symptom", False)),
         )
         for item in data["signatures"]
     ]
@@ -278,6 +279,7 @@ def explain(evidence: list[Evidence]) -> Explanation:
             SEVERITY_RANK[f.signature.severity],
             f.confidence != EXACT,
             layers.index(f.layer),
+            f.signature.symptom or f.signature.fallback,  # causes before symptoms, specific first
             f.order,
             rank.get(f.signature.id, len(rank)),
             f.subject,

@@ -43,6 +43,7 @@ class Signature:
     )
     hardware: bool = False  # a GPU fault: stands even on a node whose driver works
     confidence: str = EXACT
+    symptom: bool = False  # a consequence (a crash loop): ranked after causes of its layer
     component: str = ""
     values_by: str | None = None
     values: dict[str, tuple[str, str]] = field(default_factory=dict, hash=False, compare=False)

@@ -145,3 +145,14 @@ def test_exact_findings_rank_before_layer_only_ones():
 def test_every_finding_exposes_layer_and_confidence():
     for finding in explained(TAINT_LINE + "\nRuntimeError: CUDA error: out of memory").findings:
         assert finding.layer and finding.confidence in (EXACT, LAYER_ONLY)
+
+
+def test_within_a_layer_the_cause_comes_before_the_crash_loop_it_causes():
+    # A pod listing and the crashing DRA kubelet plugin's log (cmd/gpu-kubelet-plugin/root.go:
+    # "error locating %q"), in one file.
+    text = (
+        "nvidia-dra-driver-gpu-kubelet-plugin-x2x   0/1   CrashLoopBackOff   5 (108s ago)   6m\n"
+        'E0101 00:00:00.000000 1 main.go:50] error locating "libnvidia-ml.so.1"\n'
+    )
+    ids = [f.signature.id for f in explained(text).causes]
+    assert ids == ["dra-kubelet-plugin-locate", "plugin-crash-loop"]
