@@ -31,7 +31,8 @@ def read_text_file(path: Path) -> str:
 
 
 def explain_files(paths: list[str], out: TextIO, err: TextIO) -> int:
-    """Print the diagnosis; exit 2 if any input was unusable, 1 if a cause was found, else 0."""
+    """Print the diagnosis; exit 2 if any input was unusable, 1 if a cause was found, else 0
+    (also when the text only names a component and no line of it reads as an error)."""
     evidence, problems = [], []
     for name in paths:
         try:
@@ -44,7 +45,7 @@ def explain_files(paths: list[str], out: TextIO, err: TextIO) -> int:
         return 2
     explanation = explain(evidence)
     out.write(redact(explanation.render()))
-    return 1 if explanation.primary else 0
+    return 1 if explanation.primary and not explanation.primary.only_named else 0
 
 
 def list_known(out: TextIO) -> int:

@@ -19,7 +19,9 @@ from gpuconform.diagnose.parse import parse_event_line
 MAX_LINE = 300
 
 
-def innermost_component(text: str, catalogue: Catalogue, weak: bool = False) -> Component | None:
+def innermost_component(
+    text: str, catalogue: Catalogue, weak: bool = False, fall_back_to_weak: bool = True
+) -> Component | None:
     """The component named furthest right in a text (the origin of a wrapped error); a weak
     one (a GPU or resource named, no component) only where no component is named."""
     best: tuple[int, int, Component] | None = None
@@ -31,7 +33,7 @@ def innermost_component(text: str, catalogue: Catalogue, weak: bool = False) -> 
             key = (found.start(), -rank)
             if best is None or key > best[:2]:
                 best = (key[0], key[1], component)
-    if best is None and not weak:
+    if best is None and not weak and fall_back_to_weak:
         return innermost_component(text, catalogue, weak=True)
     return best[2] if best else None
 
@@ -79,9 +81,10 @@ def decisive_finding(
 def naming_finding(
     item: Evidence, node: str | None, lines: list[str], catalogue: Catalogue
 ) -> Finding | None:
-    """For text with no error line at all: the first line that names a GPU-stack component."""
+    """For text with no error line at all: the first line that names a GPU-stack component
+    (a component, not merely the word GPU). A warning: it points somewhere, it blames nothing."""
     for line in lines:
-        if component := innermost_component(line, catalogue):
+        if component := innermost_component(line, catalogue, fall_back_to_weak=False):
             finding = _finding(component, item, node, line)
             sig = finding.signature
             text = (

@@ -103,6 +103,11 @@ class Finding:
     def where(self) -> str:
         return _where(self.subject, self.node)
 
+    @property
+    def only_named(self) -> bool:
+        """A pointer to a component the text names, with no error line: blames nothing."""
+        return self.confidence == LAYER_ONLY and self.signature.severity != "error"
+
     def headline(self) -> str:
         sig = self.signature
         return f"[{self.layer_label}] {sig.diagnosis} ({self.where})"

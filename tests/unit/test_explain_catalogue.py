@@ -156,3 +156,32 @@ def test_within_a_layer_the_cause_comes_before_the_crash_loop_it_causes():
     )
     ids = [f.signature.id for f in explained(text).causes]
     assert ids == ["dra-kubelet-plugin-locate", "plugin-crash-loop"]
+
+
+HEALTHY_DESCRIBE = """\
+Name:             gpu-test
+Node:             gpu-1/10.0.0.5
+Status:           Succeeded
+    Limits:
+      nvidia.com/gpu:  1
+Tolerations:                 node.kubernetes.io/not-ready:NoExecute op=Exists for 300s
+                             node.kubernetes.io/unreachable:NoExecute op=Exists for 300s
+                             nvidia.com/gpu:NoSchedule op=Exists
+Events:
+  Type    Reason     Age   From               Message
+  ----    ------     ----  ----               -------
+  Normal  Scheduled  30s   default-scheduler  Successfully assigned default/gpu-test to gpu-1
+  Normal  Started    29s   kubelet            Started container cuda
+"""
+HEALTHY_PLUGIN_LOG = """\
+I1129 09:14:02.119930       1 main.go:238] Starting FS watcher for /var/lib/kubelet/device-plugins
+I1129 09:14:02.205000       1 server.go:148] Registered device plugin for 'nvidia.com/gpu' with Kubelet
+"""
+
+
+def test_healthy_kubectl_and_plugin_output_blames_nothing():
+    # kubectl describe's default tolerations and Normal events, the plugin's klog info lines.
+    for text, source in ((HEALTHY_DESCRIBE, "describe"), (HEALTHY_PLUGIN_LOG, "plugin-log")):
+        explanation = explained(text, source)
+        assert [f for f in explanation.causes if f.signature.severity == "error"] == []
+        assert all(f.only_named for f in explanation.causes)
