@@ -175,7 +175,7 @@ Events:
 """
 HEALTHY_PLUGIN_LOG = """\
 I1129 09:14:02.119930       1 main.go:238] Starting FS watcher for /var/lib/kubelet/device-plugins
-I1129 09:14:02.205000       1 server.go:148] Registered device plugin for 'nvidia.com/gpu' with Kubelet
+I1129 09:14:02.205000 1 server.go:148] Registered device plugin for 'nvidia.com/gpu' with Kubelet
 """
 
 
