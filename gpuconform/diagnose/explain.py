@@ -19,9 +19,9 @@ import yaml
 from gpuconform.diagnose.catalogue import load_catalogue
 from gpuconform.diagnose.fallback import decisive_finding, naming_finding
 from gpuconform.diagnose.healthy import DriverHealth, probe_driver_health, read_driver_health
-from gpuconform.diagnose.model import EXACT, Evidence, Finding, Signature, _where
+from gpuconform.diagnose.model import EXACT, Evidence, Finding, Signature, where_of
 from gpuconform.diagnose.probe import ProbeResult, parse_probe
-from gpuconform.diagnose.structured import Hit, code_hits, fit_error_hits
+from gpuconform.diagnose.structured import Hit, code_hits, fit_error_hits, superseded_removed
 
 __all__ = ["PROBE_MARK", "Evidence", "Explanation", "Finding", "Signature", "explain"]
 
@@ -45,7 +45,7 @@ class HealthyFinding:
 
     @property
     def where(self) -> str:
-        return _where(self.subject, self.node)
+        return where_of(self.subject, self.node)
 
     def summary(self) -> str:
         return self.health.summary()
@@ -195,28 +195,9 @@ def match_item(
     for hit in candidates:
         if usable(hit.signature, item.source, node, working_nodes):
             hits.setdefault(hit.signature.id, hit)
-    explained = {n for hit in hits.values() if not hit.signature.fallback for n in hit.indexes}
-    # A code gives way to a curated signature (written with its context) or a specific
-    # catalogue entry on its line, not to a generic wrapper ("nvml init failed: <code>").
-    quoted = {
-        n
-        for hit in hits.values()
-        if not hit.part and not (hit.catalogued and hit.signature.fallback)
-        for n in hit.indexes
-    }
-    curated_lines = {
-        n
-        for hit in hits.values()
-        if not hit.catalogued and not hit.signature.fallback and hit.order == 0
-        for n in hit.indexes
-    }
     found = [
         Finding(hit.signature, item.subject, node, _quote(lines, hit.indexes), hit.order)
-        for hit in hits.values()
-        if not (hit.signature.fallback and set(hit.indexes) <= explained)
-        and not (hit.part and set(hit.indexes) <= quoted)
-        and not (hit.catalogued and set(hit.indexes) <= curated_lines)
-        and not any(hit.wrapped_by(other) for other in hits.values())
+        for hit in superseded_removed(list(hits.values()))
     ]
     return found, {n for hit in hits.values() for n in hit.indexes}
 

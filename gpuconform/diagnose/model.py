@@ -76,7 +76,7 @@ class _Parts(dict):
         return ""
 
 
-def _where(subject: str, node: str | None) -> str:
+def where_of(subject: str, node: str | None) -> str:
     if node and node != subject:
         return f"{subject} on node {node}"
     return subject
@@ -101,7 +101,7 @@ class Finding:
 
     @property
     def where(self) -> str:
-        return _where(self.subject, self.node)
+        return where_of(self.subject, self.node)
 
     @property
     def only_named(self) -> bool:

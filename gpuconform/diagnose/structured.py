@@ -113,3 +113,34 @@ def code_hits(lines: list[str], catalogue: Catalogue) -> list[Hit]:
             sig = table[name]
             found.setdefault(sig.id, (sig, []))[1].append(n)
     return [Hit(sig, tuple(idx), part=True, catalogued=True) for sig, idx in found.values()]
+
+
+def superseded_removed(hits: list[Hit]) -> list[Hit]:
+    """The hits that say something no other hit of the same evidence says better:
+    - a generic entry gives way where specific entries explain all its lines;
+    - an enum code gives way to a curated signature or a specific entry on its line (not to
+      a generic wrapper such as "nvml init failed: <code>", which it says more than);
+    - a catalogue entry gives way where curated signatures explain all its lines;
+    - a generic catalogue entry gives way to the entry matching further right on its line
+      (the outer links of an error chain to its innermost)."""
+    specific = {n for hit in hits if not hit.signature.fallback for n in hit.indexes}
+    quoting = {
+        n
+        for hit in hits
+        if not hit.part and not (hit.catalogued and hit.signature.fallback)
+        for n in hit.indexes
+    }
+    curated = {
+        n
+        for hit in hits
+        if not hit.catalogued and not hit.signature.fallback and hit.order == 0
+        for n in hit.indexes
+    }
+    return [
+        hit
+        for hit in hits
+        if not (hit.signature.fallback and set(hit.indexes) <= specific)
+        and not (hit.part and set(hit.indexes) <= quoting)
+        and not (hit.catalogued and set(hit.indexes) <= curated)
+        and not any(hit.wrapped_by(other) for other in hits)
+    ]
