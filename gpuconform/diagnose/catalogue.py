@@ -63,6 +63,7 @@ class Catalogue:
     cuda_runtime_codes: dict[int, str]
     components: tuple[Component, ...]
     error_words: re.Pattern[str]
+    report_fields: re.Pattern[str]
     source_components: dict[str, str]
 
     def all_signatures(self) -> list[Signature]:
@@ -165,6 +166,7 @@ def load_catalogue(folder: Path = CATALOGUE_DIR) -> Catalogue:
                 for e in entries
             ]
             error_words = re.compile(doc["error_words"])
+            report_fields = re.compile(doc["report_fields"])
             source_components = dict(doc["source_components"])
         elif path.name == "scheduler.yaml":
             gpu_terms = re.compile(doc["gpu_terms"])
@@ -188,6 +190,7 @@ def load_catalogue(folder: Path = CATALOGUE_DIR) -> Catalogue:
         runtime_codes,
         tuple(components),
         error_words,
+        report_fields,
         source_components,
     )
 

@@ -228,9 +228,8 @@ def explain(evidence: list[Evidence]) -> Explanation:
         found, seen = match_item(item, signatures, set(healthy_drivers))
         if (positive := healthy_finding(item, found)) is not None:
             healthy.append(positive)
-        elif not any(f.signature.severity == "error" for f in found):
-            # Never silent: an error line nothing explained still names its layer. Not on
-            # text that proves a layer healthy: its unknown lines are report fields.
+        if not any(f.signature.severity == "error" for f in found):
+            # Never silent: an error line nothing explained still names its layer.
             lines = item.text.splitlines()
             decisive = decisive_finding(item, _node_of(item), lines, seen, load_catalogue())
             found += [decisive] if decisive else []

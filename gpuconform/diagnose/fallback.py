@@ -69,6 +69,8 @@ def decisive_finding(
     for n, line in enumerate(lines):
         if n in explained or not catalogue.error_words.search(line):
             continue
+        if catalogue.report_fields.search(line):
+            continue
         component = _component_of_line(line, catalogue) or default
         if component is not None:
             candidates.append((component, n))

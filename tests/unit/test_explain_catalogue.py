@@ -6,6 +6,8 @@ which file); none is copied from a report.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from gpuconform.diagnose.explain import Evidence, explain
 from gpuconform.diagnose.model import EXACT, LAYER_ONLY
 
@@ -185,3 +187,16 @@ def test_healthy_kubectl_and_plugin_output_blames_nothing():
         explanation = explained(text, source)
         assert [f for f in explanation.causes if f.signature.severity == "error"] == []
         assert all(f.only_named for f in explanation.causes)
+
+
+def test_a_report_that_pastes_a_working_nvidia_smi_still_names_the_failing_layer():
+    # An issue report's usual shape: the host's nvidia-smi works (real H200 capture), then
+    # the error a pod got. The nvidia-smi -q fields ("... Exceeded : No") are never decisive.
+    data = Path(__file__).resolve().parents[1] / "data" / "h200-host"
+    smi = (data / "nvidia-smi-q.txt").read_text()
+    alone = explain([Evidence("file", "smi", smi)])
+    assert alone.causes == [] and alone.healthy
+    text = smi + "\nnfd-worker: the flux capacitor failed\n"
+    explanation = explain([Evidence("file", "report", text)])
+    assert explanation.primary.signature.id == "layer-nfd"
+    assert explanation.healthy  # and the driver layer is still reported healthy
