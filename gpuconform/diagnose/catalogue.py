@@ -58,6 +58,7 @@ class Catalogue:
     signatures: tuple[Signature, ...]  # pattern entries, file by file
     reasons: tuple[Reason, ...]
     gpu_terms: re.Pattern[str]
+    normal_terms: re.Pattern[str]
     codes: dict[str, dict[str, Signature]]  # "nvml"/"cuda" -> code name -> signature
     code_texts: dict[str, dict[str, str]]  # "nvml"/"cuda" -> lower-cased text -> name
     cuda_runtime_codes: dict[int, str]
@@ -140,7 +141,7 @@ def load_catalogue(folder: Path = CATALOGUE_DIR) -> Catalogue:
     texts: dict[str, dict[str, str]] = {}
     runtime_codes: dict[int, str] = {}
     components: list[Component] = []
-    gpu_terms = re.compile("(?!)")
+    gpu_terms = normal_terms = re.compile("(?!)")
     seen: set[str] = set()
     for path in sorted(folder.glob("*.yaml")):
         doc, entries = read_entries(path)
@@ -170,6 +171,7 @@ def load_catalogue(folder: Path = CATALOGUE_DIR) -> Catalogue:
             source_components = dict(doc["source_components"])
         elif path.name == "scheduler.yaml":
             gpu_terms = re.compile(doc["gpu_terms"])
+            normal_terms = re.compile(doc["normal_terms"])
             reasons += [
                 Reason(
                     _signature(doc, e, []),
@@ -185,6 +187,7 @@ def load_catalogue(folder: Path = CATALOGUE_DIR) -> Catalogue:
         tuple(signatures),
         tuple(reasons),
         gpu_terms,
+        normal_terms,
         codes,
         texts,
         runtime_codes,

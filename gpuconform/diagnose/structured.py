@@ -2,7 +2,8 @@
 
 A FitError's reasons are ranked in the order of blame within the scheduler layer: a reason
 that names a GPU term (an nvidia.com taint or resource, a DRA claim) first, because it is
-about the GPU nodes themselves; then by the filter's place in the default profile - a node
+about the GPU nodes themselves, and one that is a cluster's normal state (the control
+plane's taint) last; then by the filter's place in the default profile - a node
 rejected by an early filter (taints) was never checked by later ones (resources), so
 "1 node(s) had untolerated taint {nvidia.com/gpu: present}, 2 Insufficient nvidia.com/gpu"
 first says that the GPU node is tainted, then that the other nodes have no GPUs.
@@ -67,6 +68,13 @@ def _reason_parts(reason: Reason, fit: FitReason, groups: dict[str, str]) -> dic
     return parts
 
 
+def _tier(text: str, catalogue: Catalogue) -> int:
+    """0: about the GPU nodes; 1: other reasons; 2: the cluster's normal state."""
+    if catalogue.gpu_terms.search(text):
+        return 0
+    return 2 if catalogue.normal_terms.search(text) else 1
+
+
 def classify_reason(fit: FitReason, catalogue: Catalogue) -> tuple[Reason, dict[str, str]] | None:
     for reason in catalogue.reasons:
         if found := reason.pattern.match(fit.text):
@@ -89,10 +97,11 @@ def fit_error_hits(
                 continue
             reason, groups = classified
             signature = curated.get(reason.same_as or "", reason.signature)
-            gpu_first = 0 if catalogue.gpu_terms.search(fit.text) else 1
-            order = -1000 + gpu_first * 100 + reason.position
+            order = -1000 + 100 * _tier(fit.text, catalogue) + reason.position
             filled = signature.filled(_reason_parts(reason, fit, groups))
-            hits.setdefault(filled.id, Hit(filled, (n,), order))
+            # Two reasons of one kind (two taints): the one ranked first speaks for both.
+            if filled.id not in hits or order < hits[filled.id].order:
+                hits[filled.id] = Hit(filled, (n,), order)
     return list(hits.values())
 
 

@@ -200,3 +200,27 @@ def test_a_report_that_pastes_a_working_nvidia_smi_still_names_the_failing_layer
     explanation = explain([Evidence("file", "report", text)])
     assert explanation.primary.signature.id == "layer-nfd"
     assert explanation.healthy  # and the driver layer is still reported healthy
+
+
+def test_the_control_planes_taint_is_the_clusters_normal_state_and_comes_last():
+    line = (
+        "0/3 nodes are available: 1 node(s) had untolerated taint "
+        "{node-role.kubernetes.io/control-plane: }, 2 node(s) had untolerated taint "
+        "{nvidia.com/gpu: present}. preemption: 0/3 nodes are available: "
+        "3 Preemption is not helpful for scheduling."
+    )
+    primary = explained(line).primary
+    assert primary.signature.id == "scheduler-untolerated-taint"
+    assert "{nvidia.com/gpu: present}" in primary.signature.diagnosis
+    other = (
+        "0/2 nodes are available: 1 node(s) had untolerated taint "
+        "{node-role.kubernetes.io/master: }, 1 node(s) didn't match Pod's node affinity/selector."
+    )
+    assert explained(other).primary.signature.id == "scheduler-node-affinity"
+
+
+def test_an_unknown_filter_reason_is_still_one_finding_with_its_count():
+    line = "0/2 nodes are available: 2 node(s) exceeded the frobnication budget."
+    primary = explained(line).primary
+    assert (primary.signature.id, primary.confidence) == ("scheduler-filter-reason", EXACT)
+    assert primary.signature.diagnosis.startswith("2 node(s) were rejected by a scheduler filter")
