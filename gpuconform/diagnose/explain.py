@@ -71,7 +71,7 @@ class Explanation:
             return "no known failure signature matched" + (f"; {healthy}" if healthy else "")
         sig = self.primary.signature
         return (
-            f"{self.primary.layer_label}: {sig.diagnosis} ({self.primary.where}) "
+            f"{self.primary.layer_label}: {self.primary.cause} ({self.primary.where}) "
             f"- fix: {sig.remediation}"
         )
 
@@ -85,7 +85,7 @@ class Explanation:
             out.append("No known failure signature matched the evidence.")
         for n, finding in enumerate(self.causes, 1):
             sig = finding.signature
-            out.append(f"{n}. [{finding.layer_label}] {sig.diagnosis}")
+            out.append(f"{n}. [{finding.layer_label}] {finding.cause}")
             out.append(f"   where: {finding.where}")
             out.append(f"   fix: {sig.remediation}")
             out.append(f"   see: {sig.reference}")
@@ -118,6 +118,7 @@ def load_signatures(path: Path = SIGNATURES_FILE) -> tuple[list[str], list[Signa
             fallback=bool(item.get("fallback", False)),
             hardware=bool(item.get("hardware", False)),
             symptom=bool(item.get("symptom", False)),
+            detail=item.get("detail"),
         )
         for item in data["signatures"]
     ]

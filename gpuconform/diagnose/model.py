@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
+from gpuconform.diagnose import xid
+
 # Where a finding's knowledge comes from: a signature or catalogue entry that matched the
 # line (exact), or only the component the line names (layer: the lower-confidence fallback).
 EXACT = "exact"
@@ -44,6 +46,7 @@ class Signature:
     hardware: bool = False  # a GPU fault: stands even on a node whose driver works
     confidence: str = EXACT
     symptom: bool = False  # a consequence (a crash loop): ranked after causes of its layer
+    detail: str | None = None  # names the parts of the matched line, from its named groups
     component: str = ""
     values_by: str | None = None
     values: dict[str, tuple[str, str]] = field(default_factory=dict, hash=False, compare=False)
@@ -76,6 +79,14 @@ class _Parts(dict):
         return ""
 
 
+def line_parts(signature: Signature, line: str) -> dict[str, str]:
+    """The named groups of the first pattern that matches `line` (e.g. an Xid code, a GPU)."""
+    for pattern in signature.patterns:
+        if found := pattern.search(line):
+            return {k: v for k, v in found.groupdict().items() if v is not None}
+    return {}
+
+
 def where_of(subject: str, node: str | None) -> str:
     if node and node != subject:
         return f"{subject} on node {node}"
@@ -104,13 +115,33 @@ class Finding:
         return where_of(self.subject, self.node)
 
     @property
+    def detail(self) -> str | None:
+        """The signature's `detail` filled from the first quoted line that has all its parts;
+        an Xid code is spelt out from NVIDIA's Xid catalogue."""
+        template = self.signature.detail
+        for line in self.lines if template else ():
+            parts = line_parts(self.signature, line)
+            if "xid" in parts:
+                parts["xid"] = xid.describe(parts["xid"])
+            try:
+                return template.format(**parts)
+            except KeyError:
+                continue
+        return None
+
+    @property
+    def cause(self) -> str:
+        """The diagnosis, led by what this evidence names (which GPU, which Xid) if anything."""
+        detail = self.detail
+        return f"{detail}: {self.signature.diagnosis}" if detail else self.signature.diagnosis
+
+    @property
     def only_named(self) -> bool:
         """A pointer to a component the text names, with no error line: blames nothing."""
         return self.confidence == LAYER_ONLY and self.signature.severity != "error"
 
     def headline(self) -> str:
-        sig = self.signature
-        return f"[{self.layer_label}] {sig.diagnosis} ({self.where})"
+        return f"[{self.layer_label}] {self.cause} ({self.where})"
 
     @property
     def layer_label(self) -> str:

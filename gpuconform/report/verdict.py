@@ -40,7 +40,7 @@ class Diagnosis:
             explanation.one_line(),
             step,
             layer=sig.layer,
-            cause=sig.diagnosis,
+            cause=primary.cause,
             where=primary.where,
             node=primary.node,
             fix=sig.remediation,
