@@ -63,6 +63,9 @@ class Signature:
         if "{" not in self.diagnosis + self.remediation:
             return self
         parts = _Parts({k: v for k, v in groups.items() if v is not None})
+        for key in ("xid", "xid2"):  # an Xid code, spelt out from NVIDIA's Xid catalogue
+            if parts.get(key):
+                parts[key] = xid.describe(parts[key])
         if self.values_by and (extra := self.values.get(parts.get(self.values_by, ""))):
             parts[f"{self.values_by}_meaning"], parts[f"{self.values_by}_fix"] = extra
         return replace(
