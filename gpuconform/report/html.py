@@ -162,7 +162,7 @@ def diagnosis_html(explanation: Explanation, notes: Sequence[str]) -> str:
         sig = finding.signature
         quoted = "".join(f"<li><code>{_e(line)}</code></li>" for line in finding.lines)
         parts.append(
-            f"<p><b>[{_e(sig.layer)}]</b> {_e(finding.cause)}<br>"
+            f"<p><b>[{_e(finding.layer_label)}]</b> {_e(finding.cause)}<br>"
             f"<b>Where:</b> {_e(finding.where)}<br><b>Fix:</b> {_e(sig.remediation)}<br>"
             f"<b>See:</b> <a href='{_e(sig.reference)}'>{_e(sig.reference)}</a></p>"
             f"<ul>{quoted}</ul>"

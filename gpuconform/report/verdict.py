@@ -27,6 +27,7 @@ class Diagnosis:
     where: str | None = None
     node: str | None = None
     fix: str | None = None
+    confidence: str | None = None  # exact (a known message) or layer (only its component)
 
     @classmethod
     def from_explanation(cls, test: str, step: str | None, explanation: Explanation) -> Diagnosis:
@@ -43,6 +44,7 @@ class Diagnosis:
             where=primary.where,
             node=primary.node,
             fix=sig.remediation,
+            confidence=primary.confidence,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -115,10 +117,11 @@ def decide(
         blamed = first_broken(diagnoses)
         if blamed is not None and blamed.layer:
             where = f" on {blamed.where}" if blamed.where else ""
+            guess = " (lower confidence)" if blamed.confidence == "layer" else ""
             return Verdict(
                 False,
                 context,
-                f"first broken layer: {blamed.layer}{where} (step {blamed.step}, check "
+                f"first broken layer: {blamed.layer}{guess}{where} (step {blamed.step}, check "
                 f"{blamed.test}): {blamed.cause}",
                 blamed.fix,
             )
