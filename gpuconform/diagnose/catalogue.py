@@ -43,6 +43,7 @@ class Reason:
     pattern: re.Pattern[str]
     position: int  # the filter's place in the default profile's order
     same_as: str | None = None  # explained by the curated signature of this id
+    shortage: bool = False  # "Insufficient <resource>": ranked after the other reasons
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,7 @@ def load_catalogue(folder: Path = CATALOGUE_DIR) -> Catalogue:
                     re.compile(f"^(?:{e['reason']})$"),
                     n,
                     e.get("signature"),
+                    bool(e.get("shortage", False)),
                 )
                 for n, e in enumerate(entries)
             ]

@@ -34,6 +34,26 @@ class FitError:
     reasons: tuple[FitReason, ...]
 
 
+_FIELD_OR_EVENT = re.compile(r"^\s*(?:[A-Z][\w -]*:\s|(?:Normal|Warning)\s)")
+
+
+def fit_error_span(lines: list[str], start: int, limit: int = 6) -> tuple[str, int]:
+    """A FitError that starts on `lines[start]` and the lines it wraps onto (`kubectl describe`
+    and YAML block scalars wrap long messages: "1 node(s) had taint {k: v}, that the" /
+    "pod didn't tolerate, 9 Insufficient nvidia.com/gpu."), joined; and the index after it.
+    A wrapped message goes on while it has not ended with a full stop and the next line is
+    indented (log lines are not), neither blank nor a new field or event row."""
+    text, end = lines[start].rstrip(), start + 1
+    while end < len(lines) and end - start < limit and not text.endswith("."):
+        following = lines[end]
+        if not following[:1].isspace() or not following.strip():
+            break
+        if _FIELD_OR_EVENT.match(following):
+            break
+        text, end = f"{text} {following.strip()}", end + 1
+    return text, end
+
+
 def parse_fit_error(line: str) -> FitError | None:
     """The scheduler's FitError in a line (the first one, not its preemption summary)."""
     found = _FIT_ERROR.search(line)

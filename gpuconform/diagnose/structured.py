@@ -7,6 +7,13 @@ plane's taint) last; then by the filter's place in the default profile - a node
 rejected by an early filter (taints) was never checked by later ones (resources), so
 "1 node(s) had untolerated taint {nvidia.com/gpu: present}, 2 Insufficient nvidia.com/gpu"
 first says that the GPU node is tainted, then that the other nodes have no GPUs.
+
+A shortage ("Insufficient nvidia.com/gpu") comes after the other reasons that are not a
+cluster's normal state, whatever they name: its nodes have no free GPUs (most often none at
+all), while a node rejected by another filter is the candidate - one rejected before
+NodeResourcesFit (a taint) was never checked for GPUs, one rejected after it (pod
+affinity, DRA) had them. So "1 node(s) didn't match pod affinity rules, 3 Insufficient
+nvidia.com/gpu" blames the affinity that rules out the one node with a free GPU.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from gpuconform.diagnose.parse import (
     FitReason,
     find_cuda_codes,
     find_nvml_codes,
+    fit_error_span,
     parse_fit_error,
 )
 
@@ -68,11 +76,22 @@ def _reason_parts(reason: Reason, fit: FitReason, groups: dict[str, str]) -> dic
     return parts
 
 
+SHORTAGE_AFTER = 50  # a shortage after every other reason of tiers 0 and 1 (see above)
+
+
+def _order(reason: Reason, text: str, catalogue: Catalogue) -> int:
+    """Where a reason ranks within the scheduler layer (lower first)."""
+    tier = _tier(text, catalogue)
+    if reason.shortage and tier < 2:
+        return -1000 + 100 + SHORTAGE_AFTER + reason.position
+    return -1000 + 100 * tier + reason.position
+
+
 def _tier(text: str, catalogue: Catalogue) -> int:
     """0: about the GPU nodes; 1: other reasons; 2: the cluster's normal state."""
-    if catalogue.gpu_terms.search(text):
-        return 0
-    return 2 if catalogue.normal_terms.search(text) else 1
+    if catalogue.normal_terms.search(text):
+        return 2
+    return 0 if catalogue.gpu_terms.search(text) else 1
 
 
 def classify_reason(fit: FitReason, catalogue: Catalogue) -> tuple[Reason, dict[str, str]] | None:
@@ -88,7 +107,9 @@ def fit_error_hits(
     """One hit per reason of every FitError, ranked in the order of blame (see above)."""
     hits: dict[str, Hit] = {}
     for n, line in enumerate(lines):
-        fit_error = parse_fit_error(line)
+        if parse_fit_error(line) is None:
+            continue
+        fit_error = parse_fit_error(fit_error_span(lines, n)[0])
         if fit_error is None:
             continue
         for fit in fit_error.reasons:
@@ -97,7 +118,7 @@ def fit_error_hits(
                 continue
             reason, groups = classified
             signature = curated.get(reason.same_as or "", reason.signature)
-            order = -1000 + 100 * _tier(fit.text, catalogue) + reason.position
+            order = _order(reason, fit.text, catalogue)
             filled = signature.filled(_reason_parts(reason, fit, groups))
             # Two reasons of one kind (two taints): the one ranked first speaks for both.
             if filled.id not in hits or order < hits[filled.id].order:
