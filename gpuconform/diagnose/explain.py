@@ -20,6 +20,7 @@ from gpuconform.diagnose.catalogue import load_catalogue
 from gpuconform.diagnose.fallback import decisive_finding, naming_finding
 from gpuconform.diagnose.healthy import DriverHealth, probe_driver_health, read_driver_health
 from gpuconform.diagnose.model import EXACT, Evidence, Finding, Signature, where_of
+from gpuconform.diagnose.parse import message_lines
 from gpuconform.diagnose.probe import ProbeResult, parse_probe
 from gpuconform.diagnose.structured import Hit, code_hits, fit_error_hits, superseded_removed
 
@@ -180,7 +181,7 @@ def match_item(
     """The signatures and catalogue entries one piece of evidence shows, less those it
     contradicts or supersedes (a generic entry gives way where a specific one explains the
     same lines), and the indexes of the lines any of them matched."""
-    lines = item.text.splitlines()
+    lines = message_lines(item.text)
     node = _node_of(item)
     catalogue = load_catalogue()
     curated = {sig.id: sig for sig in signatures}
@@ -231,7 +232,7 @@ def explain(evidence: list[Evidence]) -> Explanation:
             healthy.append(positive)
         if not any(f.signature.severity == "error" for f in found):
             # Never silent: an error line nothing explained still names its layer.
-            lines = item.text.splitlines()
+            lines = message_lines(item.text)
             decisive = decisive_finding(item, _node_of(item), lines, seen, load_catalogue())
             found += [decisive] if decisive else []
         for finding in found:
