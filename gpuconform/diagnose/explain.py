@@ -230,8 +230,9 @@ def explain(evidence: list[Evidence]) -> Explanation:
         found, seen = match_item(item, signatures, set(healthy_drivers))
         if (positive := healthy_finding(item, found)) is not None:
             healthy.append(positive)
-        if not any(f.signature.severity == "error" for f in found):
-            # Never silent: an error line nothing explained still names its layer.
+        if not any(f.signature.severity == "error" and not f.signature.symptom for f in found):
+            # Never silent: an error line nothing explained still names its layer (a
+            # symptom - a crash loop - explains no line's cause).
             lines = message_lines(item.text)
             decisive = decisive_finding(item, _node_of(item), lines, seen, load_catalogue())
             found += [decisive] if decisive else []
@@ -259,9 +260,10 @@ def explain(evidence: list[Evidence]) -> Explanation:
         kept,
         key=lambda f: (
             SEVERITY_RANK[f.signature.severity],
+            f.signature.symptom,  # a consequence after any cause, even a lower-confidence one
             f.confidence != EXACT,
             layers.index(f.layer),
-            f.signature.symptom or f.signature.fallback,  # causes before symptoms, specific first
+            f.signature.fallback,  # specific first
             f.order,
             rank.get(f.signature.id, len(rank)),
             f.subject,
