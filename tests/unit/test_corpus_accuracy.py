@@ -29,7 +29,7 @@ LABELLED = {"seen": labelled_cases(SEEN), "held-out": labelled_cases(HELD_OUT)}
 LABELLED_HEALTHY = labelled_healthy_cases(SEEN) + labelled_healthy_cases(HELD_OUT)
 # The seen set's first, unseen measurement was 32 % (BENCHMARKS.md); since then it is a
 # development set, and this floor keeps what the general improvements reached.
-SEEN_FLOOR = 0.32
+SEEN_FLOOR = 0.64  # development figure after the general fixes (was 0.32 unseen)
 RULES = Path(__file__).resolve().parents[2] / "gpuconform" / "diagnose"
 HELD_OUT_TARGET = 0.85  # issue 22: first finding names the right cause
 
