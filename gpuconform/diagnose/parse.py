@@ -34,11 +34,14 @@ class FitError:
     reasons: tuple[FitReason, ...]
 
 
+_ESCAPED_QUOTE = re.compile(r'\\+"')  # \" and, in an error quoted twice, \\\"
+
+
 def message_lines(text: str) -> list[str]:
     """The text's lines with logfmt/JSON-escaped quotes read as quotes: containerd logs
     `error="... no runtime for \\"nvidia\\" is configured"`, while the component's source
     (and so the catalogue) has the message itself."""
-    return [line.replace('\\"', '"') for line in text.splitlines()]
+    return [_ESCAPED_QUOTE.sub('"', line) for line in text.splitlines()]
 
 
 _FIELD_OR_EVENT = re.compile(r"^\s*(?:[A-Z][\w -]*:\s|(?:Normal|Warning)\s)")

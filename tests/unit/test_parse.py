@@ -8,10 +8,12 @@ from gpuconform.diagnose.parse import (
     FitReason,
     find_cuda_codes,
     find_nvml_codes,
+    fit_error_span,
+    message_lines,
     parse_event_line,
     parse_fit_error,
 )
-from gpuconform.diagnose.structured import classify_reason
+from gpuconform.diagnose.structured import classify_reason, fit_error_hits
 
 
 def test_fit_error_lists_every_reason_with_its_node_count():
@@ -121,3 +123,44 @@ def test_cuda_codes_by_name_number_and_text():
         "cudaErrorMemoryAllocation"
     ]
     assert find_cuda_codes("the disk ran out of memory", names, texts, runtime) == []
+
+
+def test_a_fit_error_wrapped_over_indented_lines_is_read_whole():
+    # `kubectl describe` and YAML block scalars wrap a long FitError; the reason that spans the
+    # break ("taint {%s: %s}, that the" / "pod didn't tolerate") stays one reason.
+    lines = [
+        "    message: >-",
+        "      0/4 nodes are available: 1 node(s) had taint {dedicated: ml}, that the",
+        "      pod didn't tolerate, 3 Insufficient nvidia.com/gpu.",
+        "    reason: Unschedulable",
+    ]
+    text, end = fit_error_span(lines, 1)
+    assert end == 3
+    assert [r.count for r in parse_fit_error(text).reasons] == [1, 3]
+    # A log line is never continued by the next log line.
+    assert fit_error_span(["0/1 nodes are available: 1 Too many pods,", "I0101 next"], 0)[1] == 1
+
+
+def test_a_shortage_ranks_after_the_filter_that_rejected_the_other_nodes():
+    # A node rejected by InterPodAffinity (after NodeResourcesFit) had the free GPU.
+    line = (
+        "0/4 nodes are available: 1 node(s) didn't match pod affinity rules, "
+        "3 Insufficient nvidia.com/gpu."
+    )
+    hits = sorted(fit_error_hits([line], load_catalogue(), {}), key=lambda h: h.order)
+    assert [h.signature.id for h in hits] == ["scheduler-pod-affinity", "insufficient-gpu"]
+    # A cordoned node is a normal state: the shortage on the others comes first.
+    line = "0/2 nodes are available: 1 Insufficient nvidia.com/gpu, 1 node(s) were unschedulable."
+    hits = sorted(fit_error_hits([line], load_catalogue(), {}), key=lambda h: h.order)
+    assert hits[0].signature.id == "insufficient-gpu"
+
+
+def test_escaped_quotes_of_a_log_field_read_as_quotes():
+    # containerd logs an error as a quoted logfmt field: error="... \"nvidia\" ..."
+    line = (
+        'level=error msg="RunPodSandbox failed" error="no runtime for \\"nvidia\\" is configured"'
+    )
+    assert 'no runtime for "nvidia" is configured' in message_lines(line)[0]
+    assert (
+        message_lines('caused \\\\\\"error running hook\\\\\\"')[0] == 'caused "error running hook"'
+    )
