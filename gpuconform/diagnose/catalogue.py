@@ -29,6 +29,10 @@ CODE_FILES = {"nvml.yaml": "nvml", "cuda.yaml": "cuda"}
 # libyaml's loader where PyYAML has it: the catalogue is ~2,000 lines, read on every
 # `gpuconform explain`; the pure-Python loader alone takes a quarter of a second.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Messages change case between releases (Go's lint moved errors to lower case: the device
+# plugin's "Failed to initialize NVML" became "failed to initialize NVML"), so an entry's
+# patterns match either.
+_CASE = re.IGNORECASE
 
 
 class CatalogueError(ValueError):
@@ -100,7 +104,7 @@ def _signature(doc: dict[str, Any], entry: dict[str, Any], patterns: list[str]) 
         id=entry["id"],
         layer=entry["layer"],
         severity=entry.get("severity", "error"),
-        patterns=tuple(re.compile(p) for p in patterns),
+        patterns=tuple(re.compile(p, _CASE) for p in patterns),
         diagnosis=entry["meaning"],
         remediation=entry["fix"],
         reference=_reference(doc, entry),
