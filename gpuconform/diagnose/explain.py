@@ -20,7 +20,7 @@ from gpuconform.diagnose.catalogue import load_catalogue
 from gpuconform.diagnose.fallback import decisive_finding, naming_finding
 from gpuconform.diagnose.healthy import DriverHealth, probe_driver_health, read_driver_health
 from gpuconform.diagnose.model import EXACT, Evidence, Finding, Signature, where_of
-from gpuconform.diagnose.parse import message_lines
+from gpuconform.diagnose.parse import message_lines, wrapped_messages
 from gpuconform.diagnose.probe import ProbeResult, parse_probe
 from gpuconform.diagnose.structured import Hit, code_hits, fit_error_hits, superseded_removed
 
@@ -154,11 +154,23 @@ def _first_match(signature: Signature, line: str) -> re.Match[str] | None:
     return min(found, key=lambda m: m.start(), default=None)
 
 
-def pattern_hits(signatures: list[Signature], lines: list[str], catalogued: bool) -> list[Hit]:
-    hits = []
+def pattern_hits(
+    signatures: list[Signature],
+    lines: list[str],
+    catalogued: bool,
+    wrapped: list[tuple[int, str]] = (),
+) -> list[Hit]:
+    """The signatures whose patterns match lines; one that no single line matches may match
+    a message wrapped over several (`wrapped`: first line's index, joined text)."""
+    hits, joined = [], dict(wrapped)
     for sig in signatures:
-        if indexes := matching_lines(sig, lines):
-            found = _first_match(sig, lines[indexes[0]])
+        indexes = matching_lines(sig, lines)
+        if not indexes:
+            indexes = [n for n, text in wrapped if _first_match(sig, text)]
+        if indexes:
+            found = _first_match(sig, lines[indexes[0]]) or _first_match(
+                sig, joined.get(indexes[0], "")
+            )
             groups = found.groupdict() if found else {}
             position = found.start() if found else -1
             hits.append(
@@ -182,6 +194,7 @@ def match_item(
     contradicts or supersedes (a generic entry gives way where a specific one explains the
     same lines), and the indexes of the lines any of them matched."""
     lines = message_lines(item.text)
+    wrapped = wrapped_messages(lines)
     node = _node_of(item)
     catalogue = load_catalogue()
     curated = {sig.id: sig for sig in signatures}
@@ -189,8 +202,8 @@ def match_item(
     # components' own messages: a hit of an id already seen adds nothing.
     candidates = [
         *fit_error_hits(lines, catalogue, curated),
-        *pattern_hits(signatures, lines, catalogued=False),
-        *pattern_hits(list(catalogue.signatures), lines, catalogued=True),
+        *pattern_hits(signatures, lines, False, wrapped),
+        *pattern_hits(list(catalogue.signatures), lines, True, wrapped),
         *code_hits(lines, catalogue),
     ]
     hits: dict[str, Hit] = {}

@@ -64,6 +64,18 @@ def fit_error_span(lines: list[str], start: int, limit: int = 6) -> tuple[str, i
     return text, end
 
 
+def wrapped_messages(lines: list[str]) -> list[tuple[int, str]]:
+    """Every message wrapped over more than one line (see fit_error_span), joined, with the
+    index of its first line: a pattern split by the wrap matches the joined text."""
+    spans, n = [], 0
+    while n < len(lines):
+        text, end = fit_error_span(lines, n)
+        if end > n + 1:
+            spans.append((n, text))
+        n = end
+    return spans
+
+
 def parse_fit_error(line: str) -> FitError | None:
     """The scheduler's FitError in a line (the first one, not its preemption summary)."""
     found = _FIT_ERROR.search(line)

@@ -12,6 +12,7 @@ from gpuconform.diagnose.parse import (
     message_lines,
     parse_event_line,
     parse_fit_error,
+    wrapped_messages,
 )
 from gpuconform.diagnose.structured import classify_reason, fit_error_hits
 
@@ -164,3 +165,8 @@ def test_escaped_quotes_of_a_log_field_read_as_quotes():
     assert (
         message_lines('caused \\\\\\"error running hook\\\\\\"')[0] == 'caused "error running hook"'
     )
+
+
+def test_a_message_wrapped_over_indented_lines_is_joined_for_matching():
+    lines = ["  Warning  Failed  1s  kubelet  no runtime for", '    "nvidia" is configured', ""]
+    assert wrapped_messages(lines) == [(0, lines[0].rstrip() + ' "nvidia" is configured')]
