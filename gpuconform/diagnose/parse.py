@@ -15,6 +15,13 @@ import re
 from dataclasses import dataclass
 
 _FIT_ERROR = re.compile(r"(?P<available>\d+)/(?P<total>\d+) nodes are available: (?P<reasons>.+)")
+# Releases up to 1.9 (plugin/pkg/scheduler/core/generic_scheduler.go): NoNodeAvailableMsg
+# "No nodes are available that match all of the following predicates:" then ": %v." with
+# each reason as "%v (%v)" - the predicate's reason, then its node count.
+_OLD_FIT_ERROR = re.compile(
+    r"No nodes are available that match all of the (?:following )?predicates:+\s*(?P<reasons>.+)"
+)
+_OLD_REASON = re.compile(r"(?P<text>[^,]+?) \((?P<count>\d+)\)")
 # A reason starts with its node count; commas inside a reason ("{k: v}, that the pod
 # didn't tolerate" in older releases) are not followed by a count.
 _REASON_SPLIT = re.compile(r",\s+(?=\d+ )")
@@ -80,7 +87,7 @@ def parse_fit_error(line: str) -> FitError | None:
     """The scheduler's FitError in a line (the first one, not its preemption summary)."""
     found = _FIT_ERROR.search(line)
     if not found:
-        return None
+        return _parse_old_fit_error(line)
     body = _PREEMPTION.sub("", found.group("reasons"), count=1).rstrip(". ")
     reasons = []
     for part in _REASON_SPLIT.split(body):
@@ -88,6 +95,18 @@ def parse_fit_error(line: str) -> FitError | None:
         if count.isdigit() and text:
             reasons.append(FitReason(int(count), text.strip().rstrip(".")))
     return FitError(int(found.group("available")), int(found.group("total")), tuple(reasons))
+
+
+def _parse_old_fit_error(line: str) -> FitError | None:
+    found = _OLD_FIT_ERROR.search(line)
+    if not found:
+        return None
+    reasons = tuple(
+        FitReason(int(m["count"]), m["text"].strip())
+        for m in _OLD_REASON.finditer(found.group("reasons"))
+    )
+    # This form does not say how many nodes there are; none was available.
+    return FitError(0, 0, reasons) if reasons else None
 
 
 # `kubectl describe` events table:  "  Warning  FailedMount  3m (x2 over 4m)  kubelet  msg"

@@ -170,3 +170,22 @@ def test_escaped_quotes_of_a_log_field_read_as_quotes():
 def test_a_message_wrapped_over_indented_lines_is_joined_for_matching():
     lines = ["  Warning  Failed  1s  kubelet  no runtime for", '    "nvidia" is configured', ""]
     assert wrapped_messages(lines) == [(0, lines[0].rstrip() + ' "nvidia" is configured')]
+
+
+def test_fit_error_of_releases_up_to_1_9_names_predicates_with_counts():
+    # plugin/pkg/scheduler/core/generic_scheduler.go: NoNodeAvailableMsg + ": %v." with
+    # "%v (%v)" per reason; predicates/error.go names (PodToleratesNodeTaints, ...).
+    line = (
+        "No nodes are available that match all of the following predicates:: "
+        "Insufficient nvidia.com/gpu (1), PodToleratesNodeTaints (1)."
+    )
+    reasons = parse_fit_error(line).reasons
+    assert reasons == (
+        FitReason(1, "Insufficient nvidia.com/gpu"),
+        FitReason(1, "PodToleratesNodeTaints"),
+    )
+    reason, _ = classify_reason(reasons[1], load_catalogue())
+    assert reason.signature.id == "scheduler-untolerated-taint"
+    # The taint is not named (it may be the control plane's): the GPU shortage comes first.
+    hits = sorted(fit_error_hits([line], load_catalogue(), {}), key=lambda h: h.order)
+    assert hits[0].signature.id == "insufficient-gpu"
