@@ -66,7 +66,9 @@ class Signature:
         for key in ("xid", "xid2"):  # an Xid code, spelt out from NVIDIA's Xid catalogue
             if parts.get(key):
                 parts[key] = xid.describe(parts[key])
-        if self.values_by and (extra := self.values.get(parts.get(self.values_by, ""))):
+        # Patterns match either case; the values are keyed in the source's (lower) case.
+        key = parts.get(self.values_by or "", "")
+        if self.values_by and (extra := self.values.get(key) or self.values.get(key.lower())):
             parts[f"{self.values_by}_meaning"], parts[f"{self.values_by}_fix"] = extra
         return replace(
             self,
