@@ -48,6 +48,7 @@ class Reason:
     position: int  # the filter's place in the default profile's order
     same_as: str | None = None  # explained by the curated signature of this id
     shortage: bool = False  # "Insufficient <resource>": ranked after the other reasons
+    selection: bool = False  # the pod's own node selection (nodeSelector, nodeName)
 
 
 @dataclass(frozen=True)
@@ -184,6 +185,7 @@ def load_catalogue(folder: Path = CATALOGUE_DIR) -> Catalogue:
                     n,
                     e.get("signature"),
                     bool(e.get("shortage", False)),
+                    bool(e.get("selection", False)),
                 )
                 for n, e in enumerate(entries)
             ]

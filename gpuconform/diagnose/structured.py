@@ -14,6 +14,9 @@ all), while a node rejected by another filter is the candidate - one rejected be
 NodeResourcesFit (a taint) was never checked for GPUs, one rejected after it (pod
 affinity, DRA) had them. So "1 node(s) didn't match pod affinity rules, 3 Insufficient
 nvidia.com/gpu" blames the affinity that rules out the one node with a free GPU.
+The pod's own node selection (nodeSelector/affinity, nodeName) is the exception: the nodes it
+rules out are the ones the pod never wanted, so "3 node(s) didn't match Pod's node
+affinity/selector, 2 Insufficient nvidia.com/gpu" blames the shortage on the selected nodes.
 """
 
 from __future__ import annotations
@@ -76,7 +79,9 @@ def _reason_parts(reason: Reason, fit: FitReason, groups: dict[str, str]) -> dic
     return parts
 
 
-SHORTAGE_AFTER = 50  # a shortage after every other reason of tiers 0 and 1 (see above)
+# A shortage after every other reason of tiers 0 and 1, the pod's own selection after the
+# shortage, both before tier 2 (positions are < 25).
+SHORTAGE_AFTER = 50
 
 
 def _order(reason: Reason, text: str, catalogue: Catalogue) -> int:
@@ -84,6 +89,8 @@ def _order(reason: Reason, text: str, catalogue: Catalogue) -> int:
     tier = _tier(text, catalogue)
     if reason.shortage and tier < 2:
         return -1000 + 100 + SHORTAGE_AFTER + reason.position
+    if reason.selection and tier == 1:
+        return -1000 + 100 + SHORTAGE_AFTER + SHORTAGE_AFTER // 2 + reason.position
     return -1000 + 100 * tier + reason.position
 
 

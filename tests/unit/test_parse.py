@@ -142,18 +142,22 @@ def test_a_fit_error_wrapped_over_indented_lines_is_read_whole():
     assert fit_error_span(["0/1 nodes are available: 1 Too many pods,", "I0101 next"], 0)[1] == 1
 
 
+def _ranked(line: str) -> list[str]:
+    """The ids of a FitError's reasons in the order of blame."""
+    hits = sorted(fit_error_hits([line], load_catalogue(), {}), key=lambda h: h.order)
+    return [h.signature.id for h in hits]
+
+
 def test_a_shortage_ranks_after_the_filter_that_rejected_the_other_nodes():
     # A node rejected by InterPodAffinity (after NodeResourcesFit) had the free GPU.
     line = (
         "0/4 nodes are available: 1 node(s) didn't match pod affinity rules, "
         "3 Insufficient nvidia.com/gpu."
     )
-    hits = sorted(fit_error_hits([line], load_catalogue(), {}), key=lambda h: h.order)
-    assert [h.signature.id for h in hits] == ["scheduler-pod-affinity", "insufficient-gpu"]
+    assert _ranked(line) == ["scheduler-pod-affinity", "insufficient-gpu"]
     # A cordoned node is a normal state: the shortage on the others comes first.
     line = "0/2 nodes are available: 1 Insufficient nvidia.com/gpu, 1 node(s) were unschedulable."
-    hits = sorted(fit_error_hits([line], load_catalogue(), {}), key=lambda h: h.order)
-    assert hits[0].signature.id == "insufficient-gpu"
+    assert _ranked(line)[0] == "insufficient-gpu"
 
 
 def test_escaped_quotes_of_a_log_field_read_as_quotes():
@@ -187,5 +191,12 @@ def test_fit_error_of_releases_up_to_1_9_names_predicates_with_counts():
     reason, _ = classify_reason(reasons[1], load_catalogue())
     assert reason.signature.id == "scheduler-untolerated-taint"
     # The taint is not named (it may be the control plane's): the GPU shortage comes first.
-    hits = sorted(fit_error_hits([line], load_catalogue(), {}), key=lambda h: h.order)
-    assert hits[0].signature.id == "insufficient-gpu"
+    assert _ranked(line)[0] == "insufficient-gpu"
+
+
+def test_a_shortage_on_the_nodes_the_pod_selected_ranks_before_its_own_selection():
+    line = (
+        "0/5 nodes are available: 2 Insufficient nvidia.com/gpu, "
+        "3 node(s) didn't match Pod's node affinity/selector."
+    )
+    assert _ranked(line) == ["insufficient-gpu", "scheduler-node-affinity"]
