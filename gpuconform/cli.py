@@ -10,7 +10,7 @@ import sys
 from gpuconform.sim.cluster import DEFAULT_NAME, SimCluster, SimClusterError
 from gpuconform.sim.nodes import NodeProfileError, known_node_profiles
 from gpuconform.sim.third_party import ThirdPartyError
-from gpuconform.sim.toolchain import ToolchainError, ensure_toolchain
+from gpuconform.sim.toolchain import ToolchainError, ensure_node_toolchain, ensure_toolchain
 
 
 def _log(line: str) -> None:
@@ -24,6 +24,7 @@ def build_all(require_real_plugin: bool) -> int:
     from gpuconform.sim.kubelet.runtime import mount_namespaces_work
 
     print(ensure_toolchain(_log))
+    print(ensure_node_toolchain(_log))
     deviceplugin_proto.load()
     real = third_party.ensure_third_party(_log)
     problem = (
