@@ -55,10 +55,20 @@ class SimNode:
     fault: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     taints: list[dict[str, str]] = field(default_factory=list)
+    # "kwok": a KWOK node (kubelet and runtime SIMULATED; for scale). "real": a real node
+    # (kubelet, containerd, runc in its own namespaces; only the GPUs simulated).
+    runtime: str = "kwok"
+
+    @property
+    def is_real(self) -> bool:
+        return self.runtime == "real"
 
     @property
     def is_gpu_node(self) -> bool:
         return self.gpus > 0
+
+
+RUNTIMES = ("kwok", "real")
 
 
 def _require(mapping: dict[str, Any], key: str, kind: type, where: str) -> Any:
@@ -101,6 +111,9 @@ def parse_node_profile(data: Any, source: str = "node profile") -> list[SimNode]
             raise NodeProfileError(
                 f"{where}: unknown fault {fault!r}; known faults: {', '.join(sorted(faults))}"
             )
+        runtime = group.get("runtime", "kwok")
+        if runtime not in RUNTIMES:
+            raise NodeProfileError(f"{where}: runtime must be one of {', '.join(RUNTIMES)}")
         labels = group.get("labels") or {}
         taints = group.get("taints") or []
         if not isinstance(labels, dict) or not isinstance(taints, list):
@@ -117,6 +130,7 @@ def parse_node_profile(data: Any, source: str = "node profile") -> list[SimNode]
                     fault=fault,
                     labels={str(k): str(v) for k, v in labels.items()},
                     taints=taints,
+                    runtime=runtime,
                 )
             )
     names = [node.name for node in nodes]

@@ -1,0 +1,155 @@
+"""A real GPU node end to end: NVIDIA's v0.20.0 chart, unchanged, runs its plugin from the
+imported image on a real kubelet; the node advertises nvidia.com/gpu; a GPU pod gets exactly
+one GPU through CDI. Only the GPUs are simulated (mock NVML, device nodes without a driver)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from kubernetes import client
+
+from gpuconform.sim import third_party
+from gpuconform.wait import wait_for
+
+NODE = "real-gpu-0"
+PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.20.0"
+CUDA_IMAGE = "nvcr.io/nvidia/cuda:12.8.0-base-ubuntu24.04"
+NAMESPACE = "default"
+TOLERATE_GPU = [client.V1Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")]
+
+
+def _pod(name: str, image: str, command: list[str], gpus: int = 0) -> client.V1Pod:
+    limits = {"nvidia.com/gpu": str(gpus)} if gpus else None
+    return client.V1Pod(
+        metadata=client.V1ObjectMeta(name=name),
+        spec=client.V1PodSpec(
+            restart_policy="Never",
+            node_name=NODE,
+            tolerations=TOLERATE_GPU,
+            containers=[
+                client.V1Container(
+                    name="c",
+                    image=image,
+                    command=command,
+                    resources=client.V1ResourceRequirements(limits=limits),
+                )
+            ],
+        ),
+    )
+
+
+def _phase_is(name: str, phases: set[str]):
+    def condition(pods: dict) -> tuple[bool, str]:
+        pod = pods.get(f"{NAMESPACE}/{name}")
+        phase = pod.status.phase if pod else "absent"
+        return phase in phases, f"{name} {phase}"
+
+    return condition
+
+
+def test_the_node_is_a_real_kubelet_on_containerd(core, real_cluster):
+    node = core.read_node(NODE)
+    info = node.status.node_info
+    assert info.kubelet_version == "v1.34.4"
+    assert info.container_runtime_version == "containerd://2.1.4"
+    assert any(c.type == "Ready" and c.status == "True" for c in node.status.conditions)
+    internal = [a.address for a in node.status.addresses if a.type == "InternalIP"]
+    assert internal and not internal[0].startswith("127.")
+    # Not a KWOK node: nothing in its labels or annotations says so.
+    assert "kwok.x-k8s.io/node" not in (node.metadata.annotations or {})
+
+
+def test_the_v0_20_0_chart_runs_its_plugin_and_the_node_advertises_gpus(core, helm):
+    chart = third_party.chart_archive("0.20.0")
+    assert chart is not None, "NVIDIA's chart 0.20.0 is missing from the third-party directory"
+    helm("install", "nvdp", str(chart), "-n", "nvdp", "--create-namespace")
+
+    def plugin_running(pods: dict) -> tuple[bool, str]:
+        running = [p for p in pods.values() if p.status.phase == "Running"]
+        return bool(running), f"{len(running)} running of {len(pods)}"
+
+    pods = wait_for(
+        core.list_namespaced_pod,
+        plugin_running,
+        what="the device plugin pod to run",
+        timeout_s=60,
+        namespace="nvdp",
+    )
+    (pod,) = pods.values()
+    assert pod.spec.node_name == NODE
+    assert pod.spec.containers[0].image == PLUGIN_IMAGE
+    assert pod.status.container_statuses[0].image_id  # pulled from the node's own store
+
+    def advertises(nodes: dict) -> tuple[bool, str]:
+        gpus = (nodes[NODE].status.allocatable or {}).get("nvidia.com/gpu", "0")
+        return gpus == "2", f"nvidia.com/gpu={gpus}"
+
+    wait_for(
+        core.list_node,
+        advertises,
+        what="the node to advertise 2 GPUs",
+        timeout_s=60,
+        field_selector=f"metadata.name={NODE}",
+    )
+
+
+@pytest.mark.usefixtures("real_cluster")
+def test_a_gpu_pod_gets_exactly_one_gpu_through_cdi(core, real_cluster):
+    script = "ls /dev | grep nvidia; echo ENV=$NVIDIA_VISIBLE_DEVICES; cat /proc/self/mountinfo"
+    core.create_namespaced_pod(NAMESPACE, _pod("one-gpu", CUDA_IMAGE, ["sh", "-c", script], 1))
+    wait_for(
+        core.list_namespaced_pod,
+        _phase_is("one-gpu", {"Succeeded", "Failed"}),
+        what="the GPU pod to finish",
+        timeout_s=60,
+        namespace=NAMESPACE,
+    )
+    pod = core.read_namespaced_pod("one-gpu", NAMESPACE)
+    assert pod.status.phase == "Succeeded"
+    log = core.read_namespaced_pod_log("one-gpu", NAMESPACE)
+    devices = re.findall(r"^nvidia\d+$", log, re.MULTILINE)
+    assert len(devices) == 1, log
+    assert "nvidiactl" in log
+    # The mock NVML reaches the container through the CDI spec, from the driver root.
+    assert "libnvidia-ml.so.580.159.04" in log
+    # nvidia-ctk's spec sets NVIDIA_VISIBLE_DEVICES=void in the container, as on any CDI node;
+    # which GPU the device plugin chose shows in the runtime's record of the injection.
+    assert "ENV=void" in log
+    runtime_log = (
+        real_cluster.paths.state_dir
+        / "nodes"
+        / NODE
+        / "root/run/containerd/nvidia-container-runtime.log"
+    ).read_text()
+    injected = [
+        json.loads(line)["msg"]
+        for line in runtime_log.splitlines()
+        if "Injecting devices using CDI: [nvidia.com/gpu=GPU-" in line
+    ]
+    assert injected, "the runtime never injected a GPU by UUID"
+    assert re.fullmatch(
+        r"Injecting devices using CDI: \[nvidia\.com/gpu=GPU-[0-9a-f-]+\]", injected[-1]
+    )
+
+
+def test_an_image_that_was_not_imported_fails_with_err_image_pull(core):
+    name = "not-there"
+    core.create_namespaced_pod(
+        NAMESPACE, _pod(name, "nvcr.io/nvidia/cuda:0.0.0-not-imported", ["true"])
+    )
+
+    def pull_failed(pods: dict) -> tuple[bool, str]:
+        pod = pods.get(f"{NAMESPACE}/{name}")
+        statuses = (pod.status.container_statuses or []) if pod else []
+        waiting = [s.state.waiting.reason for s in statuses if s.state and s.state.waiting]
+        return bool({"ErrImagePull", "ImagePullBackOff"} & set(waiting)), str(waiting)
+
+    wait_for(
+        core.list_namespaced_pod,
+        pull_failed,
+        what="the pull of an image that was never imported to fail",
+        timeout_s=90,
+        namespace=NAMESPACE,
+    )
