@@ -14,12 +14,16 @@ import time
 from pathlib import Path
 
 import pytest
+from kubernetes import client, config
 
 from gpuconform.sim.cluster import SimCluster
 from gpuconform.sim.realnode import fleet, leftovers
+from gpuconform.wait import wait_for
 
 PROFILE = "real"
 NODE = "real-gpu-0"
+SLEEP_IMAGE = "nvcr.io/nvidia/cuda:12.8.0-base-ubuntu24.04"
+PROCESSES = "processes and namespaces (containerd, shims, kubelet, containers)"
 
 
 def _inventory(cluster: SimCluster) -> tuple[list[dict], str, Path, str]:
@@ -45,14 +49,37 @@ def _wait_until(condition, what: str, timeout_s: float = 60) -> None:
         time.sleep(0.1)  # a file written by another process: no event to wait on
 
 
+def _run_sleeping_pod(cluster: SimCluster) -> None:
+    core = client.CoreV1Api(config.new_client_from_config(str(cluster.paths.kubeconfig)))
+    pod = client.V1Pod(
+        metadata=client.V1ObjectMeta(name="sleeper"),
+        spec=client.V1PodSpec(
+            node_name=NODE,
+            tolerations=[client.V1Toleration(operator="Exists")],
+            containers=[client.V1Container(name="c", image=SLEEP_IMAGE, command=["sleep", "3600"])],
+        ),
+    )
+    core.create_namespaced_pod("default", pod)
+    wait_for(
+        core.list_namespaced_pod,
+        lambda pods: (pods["default/sleeper"].status.phase == "Running", "sleeper"),
+        what="a pod to run on the real node",
+        timeout_s=60,
+        namespace="default",
+    )
+
+
 def test_sim_down_leaves_nothing():
     cluster = SimCluster(f"gpuconform-rdown-{os.getpid()}", log=lambda line: None)
     cluster.up(PROFILE, timeout_s=90)
     try:
+        _run_sleeping_pod(cluster)
         inventory = _inventory(cluster)
         found = _leftovers(inventory)
         # While up, the lists are not empty: the check can see what it looks for.
-        assert found.get("processes and namespaces (containerd, shims, kubelet, containers)")
+        processes = " ".join(found[PROCESSES])
+        for what in ("containerd)", "containerd-shim", "kubelet", "kube-proxy", "(sleep)"):
+            assert what in processes, f"{what} not seen among the node's processes: {processes}"
         assert found.get("veths and bridge")
         assert any(
             Path(p).exists()
@@ -97,7 +124,7 @@ def test_a_sigkilled_node_takes_its_processes_and_sim_down_the_rest():
         inventory = _inventory(cluster)
         unshare = int((cluster.paths.state_dir / "nodes" / NODE / "unshare.pid").read_text())
         os.kill(unshare, signal.SIGKILL)
-        kind = "processes and namespaces (containerd, shims, kubelet, containers)"
+        kind = PROCESSES
         # The kernel kills the node's PID namespace with its init: no process survives it.
         _wait_until(lambda: kind not in _leftovers(inventory), "the node's processes to die")
     finally:

@@ -21,19 +21,22 @@ def namespace_inodes(pid: int) -> dict[str, int]:
     return {ns: os.stat(f"/proc/{pid}/ns/{ns}").st_ino for ns in NAMESPACES}
 
 
-def pids_in(inodes: set[int]) -> dict[int, str]:
-    """Processes that hold one of the namespaces (containerd, shims, containers...): pid ->
-    what it is."""
+def pids_in(inodes: set[int], cgroup_roots: list[str]) -> dict[int, str]:
+    """The node's processes: pid -> what it is. Those in its namespaces (init, containerd,
+    kubelet, kube-proxy, shims) and those in its cgroups (containers, which have namespaces
+    of their own)."""
     found = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
-        for ns in NAMESPACES:
-            try:
-                if os.stat(f"/proc/{pid}/ns/{ns}").st_ino in inodes:
-                    name = Path(f"/proc/{pid}/comm").read_text().strip()
-                    found[int(pid)] = f"pid {pid} ({name}) in node {ns} namespace"
-                    break
-            except OSError:
-                continue
+        try:
+            held = [ns for ns in NAMESPACES if os.stat(f"/proc/{pid}/ns/{ns}").st_ino in inodes]
+            cgroup = Path(f"/proc/{pid}/cgroup").read_text()
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            continue  # exited meanwhile
+        if held:
+            found[int(pid)] = f"pid {pid} ({name}) in the node's {held[0]} namespace"
+        elif any(f":{root}/" in cgroup or cgroup.endswith(f":{root}") for root in cgroup_roots):
+            found[int(pid)] = f"pid {pid} ({name}) in the node's cgroup"
     return found
 
 
@@ -59,9 +62,10 @@ def _mounts(marker: str) -> list[str]:
 def find(records: list[dict], bridge: str, state_dir: Path, subnet: str) -> dict[str, list[str]]:
     """Leftovers by kind. ``records``: each node's ``node.json`` as written at start."""
     inodes = {i for r in records for i in (r.get("namespaces") or {}).values()}
+    roots = [r["cgroup_root"] for r in records]
     return {
         "processes and namespaces (containerd, shims, kubelet, containers)": list(
-            pids_in(inodes).values()
+            pids_in(inodes, roots).values()
         ),
         "mounts": _mounts(str(state_dir)),
         "cgroups": [str(p) for r in records for p in cgroups.leftovers(r["cgroup_root"])],
