@@ -21,11 +21,25 @@ def create(root: str) -> None:
     for hierarchy in hierarchies():
         path = hierarchy / root.strip("/")
         path.mkdir(parents=True, exist_ok=True)
+        if hierarchy == CGROUP_FS and (hierarchy / "cgroup.controllers").exists():
+            _delegate_v2(hierarchy, Path(root.strip("/")))
+            continue
         if (hierarchy / "cpuset.cpus").exists():
             # A new v1 cpuset is empty: no task may join it until cpus and mems are set.
             parts = Path(root.strip("/")).parts
             for depth in range(1, len(parts) + 1):
                 _inherit_cpuset(hierarchy / Path(*parts[:depth]))
+
+
+def _delegate_v2(hierarchy: Path, rel: Path) -> None:
+    """cgroup v2: enable the controllers kubelet needs from the top down to the node's cgroup,
+    which kubelet then divides (kubepods, QoS classes, pods)."""
+    wanted = (hierarchy / "cgroup.controllers").read_text().split()
+    for level in [hierarchy, *(hierarchy / p for p in reversed(rel.parents[:-1])), hierarchy / rel]:
+        available = (level / "cgroup.controllers").read_text().split()
+        enable = " ".join(f"+{c}" for c in wanted if c in available)
+        if enable:
+            (level / "cgroup.subtree_control").write_text(enable)
 
 
 def _inherit_cpuset(path: Path) -> None:
