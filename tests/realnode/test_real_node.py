@@ -153,3 +153,22 @@ def test_an_image_that_was_not_imported_fails_with_err_image_pull(core):
         timeout_s=90,
         namespace=NAMESPACE,
     )
+
+
+def test_the_report_header_names_each_real_nodes_component_versions(core, real_cluster):
+    from gpuconform.sim.realnode.fleet import node_versions
+
+    versions = node_versions(real_cluster.paths.state_dir)
+    assert list(versions) == [NODE]
+    line = versions[NODE]
+    info = core.read_node(NODE).status.node_info
+    # What the binaries say agrees with what the node reports to the API server.
+    assert f"kubelet {info.kubelet_version}" in line
+    assert f"containerd v{info.container_runtime_version.split('://')[1]}" in line
+    for component in (
+        "kube-proxy v1.34.4",
+        "runc 1.3.0",
+        "CNI plugins v1.10.0",
+        "nvidia-container-toolkit 1.17.8",
+    ):
+        assert component in line

@@ -8,6 +8,8 @@ so it also cleans up after a SIGKILLed ``sim up``.
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 import time
 from pathlib import Path
 
@@ -115,3 +117,34 @@ def stop_real_nodes(state_dir: Path) -> None:
         network.delete_bridge(
             ClusterNetwork(net["cluster"], network.ipaddress.ip_network(net["subnet"]))
         )
+
+
+# Each node component and how it reports its version (the first line that names it).
+VERSION_COMMANDS = {
+    "kubelet": ["kubelet", "--version"],
+    "kube-proxy": ["kube-proxy", "--version"],
+    "containerd": ["containerd", "--version"],
+    "runc": ["runc", "--version"],
+    "CNI plugins": ["bridge", "--version"],
+    "nvidia-container-toolkit": ["nvidia-ctk", "--version"],
+}
+VERSION = re.compile(r"v?\d+\.\d+\.\d+\S*")
+
+
+def component_versions(bin_dir: Path) -> dict[str, str]:
+    """What each node component says its version is (run, not read from the pins)."""
+    versions = {}
+    for name, (binary, *args) in VERSION_COMMANDS.items():
+        proc = subprocess.run([str(bin_dir / binary), *args], capture_output=True, text=True)
+        match = VERSION.search(proc.stdout + proc.stderr)
+        versions[name] = match.group(0) if match else "unknown"
+    return versions
+
+
+def node_versions(state_dir: Path) -> dict[str, str]:
+    """For the report header: each real node and its components' versions, one line each."""
+    lines = {}
+    for plan_path in sorted((state_dir / "nodes").glob("*/plan.json")):
+        versions = component_versions(Path(json.loads(plan_path.read_text())["bin"]))
+        lines[plan_path.parent.name] = ", ".join(f"{k} {v}" for k, v in versions.items())
+    return lines
