@@ -22,6 +22,7 @@ from gpuconform.sim.oci import ImageSpec, write_archive
 
 IMAGES_FILE = Path(__file__).with_name("images.yaml")
 BUSYBOX = Path("/bin/busybox")  # Debian's busybox-static, as the upstream Dockerfiles copy it
+GLIBC_REFERENCE = Path("/bin/sh")  # any dynamically linked program: ldd names libc and ld.so
 PAUSE_SOURCE = "build/pause/linux/pause.c"  # in the k8s.io/kubernetes module
 # `ldd` lines: "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)", "/lib64/ld-linux... (0x...)"
 LDD_PATH = re.compile(r"(?:=>\s+)?(/\S+)\s+\(0x[0-9a-f]+\)")
@@ -127,6 +128,9 @@ def busybox_layout(spec: ImageSpec) -> None:
     /bin/sh -> /busybox/sh)."""
     spec.contents.update(BASE_ETC)
     spec.dirs.append("/etc/ld.so.conf.d")
+    # glibc, as a distribution base has it: the driver's tools that CDI mounts link it.
+    for lib in shared_libraries(GLIBC_REFERENCE):
+        spec.files.setdefault(str(lib), lib.resolve())
     if not BUSYBOX.exists():
         raise ImageError(f"{BUSYBOX} is missing; run `make node-deps` (Debian busybox-static)")
     spec.files["/busybox/busybox"] = BUSYBOX

@@ -61,7 +61,9 @@ def test_the_node_is_a_real_kubelet_on_containerd(core, real_cluster):
     assert "kwok.x-k8s.io/node" not in (node.metadata.annotations or {})
 
 
-def test_the_v0_20_0_chart_runs_its_plugin_and_the_node_advertises_gpus(core, helm):
+@pytest.fixture(scope="module")
+def device_plugin(core, helm) -> client.V1Pod:
+    """NVIDIA's chart 0.20.0, unchanged, installed; its plugin pod once it runs."""
     chart = third_party.chart_archive("0.20.0")
     assert chart is not None, "NVIDIA's chart 0.20.0 is missing from the third-party directory"
     helm("install", "nvdp", str(chart), "-n", "nvdp", "--create-namespace")
@@ -77,10 +79,6 @@ def test_the_v0_20_0_chart_runs_its_plugin_and_the_node_advertises_gpus(core, he
         timeout_s=60,
         namespace="nvdp",
     )
-    (pod,) = pods.values()
-    assert pod.spec.node_name == NODE
-    assert pod.spec.containers[0].image == PLUGIN_IMAGE
-    assert pod.status.container_statuses[0].image_id  # pulled from the node's own store
 
     def advertises(nodes: dict) -> tuple[bool, str]:
         gpus = (nodes[NODE].status.allocatable or {}).get("nvidia.com/gpu", "0")
@@ -93,11 +91,24 @@ def test_the_v0_20_0_chart_runs_its_plugin_and_the_node_advertises_gpus(core, he
         timeout_s=60,
         field_selector=f"metadata.name={NODE}",
     )
+    (pod,) = pods.values()
+    return pod
 
 
-@pytest.mark.usefixtures("real_cluster")
+def test_the_v0_20_0_chart_runs_its_plugin_and_the_node_advertises_gpus(core, device_plugin):
+    assert device_plugin.spec.node_name == NODE
+    assert device_plugin.spec.containers[0].image == PLUGIN_IMAGE
+    assert device_plugin.status.container_statuses[0].image_id  # from the node's own store
+    node = core.read_node(NODE)
+    assert node.status.allocatable["nvidia.com/gpu"] == "2"
+
+
+@pytest.mark.usefixtures("device_plugin")
 def test_a_gpu_pod_gets_exactly_one_gpu_through_cdi(core, real_cluster):
-    script = "ls /dev | grep nvidia; echo ENV=$NVIDIA_VISIBLE_DEVICES; cat /proc/self/mountinfo"
+    script = (
+        "ls /dev | grep nvidia; echo ENV=$NVIDIA_VISIBLE_DEVICES; cat /proc/self/mountinfo; "
+        "nvidia-smi -L"
+    )
     core.create_namespaced_pod(NAMESPACE, _pod("one-gpu", CUDA_IMAGE, ["sh", "-c", script], 1))
     wait_for(
         core.list_namespaced_pod,
@@ -117,6 +128,10 @@ def test_a_gpu_pod_gets_exactly_one_gpu_through_cdi(core, real_cluster):
     # nvidia-ctk's spec sets NVIDIA_VISIBLE_DEVICES=void in the container, as on any CDI node;
     # which GPU the device plugin chose shows in the runtime's record of the injection.
     assert "ENV=void" in log
+    # nvidia-smi came from the driver root through the CDI spec, and lists that one GPU.
+    assert "/usr/bin/nvidia-smi" in log
+    listed = re.findall(r"^GPU (\d+): NVIDIA H200 \(UUID: (GPU-[0-9a-f-]+)\)$", log, re.MULTILINE)
+    assert len(listed) == 1, log
     runtime_log = (
         real_cluster.paths.state_dir
         / "nodes"
@@ -129,9 +144,8 @@ def test_a_gpu_pod_gets_exactly_one_gpu_through_cdi(core, real_cluster):
         if "Injecting devices using CDI: [nvidia.com/gpu=GPU-" in line
     ]
     assert injected, "the runtime never injected a GPU by UUID"
-    assert re.fullmatch(
-        r"Injecting devices using CDI: \[nvidia\.com/gpu=GPU-[0-9a-f-]+\]", injected[-1]
-    )
+    # The GPU nvidia-smi lists is the one the plugin allocated and the runtime injected.
+    assert injected[-1] == f"Injecting devices using CDI: [nvidia.com/gpu={listed[0][1]}]"
 
 
 def test_an_image_that_was_not_imported_fails_with_err_image_pull(core):

@@ -5,6 +5,8 @@ with the mock NVML in place of the real library and no kernel module behind the 
     <root>/usr/lib64/libcuda.so.<driver>        empty: nvidia-ctk refuses a root without it
     <root>/etc/nvml-mock/config.yaml            the node's GPUs (MOCK_NVML_CONFIG)
     <root>/dev/nvidia<N>, nvidiactl             char 195,N and 195,255, as the driver makes them
+    <root>/usr/bin/nvidia-smi                   SIMULATED (nvidia_smi/main.go): NVIDIA's is not
+                                                ours to ship; it reads the mock NVML like the real
 
 ``nvidia-ctk cdi generate`` (NVIDIA's, unchanged) reads it and writes the node's CDI spec.
 """
@@ -20,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from gpuconform.sim import nvml, third_party, toolchain
+from gpuconform.sim.realnode.nvidia_smi_build import nvidia_smi_binary
 
 NVIDIA_MAJOR = 195  # the NVIDIA driver's character-device major
 NVIDIACTL_MINOR = 255
@@ -55,6 +58,9 @@ def build_driver_root(
             )
         shutil.copy2(mock_dir / "libnvidia-ml.so.1", lib_dir / f"libnvidia-ml.so.{version}")
         _symlink(f"libnvidia-ml.so.{version}", lib_dir / "libnvidia-ml.so.1")
+    bin_dir = root / "usr" / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(nvidia_smi_binary(), bin_dir / "nvidia-smi")
     (lib_dir / f"libcuda.so.{version}").write_bytes(b"")
     _symlink(f"libcuda.so.{version}", lib_dir / "libcuda.so.1")
     config = root / CONFIG_IN_ROOT
