@@ -58,6 +58,10 @@ class SimNode:
     # "kwok": a KWOK node (kubelet and runtime SIMULATED; for scale). "real": a real node
     # (kubelet, containerd, runc in its own namespaces; only the GPUs simulated).
     runtime: str = "kwok"
+    # Real nodes: nvidia-container-runtime's accept-nvidia-visible-devices-envvar-when-
+    # unprivileged (the toolkit's default, true: an image's NVIDIA_VISIBLE_DEVICES=all gives an
+    # unprivileged pod every GPU; false: only the device plugin's volume mounts or CDI do).
+    accept_envvar_unprivileged: bool = True
 
     @property
     def is_real(self) -> bool:
@@ -114,6 +118,9 @@ def parse_node_profile(data: Any, source: str = "node profile") -> list[SimNode]
         runtime = group.get("runtime", "kwok")
         if runtime not in RUNTIMES:
             raise NodeProfileError(f"{where}: runtime must be one of {', '.join(RUNTIMES)}")
+        accept_envvar = group.get("accept_envvar_unprivileged", True)
+        if not isinstance(accept_envvar, bool):
+            raise NodeProfileError(f"{where}: accept_envvar_unprivileged must be true or false")
         labels = group.get("labels") or {}
         taints = group.get("taints") or []
         if not isinstance(labels, dict) or not isinstance(taints, list):
@@ -131,6 +138,7 @@ def parse_node_profile(data: Any, source: str = "node profile") -> list[SimNode]
                     labels={str(k): str(v) for k, v in labels.items()},
                     taints=taints,
                     runtime=runtime,
+                    accept_envvar_unprivileged=accept_envvar,
                 )
             )
     names = [node.name for node in nodes]

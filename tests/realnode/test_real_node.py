@@ -14,19 +14,22 @@ from gpuconform.sim import third_party
 from gpuconform.wait import wait_for
 
 NODE = "real-gpu-0"
+STRICT_NODE = "real-strict-0"  # accept-nvidia-visible-devices-envvar-when-unprivileged = false
 PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.20.0"
 CUDA_IMAGE = "nvcr.io/nvidia/cuda:12.8.0-base-ubuntu24.04"
 NAMESPACE = "default"
 TOLERATE_GPU = [client.V1Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")]
 
 
-def _pod(name: str, image: str, command: list[str], gpus: int = 0) -> client.V1Pod:
+def _pod(
+    name: str, image: str, command: list[str], gpus: int = 0, node: str = NODE
+) -> client.V1Pod:
     limits = {"nvidia.com/gpu": str(gpus)} if gpus else None
     return client.V1Pod(
         metadata=client.V1ObjectMeta(name=name),
         spec=client.V1PodSpec(
             restart_policy="Never",
-            node_name=NODE,
+            node_name=node,
             tolerations=TOLERATE_GPU,
             containers=[
                 client.V1Container(
@@ -68,9 +71,12 @@ def device_plugin(core, helm) -> client.V1Pod:
     assert chart is not None, "NVIDIA's chart 0.20.0 is missing from the third-party directory"
     helm("install", "nvdp", str(chart), "-n", "nvdp", "--create-namespace")
 
+    # On the strict node the (unprivileged) plugin gets no NVML by its image's env, as on a
+    # real node so configured: only the default node is waited for.
     def plugin_running(pods: dict) -> tuple[bool, str]:
         running = [p for p in pods.values() if p.status.phase == "Running"]
-        return bool(running), f"{len(running)} running of {len(pods)}"
+        on_node = [p for p in running if p.spec.node_name == NODE]
+        return bool(on_node), f"{len(running)} running of {len(pods)}"
 
     pods = wait_for(
         core.list_namespaced_pod,
@@ -91,8 +97,7 @@ def device_plugin(core, helm) -> client.V1Pod:
         timeout_s=60,
         field_selector=f"metadata.name={NODE}",
     )
-    (pod,) = pods.values()
-    return pod
+    return next(p for p in pods.values() if p.spec.node_name == NODE)
 
 
 def test_the_v0_20_0_chart_runs_its_plugin_and_the_node_advertises_gpus(core, device_plugin):
@@ -173,7 +178,7 @@ def test_the_report_header_names_each_real_nodes_component_versions(core, real_c
     from gpuconform.sim.realnode.fleet import node_versions
 
     versions = node_versions(real_cluster.paths.state_dir)
-    assert list(versions) == [NODE]
+    assert sorted(versions) == [NODE, STRICT_NODE]
     line = versions[NODE]
     info = core.read_node(NODE).status.node_info
     # What the binaries say agrees with what the node reports to the API server.
@@ -186,3 +191,29 @@ def test_the_report_header_names_each_real_nodes_component_versions(core, real_c
         "nvidia-container-toolkit 1.17.8",
     ):
         assert component in line
+
+
+@pytest.mark.parametrize(
+    ("node", "seen"),
+    [(NODE, 2), (STRICT_NODE, 0)],
+    ids=["toolkit-default-leaks-every-gpu", "strict-runtime-gives-none"],
+)
+@pytest.mark.usefixtures("device_plugin")
+def test_a_pod_without_a_gpu_request_and_the_cuda_images_env(core, node, seen):
+    """The CUDA image says NVIDIA_VISIBLE_DEVICES=all. With the toolkit's default the runtime
+    honours it for any container, so a pod that asked for no GPU gets all of them (what the
+    suite's scheduling step catches); with the strict setting it gets none."""
+    name = f"no-request-{seen}"
+    core.create_namespaced_pod(
+        NAMESPACE, _pod(name, CUDA_IMAGE, ["sh", "-c", "ls /dev | grep nvidia; true"], node=node)
+    )
+    wait_for(
+        core.list_namespaced_pod,
+        _phase_is(name, {"Succeeded", "Failed"}),
+        what="the pod to finish",
+        timeout_s=60,
+        namespace=NAMESPACE,
+    )
+    log = core.read_namespaced_pod_log(name, NAMESPACE)
+    assert core.read_namespaced_pod(name, NAMESPACE).status.phase == "Succeeded", log
+    assert len(re.findall(r"^nvidia\d+$", log, re.MULTILINE)) == seen, log

@@ -125,8 +125,12 @@ def test_a_sigkilled_node_takes_its_processes_and_sim_down_the_rest():
         unshare = int((cluster.paths.state_dir / "nodes" / NODE / "unshare.pid").read_text())
         os.kill(unshare, signal.SIGKILL)
         kind = PROCESSES
+        killed = (
+            [r for r in inventory[0] if r["cgroup_root"].endswith(f"/{NODE}")],
+            *inventory[1:],
+        )
         # The kernel kills the node's PID namespace with its init: no process survives it.
-        _wait_until(lambda: kind not in _leftovers(inventory), "the node's processes to die")
+        _wait_until(lambda: kind not in _leftovers(killed), "the node's processes to die")
     finally:
         cluster.down(quiet=True)
     assert _leftovers(inventory) == {}

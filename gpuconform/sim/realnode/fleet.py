@@ -90,6 +90,7 @@ def start_real_nodes(
             labels={**node.labels, LABEL_RUNTIME: "real"},
             taints=node.taints,
             fault=node.fault,
+            accept_envvar_unprivileged=node.accept_envvar_unprivileged,
         )
         real = RealNode(spec, cluster, state_dir, net)
         real.dir.mkdir(parents=True, exist_ok=True)

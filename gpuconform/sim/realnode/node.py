@@ -50,6 +50,7 @@ class RealNodeSpec:
     labels: dict[str, str] = field(default_factory=dict)
     taints: list[dict[str, str]] = field(default_factory=list)
     fault: str | None = None
+    accept_envvar_unprivileged: bool = True  # the toolkit's default
 
 
 def _render(name: str, **values: object) -> str:
@@ -88,7 +89,11 @@ class RealNode:
             _render("containerd.toml", bin=bin_dir, default_runtime="nvidia")
         )
         (root / "etc/nvidia-container-runtime/config.toml").write_text(
-            _render("nvidia-container-runtime.toml", bin=bin_dir)
+            _render(
+                "nvidia-container-runtime.toml",
+                bin=bin_dir,
+                accept_envvar=str(self.spec.accept_envvar_unprivileged).lower(),
+            )
         )
         (root / "etc/cni/net.d/10-gpuconform.conflist").write_text(
             _render("cni.conflist", pod_cidr=self.net.pod_cidr(self.spec.index))
