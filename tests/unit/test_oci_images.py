@@ -65,6 +65,7 @@ def test_every_image_a_profile_or_chart_names_is_defined():
         "registry.k8s.io/pause:3.10",
         "nvcr.io/nvidia/k8s-device-plugin:v0.20.0",
         "nvcr.io/nvidia/cuda:12.8.0-base-ubuntu24.04",
+        "docker.io/library/ubuntu:24.04",
     ):
         assert ref in images
     assert images["nvcr.io/nvidia/k8s-device-plugin:v0.20.0"]["entrypoint"] == [

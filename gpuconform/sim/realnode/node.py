@@ -28,11 +28,6 @@ from gpuconform.sim.realnode import cgroups, driver_root, leftovers, network
 from gpuconform.sim.realnode.network import ClusterNetwork
 
 TEMPLATES = Path(__file__).with_name("templates")
-NODE_IMAGES = [
-    "registry.k8s.io/pause:3.10",
-    "nvcr.io/nvidia/k8s-device-plugin:v0.20.0",
-    "nvcr.io/nvidia/cuda:12.8.0-base-ubuntu24.04",
-]
 
 
 class RealNodeError(RuntimeError):
@@ -126,7 +121,7 @@ class RealNode:
             )
             driver_root.generate_cdi_spec(driver, root / "etc/cdi/nvidia.yaml")
         labels = ",".join(f"{k}={v}" for k, v in sorted(self.spec.labels.items()))
-        archives = node_images.build_archives(NODE_IMAGES)
+        archives = node_images.build_archives()  # every image images.yaml defines
         plan = {
             "bin": str(bin_dir),
             "images": {ref: str(path) for ref, path in archives.items()},
