@@ -24,6 +24,7 @@ from string import Template
 import yaml
 
 from gpuconform.sim import node_images, toolchain
+from gpuconform.sim.faults import load_faults
 from gpuconform.sim.realnode import cgroups, driver_root, leftovers, network
 from gpuconform.sim.realnode.network import ClusterNetwork
 
@@ -116,10 +117,7 @@ class RealNode:
             )
         )
         if self.spec.gpus > 0:
-            driver = driver_root.build_driver_root(
-                self.dir / "driver", self.spec.name, self.spec.gpu, self.spec.gpus
-            )
-            driver_root.generate_cdi_spec(driver, root / "etc/cdi/nvidia.yaml")
+            self._prepare_driver(root / "etc/cdi/nvidia.yaml")
         labels = ",".join(f"{k}={v}" for k, v in sorted(self.spec.labels.items()))
         archives = node_images.build_archives()  # every image images.yaml defines
         plan = {
@@ -139,6 +137,25 @@ class RealNode:
         }
         (self.dir / "plan.json").write_text(json.dumps(plan, indent=2))
         cgroups.create(self.cgroup_root)
+
+    def _prepare_driver(self, spec_path: Path) -> None:
+        """The driver root and its CDI spec; a fault (faults.yaml) changes the driver root.
+
+        ``nvml: absent`` (broken-driver): no libnvidia-ml.so in the driver root. nvidia-ctk
+        then cannot write a spec, as on a real node whose driver is broken, and the node runs
+        without one: containers that ask for GPUs fail in the runtime (unresolvable CDI devices).
+        """
+        fault = load_faults().get(self.spec.fault or "", {})
+        with_nvml = fault.get("nvml") != "absent"
+        driver = driver_root.build_driver_root(
+            self.dir / "driver", self.spec.name, self.spec.gpu, self.spec.gpus, with_nvml=with_nvml
+        )
+        try:
+            driver_root.generate_cdi_spec(driver, spec_path)
+        except driver_root.DriverRootError as err:
+            if with_nvml:
+                raise
+            (self.dir / "cdi-generate.log").write_text(f"{err}\n")
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self, timeout_s: float = 60) -> None:
