@@ -82,7 +82,12 @@ class RealNode:
         for rel in ("etc/containerd", "etc/cni/net.d", "etc/cdi", "etc/nvidia-container-runtime"):
             (root / rel).mkdir(parents=True, exist_ok=True)
         (root / "etc/containerd/config.toml").write_text(
-            _render("containerd.toml", bin=bin_dir, default_runtime="nvidia")
+            _render(
+                "containerd.toml",
+                bin=bin_dir,
+                default_runtime="nvidia",
+                snapshotter="native" if filesystem_type(self.dir) == "overlay" else "overlayfs",
+            )
         )
         (root / "etc/nvidia-container-runtime/config.toml").write_text(
             _render(
@@ -223,6 +228,18 @@ class RealNode:
     def stop(self) -> None:
         """Kill the node's namespace and remove what it left on the host (idempotent)."""
         stop_node_dir(self.dir, self.cgroup_root, self.net.host_veth(self.spec.index))
+
+
+def filesystem_type(path: Path) -> str:
+    """The type of the filesystem ``path`` lives on (the longest mount point above it)."""
+    best, kind = "", ""
+    resolved = str(path.resolve())
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        _, mount_point, fstype, *_ = line.split()
+        inside = resolved == mount_point or resolved.startswith(mount_point.rstrip("/") + "/")
+        if inside and len(mount_point) >= len(best):
+            best, kind = mount_point, fstype
+    return kind
 
 
 def stop_node_dir(node_dir: Path, cgroup_root: str, host_veth: str) -> None:
