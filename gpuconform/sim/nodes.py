@@ -167,9 +167,22 @@ def load_node_profile(name_or_path: str) -> list[SimNode]:
     return parse_node_profile(data, str(path))
 
 
+def gpu_labels(node: SimNode) -> dict[str, str]:
+    """The labels NFD and GFD would give a GPU node (SIMULATED: no NFD runs by default); none
+    for a CPU node or under a fault that drops them (``unlabeled``)."""
+    if not node.gpu or not load_faults().get(node.fault or "", {}).get("labels", True):
+        return {}
+    return GPU_NODE_LABELS | {
+        "nvidia.com/gpu.product": node.gpu.product,
+        "nvidia.com/gpu.count": str(node.gpus),
+        "nvidia.com/gpu.memory": str(node.gpu.memory_mib),
+        "nvidia.com/gpu.family": "hopper",
+        "nvidia.com/cuda.driver-version.full": node.gpu.driver_version,
+    }
+
+
 def node_manifest(node: SimNode, kube_version: str) -> dict[str, Any]:
     """The Node object for a simulated node, status included (KWOK keeps what we give it)."""
-    fault = load_faults().get(node.fault or "", {})
     labels = {
         "kubernetes.io/hostname": node.name,
         "kubernetes.io/os": "linux",
@@ -182,15 +195,8 @@ def node_manifest(node: SimNode, kube_version: str) -> dict[str, Any]:
         "kwok.x-k8s.io/node": "fake",
         ANNOTATION_GPUS: str(node.gpus),
     }
+    labels |= gpu_labels(node)
     if node.gpu:
-        if fault.get("labels", True):
-            labels |= GPU_NODE_LABELS | {
-                "nvidia.com/gpu.product": node.gpu.product,
-                "nvidia.com/gpu.count": str(node.gpus),
-                "nvidia.com/gpu.memory": str(node.gpu.memory_mib),
-                "nvidia.com/gpu.family": "hopper",
-                "nvidia.com/cuda.driver-version.full": node.gpu.driver_version,
-            }
         annotations |= {
             ANNOTATION_GPU_NAME: node.gpu.name,
             ANNOTATION_GPU_MEMORY: str(node.gpu.memory_mib),
