@@ -62,6 +62,9 @@ class SimNode:
     # unprivileged (the toolkit's default, true: an image's NVIDIA_VISIBLE_DEVICES=all gives an
     # unprivileged pod every GPU; false: only the device plugin's volume mounts or CDI do).
     accept_envvar_unprivileged: bool = True
+    # Real nodes: containerd's default runtime, "nvidia" (nvidia-container-runtime, cdi mode)
+    # or "runc" (a node whose runtime was never configured for GPUs).
+    default_runtime: str = "nvidia"
 
     @property
     def is_real(self) -> bool:
@@ -73,6 +76,7 @@ class SimNode:
 
 
 RUNTIMES = ("kwok", "real")
+DEFAULT_RUNTIMES = ("nvidia", "runc")
 
 
 def _require(mapping: dict[str, Any], key: str, kind: type, where: str) -> Any:
@@ -121,6 +125,11 @@ def parse_node_profile(data: Any, source: str = "node profile") -> list[SimNode]
         accept_envvar = group.get("accept_envvar_unprivileged", True)
         if not isinstance(accept_envvar, bool):
             raise NodeProfileError(f"{where}: accept_envvar_unprivileged must be true or false")
+        default_runtime = group.get("default_runtime", "nvidia")
+        if default_runtime not in DEFAULT_RUNTIMES:
+            raise NodeProfileError(
+                f"{where}: default_runtime must be one of {', '.join(DEFAULT_RUNTIMES)}"
+            )
         labels = group.get("labels") or {}
         taints = group.get("taints") or []
         if not isinstance(labels, dict) or not isinstance(taints, list):
@@ -139,6 +148,7 @@ def parse_node_profile(data: Any, source: str = "node profile") -> list[SimNode]
                     taints=taints,
                     runtime=runtime,
                     accept_envvar_unprivileged=accept_envvar,
+                    default_runtime=default_runtime,
                 )
             )
     names = [node.name for node in nodes]

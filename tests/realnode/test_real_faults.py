@@ -19,6 +19,7 @@ from gpuconform.wait import wait_for
 PROFILE = Path(__file__).resolve().parents[1] / "data" / "node-profiles" / "real-node-faults.yaml"
 NODE = "gpu-broken-0"
 UNLABELED = "gpu-unlabeled-0"
+RUNC = "gpu-runc-0"  # containerd's default runtime is runc: nothing injects GPUs
 CDI_ERROR = "unresolvable CDI devices nvidia.com/gpu=all"
 
 
@@ -86,15 +87,45 @@ def test_an_unlabeled_real_node_gets_no_plugin_pod(chart_installed):
         for d in apps.list_namespaced_daemon_set("nvdp").items
         if d.spec.template.spec.containers[0].name == "nvidia-device-plugin-ctr"
     ]
-    # The broken node counts, the unlabeled one does not.
-    assert daemonset.status.desired_number_scheduled == 1
-    # The one pod it wants exists (on the broken node), none on the unlabeled node.
+    # The broken and the runc node count, the unlabeled one does not.
+    assert daemonset.status.desired_number_scheduled == 2
+    # The pods it wants exist (broken and runc nodes), none on the unlabeled node.
     pods = wait_for(
         core.list_namespaced_pod,
-        lambda pods: (len(pods) >= 1, f"{len(pods)} pods"),
+        lambda pods: (len(pods) >= 2, f"{len(pods)} pods"),
         what="the plugin DaemonSet's pod",
         timeout_s=60,
         namespace="nvdp",
         label_selector="app.kubernetes.io/name=nvidia-device-plugin",
     )
-    assert [p.spec.node_name for p in pods.values()] == [NODE]
+    assert sorted(p.spec.node_name for p in pods.values()) == sorted([NODE, RUNC])
+
+
+def test_without_the_nvidia_runtime_the_plugin_finds_no_nvml(chart_installed):
+    """What NVIDIA's plugin says on a node whose containerd was never set up for GPUs."""
+    core = client.CoreV1Api(config.new_client_from_config(chart_installed))
+
+    def crash_looping(pods: dict) -> tuple[bool, str]:
+        reasons = [
+            s.state.waiting.reason if s.state and s.state.waiting else "running"
+            for p in pods.values()
+            if p.spec.node_name == RUNC
+            for s in p.status.container_statuses or []
+        ]
+        # In back-off the container's log is that of its last (failed) run.
+        return "CrashLoopBackOff" in reasons, str(reasons)
+
+    pods = wait_for(
+        core.list_namespaced_pod,
+        crash_looping,
+        what="the plugin on the runc node to crash-loop",
+        timeout_s=60,
+        namespace="nvdp",
+        label_selector="app.kubernetes.io/name=nvidia-device-plugin",
+    )
+    (pod,) = [p for p in pods.values() if p.spec.node_name == RUNC]
+    # Not --previous: kubelet keeps one dead container per container name, the latest.
+    log = core.read_namespaced_pod_log(pod.metadata.name, "nvdp")
+    assert "nvml init failed: ERROR_LIBRARY_NOT_FOUND" in log
+    assert "did you set the docker default runtime to `nvidia`?" in log
+    assert "nvidia.com/gpu" not in (core.read_node(RUNC).status.allocatable or {})

@@ -47,6 +47,7 @@ class RealNodeSpec:
     taints: list[dict[str, str]] = field(default_factory=list)
     fault: str | None = None
     accept_envvar_unprivileged: bool = True  # the toolkit's default
+    default_runtime: str = "nvidia"  # containerd's; "runc": a runtime never set up for GPUs
 
 
 def _render(name: str, **values: object) -> str:
@@ -85,7 +86,7 @@ class RealNode:
             _render(
                 "containerd.toml",
                 bin=bin_dir,
-                default_runtime="nvidia",
+                default_runtime=self.spec.default_runtime,
                 snapshotter="native" if filesystem_type(self.dir) == "overlay" else "overlayfs",
             )
         )
