@@ -7,7 +7,7 @@ PYTHON3 ?= python3
 ARGS    ?=
 TOOLCHAIN_ARGS ?=
 
-.PHONY: venv toolchain browser demo test lint format bench clean sim-up sim-down
+.PHONY: venv toolchain node-deps browser demo test lint format bench clean sim-up sim-down
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -17,10 +17,28 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Builds etcd, the Kubernetes control plane, kubectl, kwok and helm from the Go module proxy
-# into ~/.cache/gpuconform (once; later runs reuse it in seconds), unpacks NVIDIA's real
-# plugin binaries from $GPUCONFORM_THIRD_PARTY and generates the kubelet device-plugin API.
-toolchain: venv
+# into ~/.cache/gpuconform (once; later runs reuse it in seconds), the real nodes' kubelet,
+# kube-proxy, containerd, runc, CNI plugins and NVIDIA container toolkit
+# (gpuconform/sim/node_toolchain.yaml), unpacks NVIDIA's real plugin binaries from
+# $GPUCONFORM_THIRD_PARTY and generates the kubelet device-plugin API.
+toolchain: venv node-deps
 	$(PY) -m gpuconform.cli sim build $(TOOLCHAIN_ARGS)
+
+# What the real nodes need from Debian: a C compiler and libseccomp for runc and nvidia-ctk
+# (cgo), iptables for kube-proxy and the CNI bridge, busybox-static for the images' shell.
+# Installed when missing, as root with apt-get; elsewhere it says what is missing.
+NODE_DEBS := gcc libc6-dev libseccomp-dev iptables busybox-static
+node-deps:
+	@missing=$$(for p in $(NODE_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
+	  grep -q 'ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing $$missing (apt-get) for the simulated cluster's real nodes"; \
+	  apt-get install -y -q $$missing >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null; }; \
+	else \
+	  echo "node-deps: missing Debian packages: $$missing (install them as root)"; \
+	fi
 
 # Debian's chromium renders reports in the browser tests (tests/suite/test_report_browser.py).
 # Installed when missing, as root with apt-get; elsewhere those tests skip and say why.

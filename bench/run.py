@@ -24,6 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from real_nodes import bench_real_nodes  # noqa: E402
 from real_plugin import bench_real_plugin  # noqa: E402
 from scale import bench_scale, collection_time, table  # noqa: E402
 
@@ -118,6 +119,19 @@ def main() -> int:
             f"({len(rss)} processes)",
         )
     )
+    real = [bench_real_nodes() for _ in range(reps)]
+    rows.append(
+        ("real nodes: cluster up to 2 real GPU nodes Ready, warm", describe([r.up_s for r in real]))
+    )
+    node_rss = [mib for r in real for mib in r.rss_mib]
+    rows.append(
+        (
+            "real node: resident memory, idle (kubelet, kube-proxy, containerd, init)",
+            f"median {statistics.median(node_rss):.1f} MiB, max {max(node_rss):.1f} MiB "
+            f"({len(node_rss)} nodes)",
+        )
+    )
+    rows.append(("real nodes: `sim down` of that cluster", describe([r.down_s for r in real])))
     table_md = "| measurement | result |\n|---|---|\n" + "".join(
         f"| {a} | {b} |\n" for a, b in rows
     )

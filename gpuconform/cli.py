@@ -22,9 +22,10 @@ def build_all(require_real_plugin: bool) -> int:
     from gpuconform.sim import third_party
     from gpuconform.sim.kubelet import deviceplugin_proto
     from gpuconform.sim.kubelet.runtime import mount_namespaces_work
-    from gpuconform.sim.toolchain import ensure_toolchain
+    from gpuconform.sim.toolchain import ensure_node_toolchain, ensure_toolchain
 
     print(ensure_toolchain(_log))
+    print(ensure_node_toolchain(_log))
     deviceplugin_proto.load()
     real = third_party.ensure_third_party(_log)
     problem = (

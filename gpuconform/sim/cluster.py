@@ -22,6 +22,7 @@ import yaml
 from gpuconform.sim import third_party, toolchain
 from gpuconform.sim.kubelet.node import socket_root
 from gpuconform.sim.nodes import SimNode, load_node_profile, node_manifest
+from gpuconform.sim.realnode import fleet
 
 DEFAULT_NAME = "gpuconform-sim"
 STAGES_FILE = Path(__file__).with_name("stages.yaml")
@@ -195,7 +196,7 @@ class SimCluster:
         """The API server's audit log, when the cluster was started with `audit=True`."""
         return self.paths.cluster_dir / "logs" / "audit.log"
 
-    def _write_config(self, port: int, audit: bool = False) -> None:
+    def _write_config(self, port: int, audit: bool = False, real_nodes: bool = False) -> None:
         bins = {name: str(toolchain.require_binary(name)) for name in toolchain.binary_names()}
         kube_version = toolchain.kubernetes_version()
         options = {
@@ -212,6 +213,11 @@ class SimCluster:
             "bindAddress": "127.0.0.1",
             "disableQPSLimits": True,
         }
+        patches: list[dict] = []
+        if real_nodes:
+            net = fleet.cluster_network(self.name, self.paths.state_dir)
+            options |= fleet.kwokctl_options(net)
+            patches = fleet.kwokctl_patches(net)
         if audit:
             policy = self.paths.state_dir / "audit-policy.yaml"
             policy.write_text(AUDIT_POLICY)
@@ -221,6 +227,7 @@ class SimCluster:
                 "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
                 "kind": "KwokctlConfiguration",
                 "options": options,
+                **({"componentsPatches": patches} if patches else {}),
             },
             *yaml.safe_load_all(STAGES_FILE.read_text()),
         ]
@@ -239,6 +246,8 @@ class SimCluster:
         A failed start tears down whatever it started, so no half cluster is left running.
         """
         nodes = load_node_profile(node_profile)  # validate before starting anything
+        real_nodes = [n for n in nodes if n.is_real]
+        kwok_nodes = [n for n in nodes if not n.is_real]
         if self.running() or self.agent_running():
             raise SimClusterError(
                 f"simulated cluster {self.name!r} is already running; "
@@ -251,13 +260,14 @@ class SimCluster:
             self._kwokctl("delete", "cluster", "--name", self.name, check=False)
         started = time.monotonic()
         try:
+            fleet.stop_real_nodes(self.paths.state_dir)  # a stale node of a crashed `up`
             shutil.rmtree(self.paths.state_dir, ignore_errors=True)
             self.paths.state_dir.mkdir(parents=True)
             self._write_simbin()
             with self._creation_lock():
                 # Chosen under the lock: no other cluster is between choosing and binding.
                 port = port or free_port()
-                self._write_config(port, audit)
+                self._write_config(port, audit, real_nodes=bool(real_nodes))
                 self.log(
                     f"starting simulated cluster {self.name!r} (control plane on 127.0.0.1:{port})"
                 )
@@ -273,7 +283,17 @@ class SimCluster:
                 )
             self._start_agent()
             self._start_chart_repo()
-            self._create_nodes(nodes)
+            if real_nodes:
+                fleet.start_real_nodes(
+                    self.name,
+                    self.paths.state_dir,
+                    self.paths.kubeconfig,
+                    port,
+                    real_nodes,
+                    self.log,
+                    timeout_s,
+                )
+            self._create_nodes(kwok_nodes)
             self._wait_nodes_ready([n.name for n in nodes], timeout_s)
         except BaseException:
             self.down(quiet=True)
@@ -433,11 +453,12 @@ class SimCluster:
             what="simulated nodes to be Ready",
             timeout_s=timeout_s,
             progress=self.log,
-            label_selector="gpuconform.io/simulated=true",
         )
 
     def down(self, quiet: bool = False) -> None:
-        """Stop the agent and the control plane and remove their state; safe to repeat."""
+        """Stop the agent, the real nodes and the control plane and remove their state; safe
+        to repeat, and enough after a SIGKILLed or interrupted `up`."""
+        fleet.stop_real_nodes(self.paths.state_dir)
         for pid_file in (self.paths.agent_pid, self.paths.chart_repo_pid):
             try:
                 pid = int(pid_file.read_text())

@@ -55,10 +55,28 @@ class SimNode:
     fault: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     taints: list[dict[str, str]] = field(default_factory=list)
+    # "kwok": a KWOK node (kubelet and runtime SIMULATED; for scale). "real": a real node
+    # (kubelet, containerd, runc in its own namespaces; only the GPUs simulated).
+    runtime: str = "kwok"
+    # Real nodes: nvidia-container-runtime's accept-nvidia-visible-devices-envvar-when-
+    # unprivileged (the toolkit's default, true: an image's NVIDIA_VISIBLE_DEVICES=all gives an
+    # unprivileged pod every GPU; false: only the device plugin's volume mounts or CDI do).
+    accept_envvar_unprivileged: bool = True
+    # Real nodes: containerd's default runtime, "nvidia" (nvidia-container-runtime, cdi mode)
+    # or "runc" (a node whose runtime was never configured for GPUs).
+    default_runtime: str = "nvidia"
+
+    @property
+    def is_real(self) -> bool:
+        return self.runtime == "real"
 
     @property
     def is_gpu_node(self) -> bool:
         return self.gpus > 0
+
+
+RUNTIMES = ("kwok", "real")
+DEFAULT_RUNTIMES = ("nvidia", "runc")
 
 
 def _require(mapping: dict[str, Any], key: str, kind: type, where: str) -> Any:
@@ -101,6 +119,17 @@ def parse_node_profile(data: Any, source: str = "node profile") -> list[SimNode]
             raise NodeProfileError(
                 f"{where}: unknown fault {fault!r}; known faults: {', '.join(sorted(faults))}"
             )
+        runtime = group.get("runtime", "kwok")
+        if runtime not in RUNTIMES:
+            raise NodeProfileError(f"{where}: runtime must be one of {', '.join(RUNTIMES)}")
+        accept_envvar = group.get("accept_envvar_unprivileged", True)
+        if not isinstance(accept_envvar, bool):
+            raise NodeProfileError(f"{where}: accept_envvar_unprivileged must be true or false")
+        default_runtime = group.get("default_runtime", "nvidia")
+        if default_runtime not in DEFAULT_RUNTIMES:
+            raise NodeProfileError(
+                f"{where}: default_runtime must be one of {', '.join(DEFAULT_RUNTIMES)}"
+            )
         labels = group.get("labels") or {}
         taints = group.get("taints") or []
         if not isinstance(labels, dict) or not isinstance(taints, list):
@@ -117,6 +146,9 @@ def parse_node_profile(data: Any, source: str = "node profile") -> list[SimNode]
                     fault=fault,
                     labels={str(k): str(v) for k, v in labels.items()},
                     taints=taints,
+                    runtime=runtime,
+                    accept_envvar_unprivileged=accept_envvar,
+                    default_runtime=default_runtime,
                 )
             )
     names = [node.name for node in nodes]
@@ -145,9 +177,22 @@ def load_node_profile(name_or_path: str) -> list[SimNode]:
     return parse_node_profile(data, str(path))
 
 
+def gpu_labels(node: SimNode) -> dict[str, str]:
+    """The labels NFD and GFD would give a GPU node (SIMULATED: no NFD runs by default); none
+    for a CPU node or under a fault that drops them (``unlabeled``)."""
+    if not node.gpu or not load_faults().get(node.fault or "", {}).get("labels", True):
+        return {}
+    return GPU_NODE_LABELS | {
+        "nvidia.com/gpu.product": node.gpu.product,
+        "nvidia.com/gpu.count": str(node.gpus),
+        "nvidia.com/gpu.memory": str(node.gpu.memory_mib),
+        "nvidia.com/gpu.family": "hopper",
+        "nvidia.com/cuda.driver-version.full": node.gpu.driver_version,
+    }
+
+
 def node_manifest(node: SimNode, kube_version: str) -> dict[str, Any]:
     """The Node object for a simulated node, status included (KWOK keeps what we give it)."""
-    fault = load_faults().get(node.fault or "", {})
     labels = {
         "kubernetes.io/hostname": node.name,
         "kubernetes.io/os": "linux",
@@ -160,15 +205,8 @@ def node_manifest(node: SimNode, kube_version: str) -> dict[str, Any]:
         "kwok.x-k8s.io/node": "fake",
         ANNOTATION_GPUS: str(node.gpus),
     }
+    labels |= gpu_labels(node)
     if node.gpu:
-        if fault.get("labels", True):
-            labels |= GPU_NODE_LABELS | {
-                "nvidia.com/gpu.product": node.gpu.product,
-                "nvidia.com/gpu.count": str(node.gpus),
-                "nvidia.com/gpu.memory": str(node.gpu.memory_mib),
-                "nvidia.com/gpu.family": "hopper",
-                "nvidia.com/cuda.driver-version.full": node.gpu.driver_version,
-            }
         annotations |= {
             ANNOTATION_GPU_NAME: node.gpu.name,
             ANNOTATION_GPU_MEMORY: str(node.gpu.memory_mib),

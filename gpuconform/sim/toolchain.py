@@ -1,7 +1,9 @@
 """Build the simulated cluster's binaries from the Go module proxy, once, into a cache.
 
-The versions live in ``toolchain.yaml``. The cache directory is keyed by a hash of that
-file, so changing a version builds a new toolchain and never mixes binaries.
+The control plane's versions live in ``toolchain.yaml``, the real nodes' (kubelet, containerd,
+runc, CNI, NVIDIA's container toolkit) in ``node_toolchain.yaml``. Each file's cache directory
+is keyed by a hash of that file, so changing a version builds a new toolchain and never mixes
+binaries, and a node component changes without rebuilding the control plane.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from pathlib import Path
 import yaml
 
 TOOLCHAIN_FILE = Path(__file__).with_name("toolchain.yaml")
+NODE_TOOLCHAIN_FILE = Path(__file__).with_name("node_toolchain.yaml")
+# What a cgo component needs from the system, and the Debian package that provides it.
+CGO_NEEDS = {"gcc": "gcc", "/usr/include/stdio.h": "libc6-dev"}
+SECCOMP_HEADER = ("/usr/include/seccomp.h", "libseccomp-dev")
 # A local-path replace in an upstream go.mod, e.g. `k8s.io/api => ./staging/src/k8s.io/api`.
 LOCAL_REPLACE = re.compile(r"^\s*(?:replace\s+)?(\S+)\s+=>\s+(\.{1,2}/\S*)\s*$")
 
@@ -36,6 +42,8 @@ class Component:
     packages: dict[str, str]
     ldflags: dict[str, str]
     sibling_version: str | None = None
+    cgo: bool = False  # needs a C compiler (runc's nsenter, go-nvml's dlopen)
+    tags: tuple[str, ...] = ()  # Go build tags, as the upstream Makefile passes them
 
 
 def load_components(path: Path = TOOLCHAIN_FILE) -> list[Component]:
@@ -48,6 +56,8 @@ def load_components(path: Path = TOOLCHAIN_FILE) -> list[Component]:
             packages=dict(spec["packages"]),
             ldflags={k: str(v) for k, v in (spec.get("ldflags") or {}).items()},
             sibling_version=spec.get("sibling_version"),
+            cgo=bool(spec.get("cgo", False)),
+            tags=tuple(spec.get("tags") or ()),
         )
         for name, spec in data["components"].items()
     ]
@@ -69,27 +79,36 @@ def toolchain_dir(path: Path = TOOLCHAIN_FILE) -> Path:
     return cache_root() / "toolchain" / key
 
 
-def bin_dir() -> Path:
-    return toolchain_dir() / "bin"
+def bin_dir(path: Path = TOOLCHAIN_FILE) -> Path:
+    return toolchain_dir(path) / "bin"
 
 
-def binary_names() -> list[str]:
-    return [name for c in load_components() for name in c.packages]
+def node_bin_dir() -> Path:
+    """Where the real nodes' binaries (kubelet, containerd, runc, CNI, nvidia-ctk...) live."""
+    return bin_dir(NODE_TOOLCHAIN_FILE)
 
 
-def missing_binaries() -> list[str]:
-    return [name for name in binary_names() if not os.access(bin_dir() / name, os.X_OK)]
+def binary_names(path: Path = TOOLCHAIN_FILE) -> list[str]:
+    return [name for c in load_components(path) for name in c.packages]
 
 
-def require_binary(name: str) -> Path:
+def missing_binaries(path: Path = TOOLCHAIN_FILE) -> list[str]:
+    return [name for name in binary_names(path) if not os.access(bin_dir(path) / name, os.X_OK)]
+
+
+def require_binary(name: str, path: Path = TOOLCHAIN_FILE) -> Path:
     """Path of a built toolchain binary, or a ToolchainError telling how to build it."""
-    path = bin_dir() / name
-    if not os.access(path, os.X_OK):
+    binary = bin_dir(path) / name
+    if not os.access(binary, os.X_OK):
         raise ToolchainError(
-            f"toolchain binary {name!r} is missing from {path.parent}; "
+            f"toolchain binary {name!r} is missing from {binary.parent}; "
             "run `make toolchain` (or `gpuconform sim build`) to build it"
         )
-    return path
+    return binary
+
+
+def require_node_binary(name: str) -> Path:
+    return require_binary(name, NODE_TOOLCHAIN_FILE)
 
 
 def sibling_replaces(upstream_gomod: str, sibling_version: str) -> dict[str, str]:
@@ -128,16 +147,39 @@ def run_go(cmd: list[str], cwd: Path, what: str, env: dict[str, str]) -> None:
         raise ToolchainError(f"building {what} failed at `{' '.join(cmd[:3])}`:\n{tail}")
 
 
-def go_env() -> dict[str, str]:
+def go_env(cgo: bool = False) -> dict[str, str]:
     env = dict(os.environ)
-    env.setdefault("CGO_ENABLED", "0")
+    if cgo:
+        env["CGO_ENABLED"] = "1"
+    else:
+        env.setdefault("CGO_ENABLED", "0")
     env["GOFLAGS"] = "-mod=mod"
     return env
 
 
-def build_component(component: Component, out_dir: Path, log=print) -> None:
-    env = go_env()
-    work = toolchain_dir() / "src" / component.name
+def check_cgo_needs(component: Component) -> None:
+    """Fail before a minutes-long build when the C toolchain a cgo component needs is absent."""
+    needs = dict(CGO_NEEDS)
+    if "seccomp" in component.tags:
+        needs[SECCOMP_HEADER[0]] = SECCOMP_HEADER[1]
+    missing = sorted(
+        {pkg for need, pkg in needs.items() if not (shutil.which(need) or os.path.exists(need))}
+    )
+    if missing:
+        raise ToolchainError(
+            f"building {component.name} {component.version} needs C (cgo) and Debian's "
+            f"{' '.join(missing)} is missing; run `make node-deps` "
+            f"(as root: apt-get install {' '.join(missing)})"
+        )
+
+
+def build_component(
+    component: Component, out_dir: Path, log=print, work_root: Path | None = None
+) -> None:
+    if component.cgo:
+        check_cgo_needs(component)
+    env = go_env(component.cgo)
+    work = (work_root or toolchain_dir()) / "src" / component.name
     work.mkdir(parents=True, exist_ok=True)
     what = f"{component.name} {component.version}"
     proc = subprocess.run(
@@ -162,16 +204,20 @@ def build_component(component: Component, out_dir: Path, log=print) -> None:
     for name, pkg in missing.items():
         log(f"  building {name} ({component.module}@{component.version}) ...")
         started = time.monotonic()
+        tags = ["-tags", ",".join(component.tags)] if component.tags else []
         run_go(
-            ["go", "build", "-ldflags", ldflags, "-o", str(out_dir / name), pkg], work, name, env
+            ["go", "build", *tags, "-ldflags", ldflags, "-o", str(out_dir / name), pkg],
+            work,
+            name,
+            env,
         )
         log(f"  built {name} in {time.monotonic() - started:.0f}s")
 
 
-def ensure_toolchain(log=print) -> Path:
+def ensure_toolchain(log=print, path: Path = TOOLCHAIN_FILE) -> Path:
     """Build whatever binaries are missing; return the bin directory (cheap when warm)."""
-    out_dir = bin_dir()
-    if not missing_binaries():
+    out_dir = bin_dir(path)
+    if not missing_binaries(path):
         return out_dir
     if shutil.which("go") is None:
         raise ToolchainError(
@@ -179,10 +225,15 @@ def ensure_toolchain(log=print) -> Path:
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     log(f"building the simulated-cluster toolchain into {out_dir} (first run only)")
-    for component in load_components():
+    for component in load_components(path):
         if any(not (out_dir / n).exists() for n in component.packages):
-            build_component(component, out_dir, log)
+            build_component(component, out_dir, log, work_root=toolchain_dir(path))
     return out_dir
+
+
+def ensure_node_toolchain(log=print) -> Path:
+    """The real nodes' binaries, built once (see node_toolchain.yaml)."""
+    return ensure_toolchain(log, NODE_TOOLCHAIN_FILE)
 
 
 if __name__ == "__main__":

@@ -54,11 +54,25 @@ def test_unknown_fault_is_named():
         ([{"name": "g", "count": 1, "gpus": "8"}], "must be int"),
         ([{"name": "g", "count": 1, "gpus": 1}, {"name": "g", "count": 1, "gpus": 0}], "duplicate"),
         ([], "node_groups is empty"),
+        ([{"name": "g", "count": 1, "gpus": 1, "runtime": "docker"}], "runtime must be one of"),
+        (
+            [{"name": "g", "count": 1, "gpus": 1, "accept_envvar_unprivileged": "no"}],
+            "accept_envvar_unprivileged must be true or false",
+        ),
     ],
 )
 def test_invalid_node_profiles(groups, message):
     with pytest.raises(NodeProfileError, match=message):
         parse_node_profile({"gpu": GPU, "node_groups": groups})
+
+
+def test_real_nodes_are_opt_in_per_node_group():
+    nodes = load_node_profile("real")
+    assert [(n.name, n.is_real, n.accept_envvar_unprivileged) for n in nodes] == [
+        ("real-gpu-0", True, True),
+        ("real-strict-0", True, False),
+    ]
+    assert not any(n.is_real for n in load_node_profile("healthy"))
 
 
 def test_unknown_node_profile_lists_known():

@@ -1,0 +1,153 @@
+"""A cluster's real nodes together: the network they share, starting them, stopping them.
+
+``sim up`` calls ``start_real_nodes`` after the control plane is up; ``sim down`` (and a failed
+or interrupted start) calls ``stop_real_nodes``, which needs nothing but the state directory,
+so it also cleans up after a SIGKILLed ``sim up``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+
+from gpuconform.sim.nodes import SimNode, gpu_labels
+from gpuconform.sim.realnode import network
+from gpuconform.sim.realnode.network import ClusterNetwork
+from gpuconform.sim.realnode.node import RealNode, RealNodeSpec, stop_node_dir
+
+NETWORK_FILE = "real-nodes-network.json"
+LABEL_RUNTIME = "gpuconform.io/node-runtime"
+
+
+def cluster_network(cluster: str, state_dir: Path) -> ClusterNetwork:
+    """The cluster's network, chosen once and remembered in the state directory."""
+    path = state_dir / NETWORK_FILE
+    if path.exists():
+        data = json.loads(path.read_text())
+        return ClusterNetwork(data["cluster"], network.ipaddress.ip_network(data["subnet"]))
+    net = ClusterNetwork.for_cluster(cluster)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"cluster": cluster, "subnet": str(net.subnet)}))
+    return net
+
+
+def kwokctl_options(net: ClusterNetwork) -> dict:
+    """kwokctl options so real nodes and their pods can reach the API server."""
+    # The node's kubelet connects to the bridge address; pods to the Service IP.
+    return {"kubeApiserverCertSANs": [net.gateway, network.KUBERNETES_SERVICE_IP]}
+
+
+def kwokctl_patches(net: ClusterNetwork) -> list[dict]:
+    """kwokctl componentsPatches: the API server on the bridge; KWOK off the real nodes."""
+    return [
+        {
+            "name": "kube-apiserver",
+            "extraArgs": [
+                # Listen on the bridge too (kwokctl's bindAddress is loopback only).
+                {"key": "bind-address", "value": "0.0.0.0", "override": True},
+                # The `kubernetes` Service's endpoint: kube-proxy forwards pods there.
+                {"key": "advertise-address", "value": net.gateway},
+                # Logs and exec by the node's address: its name resolves nowhere.
+                {"key": "kubelet-preferred-address-types", "value": "InternalIP"},
+            ],
+        },
+        {
+            "name": "kwok-controller",
+            "extraArgs": [
+                # kwokctl's binary runtime manages every node; real nodes are not KWOK's.
+                {"key": "manage-all-nodes", "value": "false", "override": True},
+                {
+                    "key": "manage-nodes-with-annotation-selector",
+                    "value": "kwok.x-k8s.io/node=fake",
+                },
+            ],
+        },
+    ]
+
+
+def start_real_nodes(
+    cluster: str,
+    state_dir: Path,
+    kubeconfig: Path,
+    api_port: int,
+    nodes: list[SimNode],
+    log=print,
+    timeout_s: float = 60,
+) -> list[str]:
+    """Start each real node; return their names. Any failure leaves cleanup to the caller."""
+    net = cluster_network(cluster, state_dir)
+    network.ensure_bridge(net)
+    names = []
+    for index, node in enumerate(nodes):
+        spec = RealNodeSpec(
+            name=node.name,
+            index=index,
+            gpus=node.gpus,
+            gpu=node.gpu,
+            # kubelet may set these: nvidia.com/* and *.node.kubernetes.io/* are not restricted.
+            labels={**gpu_labels(node), **node.labels, LABEL_RUNTIME: "real"},
+            taints=node.taints,
+            fault=node.fault,
+            accept_envvar_unprivileged=node.accept_envvar_unprivileged,
+            default_runtime=node.default_runtime,
+        )
+        real = RealNode(spec, cluster, state_dir, net)
+        real.dir.mkdir(parents=True, exist_ok=True)
+        # Written first: `stop_real_nodes` must find a node that fails halfway through start.
+        (real.dir / "node.json").write_text(
+            json.dumps({"cgroup_root": real.cgroup_root, "host_veth": net.host_veth(index)})
+        )
+        started = time.monotonic()
+        real.prepare(kubeconfig, api_port)
+        real.start(timeout_s)
+
+        log(f"real node {node.name} started in {time.monotonic() - started:.1f}s ({real.ip})")
+        names.append(node.name)
+    return names
+
+
+def stop_real_nodes(state_dir: Path) -> None:
+    """Stop every real node recorded in ``state_dir`` and remove the cluster's bridge."""
+    for info in sorted((state_dir / "nodes").glob("*/node.json")):
+        data = json.loads(info.read_text())
+        stop_node_dir(info.parent, data["cgroup_root"], data["host_veth"])
+    path = state_dir / NETWORK_FILE
+    if path.exists():
+        net = json.loads(path.read_text())
+        network.delete_bridge(
+            ClusterNetwork(net["cluster"], network.ipaddress.ip_network(net["subnet"]))
+        )
+
+
+# Each node component and how it reports its version (the first line that names it).
+VERSION_COMMANDS = {
+    "kubelet": ["kubelet", "--version"],
+    "kube-proxy": ["kube-proxy", "--version"],
+    "containerd": ["containerd", "--version"],
+    "runc": ["runc", "--version"],
+    "CNI plugins": ["bridge", "--version"],
+    "nvidia-container-toolkit": ["nvidia-ctk", "--version"],
+}
+VERSION = re.compile(r"v?\d+\.\d+\.\d+\S*")
+
+
+def component_versions(bin_dir: Path) -> dict[str, str]:
+    """What each node component says its version is (run, not read from the pins)."""
+    versions = {}
+    for name, (binary, *args) in VERSION_COMMANDS.items():
+        proc = subprocess.run([str(bin_dir / binary), *args], capture_output=True, text=True)
+        match = VERSION.search(proc.stdout + proc.stderr)
+        versions[name] = match.group(0) if match else "unknown"
+    return versions
+
+
+def node_versions(state_dir: Path) -> dict[str, str]:
+    """For the report header: each real node and its components' versions, one line each."""
+    lines = {}
+    for plan_path in sorted((state_dir / "nodes").glob("*/plan.json")):
+        versions = component_versions(Path(json.loads(plan_path.read_text())["bin"]))
+        lines[plan_path.parent.name] = ", ".join(f"{k} {v}" for k, v in versions.items())
+    return lines

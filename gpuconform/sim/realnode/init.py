@@ -1,0 +1,109 @@
+"""PID 1 of a real node: runs inside the node's own PID, mount and network namespaces.
+
+Started as ``unshare --pid --fork --mount-proc --mount --net --propagation private
+--kill-child -- python -m gpuconform.sim.realnode.init <node dir>``. It bind-mounts the node's
+directories on the fixed paths kubelet, containerd, CNI and the NVIDIA runtime use, waits for
+its parent to wire the network (a line on stdin), then starts containerd, imports the node's
+images, starts kubelet and kube-proxy and prints ``ready``. When it exits, the kernel kills
+every process of the node's PID namespace (shims and containers too): nothing outlives it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from gpuconform.sim import node_images
+
+# Fixed path on a node -> directory under the node's dir mounted there (per node).
+NODE_MOUNTS = {
+    "/var/lib/kubelet": "var/lib/kubelet",
+    "/var/lib/containerd": "var/lib/containerd",
+    "/run/containerd": "run/containerd",
+    "/var/lib/cni": "var/lib/cni",
+    "/etc/cni/net.d": "etc/cni/net.d",
+    "/etc/cdi": "etc/cdi",
+    "/var/run/cdi": "run/cdi",
+    "/etc/containerd": "etc/containerd",
+    "/etc/nvidia-container-runtime": "etc/nvidia-container-runtime",
+    "/var/log/pods": "var/log/pods",
+    "/var/log/containers": "var/log/containers",
+}
+CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
+SOCKET_WAIT_S = 30
+
+
+def log(line: str) -> None:
+    print(f"[node-init] {line}", file=sys.stderr, flush=True)
+
+
+def mount_node_dirs(node_dir: Path) -> None:
+    for target, rel in NODE_MOUNTS.items():
+        source = node_dir / "root" / rel
+        source.mkdir(parents=True, exist_ok=True)
+        # The mount point on the host's filesystem: an empty directory, created once.
+        Path(target).mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "--bind", str(source), target], check=True)
+
+
+def wait_for_socket(path: str, proc: subprocess.Popen, timeout_s: float) -> None:
+    """Until containerd accepts connections; fails at once when containerd has exited."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"containerd exited with {proc.returncode}; see containerd.log")
+        with socket.socket(socket.AF_UNIX) as sock:
+            try:
+                sock.connect(path)
+                return
+            except OSError:
+                pass
+        time.sleep(0.05)  # polling a socket that has no readiness event of its own
+    raise RuntimeError(f"containerd did not listen on {path} within {timeout_s:.0f}s")
+
+
+def start(cmd: list[str], log_path: Path, env: dict[str, str]) -> subprocess.Popen:
+    with log_path.open("ab") as out:
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+
+def main(argv: list[str]) -> int:
+    node_dir = Path(argv[0])
+    plan = json.loads((node_dir / "plan.json").read_text())
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # PID 1 has no default handler
+    mount_node_dirs(node_dir)
+    print("mounted", flush=True)  # the parent wires the network into our namespace now
+    if sys.stdin.readline().strip() != "network-ready":
+        log("the parent gave up before wiring the network")
+        return 1
+    env = dict(os.environ, PATH=f"{plan['bin']}:{os.environ.get('PATH', '/usr/sbin:/usr/bin')}")
+    logs = node_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    children = {"containerd": start(plan["containerd"], logs / "containerd.log", env)}
+    wait_for_socket(CONTAINERD_SOCKET, children["containerd"], SOCKET_WAIT_S)
+    archives = {ref: Path(path) for ref, path in plan["images"].items()}
+    node_images.import_archives(Path(plan["bin"]) / "ctr", CONTAINERD_SOCKET, archives)
+    for name in ("kubelet", "kube-proxy"):
+        children[name] = start(plan[name], logs / f"{name}.log", env)
+    print("ready", flush=True)
+    # Reap everything (PID 1 inherits orphans: shims, hooks) until a node component exits.
+    while True:
+        pid, status = os.wait()
+        for name, proc in children.items():
+            if proc.pid == pid:
+                log(f"{name} exited ({os.waitstatus_to_exitcode(status)}); the node stops")
+                return 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except Exception as exc:
+        log(f"failed: {exc}")
+        sys.exit(1)

@@ -1,0 +1,142 @@
+"""Nothing of a real node survives: after `sim down`, after a `sim up` SIGKILLed while it
+starts the node, and after the node itself is SIGKILLed. Each kind of leftover is listed:
+processes in the node's namespaces (containerd, shims, kubelet, containers), mounts, cgroups,
+iptables rules, veths and the bridge."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+
+from gpuconform.sim.cluster import SimCluster
+from gpuconform.sim.realnode import fleet, leftovers
+from gpuconform.wait import wait_for
+
+PROFILE = "real"
+NODE = "real-gpu-0"
+SLEEP_IMAGE = "nvcr.io/nvidia/cuda:12.8.0-base-ubuntu24.04"
+PROCESSES = "processes and namespaces (containerd, shims, kubelet, containers)"
+
+
+def _inventory(cluster: SimCluster) -> tuple[list[dict], str, Path, str]:
+    """What to look for, read while the cluster's state still exists."""
+    state = cluster.paths.state_dir
+    net = fleet.cluster_network(cluster.name, state)
+    return leftovers.load_records(state), net.bridge, state, str(net.subnet.network_address)
+
+
+def _leftovers(inventory) -> dict[str, list[str]]:
+    records, bridge, state, subnet = inventory
+    return {
+        kind: found
+        for kind, found in leftovers.find(records, bridge, state, subnet).items()
+        if found
+    }
+
+
+def _wait_until(condition, what: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout_s}s waiting for {what}"
+        time.sleep(0.1)  # a file written by another process: no event to wait on
+
+
+def _run_sleeping_pod(cluster: SimCluster) -> None:
+    core = client.CoreV1Api(config.new_client_from_config(str(cluster.paths.kubeconfig)))
+    pod = client.V1Pod(
+        metadata=client.V1ObjectMeta(name="sleeper"),
+        spec=client.V1PodSpec(
+            node_name=NODE,
+            tolerations=[client.V1Toleration(operator="Exists")],
+            containers=[client.V1Container(name="c", image=SLEEP_IMAGE, command=["sleep", "3600"])],
+        ),
+    )
+    core.create_namespaced_pod("default", pod)
+    wait_for(
+        core.list_namespaced_pod,
+        lambda pods: (pods["default/sleeper"].status.phase == "Running", "sleeper"),
+        what="a pod to run on the real node",
+        timeout_s=60,
+        namespace="default",
+    )
+
+
+def test_sim_down_leaves_nothing():
+    cluster = SimCluster(f"gpuconform-rdown-{os.getpid()}", log=lambda line: None)
+    cluster.up(PROFILE, timeout_s=90)
+    try:
+        _run_sleeping_pod(cluster)
+        inventory = _inventory(cluster)
+        found = _leftovers(inventory)
+        # While up, the lists are not empty: the check can see what it looks for.
+        processes = " ".join(found[PROCESSES])
+        for what in ("containerd)", "containerd-shim", "kubelet", "kube-proxy", "(sleep)"):
+            assert what in processes, f"{what} not seen among the node's processes: {processes}"
+        assert found.get("veths and bridge")
+        assert any(
+            Path(p).exists()
+            for r in inventory[0]
+            for p in [f"/sys/fs/cgroup/memory{r['cgroup_root']}"]
+        )
+    finally:
+        cluster.down(quiet=True)
+    assert _leftovers(inventory) == {}
+
+
+def test_an_interrupted_start_is_cleaned_up_by_sim_down():
+    name = f"gpuconform-rkill-{os.getpid()}"
+    cluster = SimCluster(name, log=lambda line: None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gpuconform.cli", "sim", "up", "--name", name, "--nodes", PROFILE],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    record = cluster.paths.state_dir / "nodes" / NODE / "node.json"
+    try:
+        # SIGKILL `sim up` once the node's namespaces exist, before the node is ready.
+        _wait_until(
+            lambda: record.exists() and "namespaces" in json.loads(record.read_text() or "{}"),
+            "the real node's namespaces",
+        )
+        proc.kill()
+        proc.wait(timeout=10)
+        inventory = _inventory(cluster)
+        assert _leftovers(inventory), "an interrupted start left nothing to clean: test is blind"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        cluster.down(quiet=True)
+    assert _leftovers(inventory) == {}
+
+
+def test_a_sigkilled_node_takes_its_processes_and_sim_down_the_rest():
+    cluster = SimCluster(f"gpuconform-rnode-{os.getpid()}", log=lambda line: None)
+    cluster.up(PROFILE, timeout_s=90)
+    try:
+        inventory = _inventory(cluster)
+        unshare = int((cluster.paths.state_dir / "nodes" / NODE / "unshare.pid").read_text())
+        os.kill(unshare, signal.SIGKILL)
+        kind = PROCESSES
+        killed = (
+            [r for r in inventory[0] if r["cgroup_root"].endswith(f"/{NODE}")],
+            *inventory[1:],
+        )
+        # The kernel kills the node's PID namespace with its init: no process survives it.
+        _wait_until(lambda: kind not in _leftovers(killed), "the node's processes to die")
+    finally:
+        cluster.down(quiet=True)
+    assert _leftovers(inventory) == {}
+
+
+@pytest.fixture(autouse=True)
+def _root():
+    if os.geteuid() != 0:
+        pytest.fail("real nodes need root (namespaces, mknod, cgroups); CI runs as root")
