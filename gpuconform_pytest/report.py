@@ -117,7 +117,7 @@ def summarize(config: pytest.Config, summary: dict[str, Any]) -> dict[str, Any]:
     else:
         nodes = build_node_matrix(
             snap,
-            ctx.profile.expected_resources(),
+            ctx.fleet.expectations_of(snap.nodes),
             config.stash.get(PROBES_KEY, {}),
             config.stash.get(NODE_DIAGNOSES_KEY, {}),
         )
@@ -180,18 +180,27 @@ def pytest_html_results_table_html(report: pytest.TestReport, data: list[str]) -
         data[0] = escape(sentence(report.longrepr[2])) + "\n"
 
 
+def node_lines(rows: list[NodeRow]) -> list[str]:
+    """`GPU nodes: 3 OK, 1 broken (gpu-broken-0)`, one line per pool when there are several."""
+    pools = list(dict.fromkeys(r.pool for r in rows if r.expected))
+    lines = []
+    for pool in pools:
+        mine = [r for r in rows if r.expected and r.pool == pool]
+        broken = [r.name for r in mine if not r.healthy]
+        line = f"GPU nodes{f' in pool {pool}' if len(pools) > 1 else ''}: "
+        line += f"{len(mine) - len(broken)} OK"
+        lines.append(line + (f", {len(broken)} broken ({', '.join(broken)})" if broken else ""))
+    return lines
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config):
     result = yield
     view = config.stash.get(VIEW_KEY, None)
     if view is not None:  # last, after pytest's short summary: the line a person reads
         terminalreporter.write_sep("=", "gpuconform verdict")
-        broken = [n.name for n in view.nodes if n.expected and not n.healthy]
-        healthy = sum(1 for n in view.nodes if n.healthy)
-        if view.nodes:
-            nodes = f"GPU nodes: {healthy} OK"
-            nodes += f", {len(broken)} broken ({', '.join(broken)})" if broken else ""
-            terminalreporter.write_line(nodes)
+        for line in node_lines(view.nodes):
+            terminalreporter.write_line(line)
         terminalreporter.write_line(
             view.verdict.line(), green=view.verdict.conformant, red=not view.verdict.conformant
         )

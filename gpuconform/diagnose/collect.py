@@ -17,7 +17,7 @@ from typing import Any
 from kubernetes.client.rest import ApiException
 
 from gpuconform.diagnose.explain import PROBE_MARK, Evidence
-from gpuconform.diagnose.probe import probe_script
+from gpuconform.diagnose.probe import GPU_LIST_LINE, parse_probe, probe_script
 from gpuconform.diagnose.redact import redact
 from gpuconform.kube import GPU_RESOURCE
 from gpuconform.readiness import is_plugin_daemonset, owned_by
@@ -278,12 +278,31 @@ def _probe_nodes(ctx: RunContext, got: Collected, nodes: list[str], deadline: fl
             continue
         if text is None:
             ctx.progress(f"diagnostics: probing node {name} ({index}/{len(nodes)})")
-            text = run_node_probe(ctx, name, min(PROBE_TIMEOUT_S, remaining))
-            if PROBE_MARK in text:  # a probe that ran; a failed attempt may do better later
-                cache[name] = text
+            text = cached_node_probe(ctx, name, min(PROBE_TIMEOUT_S, remaining))
         else:
             got.notes.append(f"node probe of {name}: the output of this run's earlier probe")
         got.add(ctx, f"node-{name}", "node-probe.txt", Evidence("node-probe", name, text, name))
+
+
+def cached_node_probe(ctx: RunContext, node: str, timeout_s: float = PROBE_TIMEOUT_S) -> str:
+    """The node's probe output: this run's earlier one, else a new probe (kept when it ran)."""
+    cache: dict[str, str] = ctx.evidence_cache.setdefault("node-probe", {})
+    if node in cache:
+        return cache[node]
+    text = run_node_probe(ctx, node, timeout_s)
+    if PROBE_MARK in text:  # a probe that ran; a failed attempt may do better later
+        cache[node] = text
+    return text
+
+
+def probed_gpu_count(ctx: RunContext, node: str) -> int | None:
+    """How many GPUs the node's probe lists (`nvidia-smi -L`); None when it listed none or
+    could not run, so no expectation is made up from a failed probe."""
+    probe = parse_probe(cached_node_probe(ctx, node))
+    listed = [
+        line for line in probe.text("nvidia-smi -L").splitlines() if GPU_LIST_LINE.match(line)
+    ]
+    return len(listed) if probe.exit_code("nvidia-smi -L") == 0 and listed else None
 
 
 def node_probe_body(ctx: RunContext, node: str) -> dict[str, Any]:
