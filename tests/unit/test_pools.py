@@ -23,6 +23,7 @@ from gpuconform.fleet import (
 from gpuconform.pools import SINGLE_POOL
 from gpuconform.profile import ProfileError, resolve_profile
 
+REPO = Path(__file__).resolve().parents[2]
 POOLS = [
     {"name": "training", "selector": "pool=training", "count": 2, "gpus_per_node": 8},
     {"name": "inference", "selector": "pool=inference"},
@@ -80,6 +81,15 @@ def test_top_level_sharing_and_mig_are_every_pools_default(tmp_path):
     assert b.expected_resources() == {"nvidia.com/gpu": 2}
     assert c.gpu_resource == "nvidia.com/mig-1g.10gb"
     assert c.expected_resources() == {"nvidia.com/mig-1g.10gb": 14}
+
+
+def test_the_shipped_mixed_profile_resolves():
+    profile = resolve_profile("sim-mixed", REPO / "clusters.yaml")
+    assert [p.name for p in profile.pools] == ["training", "inference", "shared"]
+    assert profile.simulated_nodes == "mixed-fleet"
+    # Its values file is found next to clusters.yaml, wherever pytest runs from.
+    (values,) = profile.chart.values
+    assert Path(values) == REPO / "gpuconform" / "sim" / "values" / "mixed-fleet.yaml"
 
 
 @pytest.mark.parametrize(
