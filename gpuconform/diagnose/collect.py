@@ -166,10 +166,14 @@ def _namespace_exists(ctx: RunContext, name: str) -> bool:
         return False
 
 
-def collect(ctx: RunContext, failure: str, gpu_node_names: list[str]) -> Collected:
+def collect(
+    ctx: RunContext, failure: str, gpu_node_names: list[str], pool_scoped: bool = False
+) -> Collected:
     """Gather evidence for a failed step; the failure message itself is evidence too.
 
     Bounded by the profile's diagnostics.budget_s; node probes run once per node and run.
+    `pool_scoped`: the check ran for one pool of several (`gpu_node_names` are its nodes),
+    so pods on other pools' nodes, and their events, are no evidence for it.
     """
     deadline = time.monotonic() + ctx.profile.diagnostics_budget_s
     got = Collected()
@@ -185,6 +189,12 @@ def collect(ctx: RunContext, failure: str, gpu_node_names: list[str]) -> Collect
         pods = core.list_namespaced_pod(ns).items
         if ns not in ours:  # someone else's namespace (kube-system...): the plugin's pods only
             pods = [p for p in pods if any(owned_by(p, ds) for ds in daemonsets)]
+        elsewhere = {
+            p.metadata.name
+            for p in pods
+            if pool_scoped and p.spec.node_name and p.spec.node_name not in gpu_node_names
+        }
+        pods = [p for p in pods if p.metadata.name not in elsewhere]
         expected = {
             p.metadata.name
             for p in pods
@@ -195,7 +205,7 @@ def collect(ctx: RunContext, failure: str, gpu_node_names: list[str]) -> Collect
             e
             for e in core.list_namespaced_event(ns).items
             if (ns in ours or e.involved_object.name in relevant)
-            and e.involved_object.name not in expected
+            and e.involved_object.name not in expected | elsewhere
             and not e.involved_object.name.startswith(DELIBERATE_PREFIXES)
         ]
         got.add(ctx, f"namespace-{ns}", "events.txt", Evidence("events", ns, format_events(events)))
