@@ -11,9 +11,11 @@ import json
 from pathlib import Path
 
 import yaml
+from kubernetes import client
 
+from gpuconform.fleet import COUNT_LABEL
 from gpuconform.sim.nodes import PROFILES_DIR
-from tests.suite.conftest import REPO, outcome, run_suite
+from tests.suite.conftest import REPO, labelled_leftovers, outcome, run_suite, write_profiles
 
 POOLS = ("training", "inference", "shared")
 PER_POOL = (
@@ -111,3 +113,34 @@ def test_one_broken_pool_is_named_while_the_other_pools_pass(tmp_path):
     assert all(rows[n]["healthy"] for n in ("gpu-h100-0", "gpu-h100-1", "gpu-l40s-shared-0"))
     assert "GPU nodes in pool inference: 0 OK, 1 broken (gpu-l40s-0)" in run.output
     assert "GPU nodes in pool training: 2 OK" in run.output
+
+
+def test_without_a_count_label_the_node_probe_says_how_many_gpus_to_expect(
+    tmp_path, shared_cluster, shared_api
+):
+    """A pool that states no GPUs per node, on nodes without NFD/GFD's count label: the
+    expectation comes from each node's probe (nvidia-smi -L), and the report says so."""
+    core = client.CoreV1Api(shared_api)
+    nodes = [f"gpu-node-{i}" for i in range(3)]
+    for name in nodes:
+        core.patch_node(name, {"metadata": {"labels": {COUNT_LABEL: None}}})
+    try:
+        kubeconfig = str(shared_cluster.paths.kubeconfig)
+        profile = {
+            "extends": "base",
+            "kubeconfig": kubeconfig,
+            "gpu_nodes": {"gpus_per_node": None},
+        }
+        profiles = write_profiles(tmp_path, {"unlabelled": profile})
+        run = run_suite(tmp_path, "--cluster=unlabelled", f"--profiles={profiles}")
+    finally:
+        for name in nodes:
+            core.patch_node(name, {"metadata": {"labels": {COUNT_LABEL: "8"}}})
+    assert run.returncode == 0, run.output[-3000:]
+    assert "expected GPUs: probing node gpu-node-0 (no nvidia.com/gpu.count)" in run.output
+    summary = json.loads((run.report_dir / "summary.json").read_text())
+    rows = {n["name"]: n for n in summary["nodes"] if n["expected"]}
+    assert {n: (r["gpus_expected"], r["expected_from"]) for n, r in rows.items()} == {
+        name: (8, "node probe (nvidia-smi -L)") for name in nodes
+    }
+    assert labelled_leftovers(shared_api) == []  # the probes' pods went with the run
