@@ -52,9 +52,6 @@ class Expectation:
         counts = ", ".join(f"{r}={c}" for r, c in self.resources.items())
         return f"{counts} ({self.source})"
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"pool": self.pool, "gpus": self.gpus, "source": self.source}
-
 
 @dataclass
 class PoolNodes:

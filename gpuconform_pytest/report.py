@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from gpuconform.diagnose.probe import parse_probe
 from gpuconform.report.html import (
     CSS_FILE,
     node_matrix_html,
@@ -115,15 +116,23 @@ def summarize(config: pytest.Config, summary: dict[str, Any]) -> dict[str, Any]:
     if snap is None:
         note = "The cluster was not read for the node matrix (no check ran)."
     else:
+        # Probes that counted a node's GPUs (no gpus_per_node, no count label), then those
+        # of diagnostics (the latest per node).
+        counted = {
+            node: parse_probe(text)
+            for node, text in ctx.evidence_cache.get("node-probe", {}).items()
+        }
         nodes = build_node_matrix(
             snap,
             ctx.fleet.expectations_of(snap.nodes),
-            config.stash.get(PROBES_KEY, {}),
+            counted | config.stash.get(PROBES_KEY, {}),
             config.stash.get(NODE_DIAGNOSES_KEY, {}),
         )
         probe = (
             "node probes ran after a failure"
             if config.stash.get(PROBES_KEY, {})
+            else "node probes ran to count GPUs where nothing else said how many"
+            if counted
             else "node probes run only after a failure"
             if ctx.profile.node_probe
             else "node probes are off (diagnostics.node_probe: false)"

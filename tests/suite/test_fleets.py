@@ -143,4 +143,7 @@ def test_without_a_count_label_the_node_probe_says_how_many_gpus_to_expect(
     assert {n: (r["gpus_expected"], r["expected_from"]) for n, r in rows.items()} == {
         name: (8, "node probe (nvidia-smi -L)") for name in nodes
     }
+    # The matrix shows what each probe found, and why probes ran on a passing run.
+    assert rows["gpu-node-0"]["probe"]["gpus"] == 8
+    assert "node probes ran to count GPUs where nothing else said how many" in run.html()
     assert labelled_leftovers(shared_api) == []  # the probes' pods went with the run
