@@ -16,7 +16,7 @@ from typing import Any
 
 from kubernetes.client.rest import ApiException
 
-from gpuconform.diagnose.explain import PROBE_MARK, Evidence
+from gpuconform.diagnose.explain import FAILED_CHECK, PROBE_MARK, Evidence
 from gpuconform.diagnose.probe import GPU_LIST_LINE, parse_probe, probe_script
 from gpuconform.diagnose.redact import redact
 from gpuconform.kube import GPU_RESOURCE
@@ -177,7 +177,7 @@ def collect(
     """
     deadline = time.monotonic() + ctx.profile.diagnostics_budget_s
     got = Collected()
-    got.add(ctx, "failure", "message.txt", Evidence("failure", "failed check", failure))
+    got.add(ctx, "failure", "message.txt", Evidence("failure", FAILED_CHECK, failure))
     affected: list[str] = []
     core = ctx.kube.core
     daemonsets = plugin_daemonsets(ctx)

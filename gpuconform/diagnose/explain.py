@@ -25,6 +25,10 @@ MAX_QUOTED_LINES = 3
 PROBE_MARK = "=== gpuconform-probe:"
 
 
+# The subject of the failed check's own message as evidence: it names no place.
+FAILED_CHECK = "failed check"
+
+
 @dataclass(frozen=True)
 class Evidence:
     """One piece of text to explain: where it came from, about what, on which node."""

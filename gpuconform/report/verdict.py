@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from gpuconform.diagnose.explain import Explanation, load_signatures
+from gpuconform.diagnose.explain import FAILED_CHECK, Explanation, load_signatures
 
 CONFORMANT, NOT_CONFORMANT = "CONFORMANT", "NOT CONFORMANT"
 
@@ -138,7 +138,9 @@ def decide(
         pools = pools_sentence(tests)
         blamed = first_broken(diagnoses)
         if blamed is not None and blamed.layer:
-            where = f" on {blamed.where}" if blamed.where else ""
+            # The failed check's own message names no place; its pool does.
+            named = blamed.where and not (blamed.pool and blamed.where == FAILED_CHECK)
+            where = f" on {blamed.where}" if named else ""
             where += f" in pool {blamed.pool}" if blamed.pool else ""
             return Verdict(
                 False,

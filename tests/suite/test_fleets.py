@@ -103,7 +103,7 @@ def test_one_broken_pool_is_named_while_the_other_pools_pass(tmp_path):
     assert verdict["verdict"] == "NOT CONFORMANT"
     # The diagnosis names the layer, the pool and the cause (signature plugin-taint-not-tolerated).
     assert verdict["reason"].startswith(
-        "first broken layer: device-plugin on failed check in pool inference"
+        "first broken layer: device-plugin in pool inference (step readiness"
     )
     assert "do not tolerate the node's taint" in verdict["reason"]
     assert "toleration" in verdict["fix"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -473,6 +474,10 @@ def test_a_broken_pool_is_named_in_the_verdict_while_the_others_pass():
     assert not verdict.conformant
     assert "device-plugin on gpu-l40s-0 in pool inference (step readiness" in verdict.reason
     assert verdict.reason.endswith("Pools: inference failed; training, shared passed.")
+    # The check's own message as the evidence names no place: the pool does.
+    from_message = replace(blamed, where="failed check")
+    reason = decide("sim-mixed", FACTS, tests, [from_message], [], 1).reason
+    assert reason.startswith("first broken layer: device-plugin in pool inference (step")
     unexplained = decide("sim-mixed", FACTS, tests, [], [], 1)
     assert "step readiness failed in pool inference: test_ready[inference]" in unexplained.reason
     passing = [t | {"outcome": "passed"} for t in tests]
