@@ -258,7 +258,7 @@ def explain_shortfall(
             if allocatable_gpus(node, resource) != count
         }
         if short:
-            have = ", ".join(f"{r}={c}" for r, c in short.items())
+            have = ", ".join(f"{r}={c}{unhealthy_note(node, r)}" for r, c in short.items())
             want = ", ".join(f"{r}={wanted[r]}" for r in short)
             lines.append(f"{name}: plugin pod Ready but node advertises {have}, expected {want}")
     return lines
@@ -266,6 +266,21 @@ def explain_shortfall(
 
 def allocatable_gpus(node: Any, resource: str = GPU_RESOURCE) -> int:
     return int((node.status.allocatable or {}).get(resource, 0))
+
+
+def unhealthy_gpus(node: Any, resource: str = GPU_RESOURCE) -> int:
+    """Devices of `resource` that kubelet holds back as Unhealthy: its device manager counts
+    every device the plugin lists in capacity, and only the healthy ones in allocatable."""
+    capacity = int((node.status.capacity or {}).get(resource, 0))
+    return max(capacity - allocatable_gpus(node, resource), 0)
+
+
+def unhealthy_note(node: Any, resource: str = GPU_RESOURCE) -> str:
+    """ " (1 of 8 unhealthy)" when the plugin reported devices Unhealthy, else ""."""
+    bad = unhealthy_gpus(node, resource)
+    if not bad:
+        return ""
+    return f" ({bad} of {bad + allocatable_gpus(node, resource)} unhealthy)"
 
 
 def _pod_ready(pod: Any) -> bool:

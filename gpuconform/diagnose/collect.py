@@ -16,7 +16,8 @@ from typing import Any
 
 from kubernetes.client.rest import ApiException
 
-from gpuconform.diagnose.explain import FAILED_CHECK, PROBE_MARK, Evidence
+from gpuconform.diagnose.explain import PROBE_MARK, Evidence
+from gpuconform.diagnose.model import FAILED_CHECK
 from gpuconform.diagnose.probe import GPU_LIST_LINE, parse_probe, probe_script
 from gpuconform.diagnose.redact import redact
 from gpuconform.kube import GPU_RESOURCE

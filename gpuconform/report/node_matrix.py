@@ -13,7 +13,13 @@ from typing import Any
 from gpuconform.diagnose.probe import ProbeResult
 from gpuconform.fleet import Expectation
 from gpuconform.kube import GPU_RESOURCE
-from gpuconform.readiness import allocatable_gpus, matches_placement, owned_by, pod_problem
+from gpuconform.readiness import (
+    allocatable_gpus,
+    matches_placement,
+    owned_by,
+    pod_problem,
+    unhealthy_gpus,
+)
 from gpuconform.report.layout import gpu_label_keys
 from gpuconform.workload import EXPECTED_FAILURE
 
@@ -32,6 +38,7 @@ class NodeRow:
     plugin_restarts: int | None
     gpus_advertised: int
     gpus_expected: int | None
+    gpus_unhealthy: int = 0  # in capacity but not allocatable: the plugin marked them Unhealthy
     pool: str | None = None  # the GPU node pool the node is in (None: in no pool)
     expected_from: str | None = None  # where gpus_expected comes from (fleet.SOURCE_*)
     workload: list[str] = field(default_factory=list)  # "gpu-workload: Succeeded"
@@ -121,6 +128,8 @@ def _problems(row: NodeRow, wanted: bool, pod: Any) -> list[str]:
     expected = row.gpus_expected
     if (expected is not None and row.gpus_advertised != expected) or not row.gpus_advertised:
         out.append(f"advertises {row.gpus_advertised} GPUs")
+    if row.gpus_unhealthy:
+        out.append(f"{row.gpus_unhealthy} GPU(s) unhealthy")
     if any(not w.endswith(("Succeeded", "Running")) for w in row.workload):
         out.append("GPU pod did not succeed")
     if row.probe and not row.probe["driver_ok"]:
@@ -182,6 +191,7 @@ def build_node_matrix(
             ),
             gpus_advertised=sum(allocatable_gpus(node, r) for r in resources),
             gpus_expected=sum(wanted.values()) if wanted else None,
+            gpus_unhealthy=sum(unhealthy_gpus(node, r) for r in resources),
             pool=want.pool if want else None,
             expected_from=want.source if wanted and want else None,
             workload=sorted(workload),

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from gpuconform.diagnose.explain import FAILED_CHECK, Explanation, load_signatures
+from gpuconform.diagnose.explain import Explanation, load_signatures
+from gpuconform.diagnose.model import FAILED_CHECK
 
 CONFORMANT, NOT_CONFORMANT = "CONFORMANT", "NOT CONFORMANT"
 
@@ -27,6 +28,7 @@ class Diagnosis:
     where: str | None = None
     node: str | None = None
     fix: str | None = None
+    confidence: str | None = None  # exact (a known message) or layer (only its component)
     pool: str | None = None  # the GPU node pool the check ran for, when there are several
 
     @classmethod
@@ -42,10 +44,11 @@ class Diagnosis:
             explanation.one_line(),
             step,
             layer=sig.layer,
-            cause=sig.diagnosis,
+            cause=primary.cause,
             where=primary.where,
             node=primary.node,
             fix=sig.remediation,
+            confidence=primary.confidence,
             pool=pool,
         )
 
@@ -142,10 +145,11 @@ def decide(
             named = blamed.where and not (blamed.pool and blamed.where == FAILED_CHECK)
             where = f" on {blamed.where}" if named else ""
             where += f" in pool {blamed.pool}" if blamed.pool else ""
+            guess = " (lower confidence)" if blamed.confidence == "layer" else ""
             return Verdict(
                 False,
                 context,
-                f"first broken layer: {blamed.layer}{where} (step {blamed.step}, check "
+                f"first broken layer: {blamed.layer}{guess}{where} (step {blamed.step}, check "
                 f"{blamed.test}): {blamed.cause}{pools}",
                 blamed.fix,
             )

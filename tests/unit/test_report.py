@@ -12,6 +12,7 @@ from kubernetes import client
 from gpuconform.diagnose.explain import Evidence, explain
 from gpuconform.diagnose.probe import parse_probe
 from gpuconform.fleet import Expectation
+from gpuconform.readiness import unhealthy_note
 from gpuconform.report.html import node_matrix_html, steps_html, verdict_html
 from gpuconform.report.layout import steps
 from gpuconform.report.node_matrix import Snapshot, build_node_matrix
@@ -54,13 +55,14 @@ def test_steps_come_in_runbook_order_with_durations_and_reasons():
     grouped = group_by_step(tests)
     names = [s.name for s in grouped]
     assert names == [s.name for s in steps()] + ["custom-step"]
-    assert names[:8] == [
+    assert names[:9] == [
         "preflight",
         "install",
         "readiness",
         "advertise",
         "workload",
         "scheduling",
+        "health",
         "upgrade",
         "uninstall",
     ]
@@ -149,10 +151,14 @@ NOW = datetime(2026, 11, 30, tzinfo=UTC)
 GPU_LABELS = {"nvidia.com/gpu.present": "true", "nvidia.com/gpu.product": "NVIDIA-H200"}
 
 
-def node(name: str, labels: dict[str, str], gpus: int = 0, ready: bool = True) -> client.V1Node:
+def node(
+    name: str, labels: dict[str, str], gpus: int = 0, ready: bool = True, unhealthy: int = 0
+) -> client.V1Node:
     return client.V1Node(
         metadata=client.V1ObjectMeta(name=name, labels=labels),
         status=client.V1NodeStatus(
+            # kubelet: capacity counts every device the plugin lists, allocatable the healthy.
+            capacity={"nvidia.com/gpu": str(gpus + unhealthy)} if gpus + unhealthy else {},
             allocatable={"nvidia.com/gpu": str(gpus)} if gpus else {},
             conditions=[client.V1NodeCondition(type="Ready", status=str(ready))],
         ),
@@ -321,6 +327,23 @@ def test_node_matrix_expects_what_the_profile_does_shared_or_renamed():
     assert "advertises 8 GPUs" in shared["gpu-a"].problems
     renamed = build_node_matrix(matrix_snapshot(), expecting({"nvidia.com/gpu.shared": 16}), {}, {})
     assert {r.name: r.gpus_advertised for r in renamed}["gpu-a"] == 0
+
+
+def test_a_gpu_the_plugin_marked_unhealthy_shows_in_the_node_matrix():
+    snap = matrix_snapshot()
+    snap.nodes[1] = node("gpu-a", GPU_LABELS, gpus=7, unhealthy=1)  # e.g. after an Xid
+    rows = {r.name: r for r in build_node_matrix(snap, expecting({"nvidia.com/gpu": 8}), {}, {})}
+    a = rows["gpu-a"]
+    assert (a.gpus_advertised, a.gpus_unhealthy, a.gpus_expected) == (7, 1, 8)
+    assert "1 GPU(s) unhealthy" in a.problems and not a.healthy
+    assert "7 / 8<br>1 unhealthy" in node_matrix_html(list(rows.values()))
+    assert rows["gpu-b"].gpus_unhealthy == 0
+
+
+def test_unhealthy_note_reads_capacity_against_allocatable():
+    assert unhealthy_note(node("n", {}, gpus=7, unhealthy=1)) == " (1 of 8 unhealthy)"
+    assert unhealthy_note(node("n", {}, gpus=8)) == ""
+    assert unhealthy_note(node("n", {})) == ""
 
 
 def test_a_node_without_a_plugin_pod_is_broken_and_says_why():
