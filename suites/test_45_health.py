@@ -9,23 +9,24 @@ from __future__ import annotations
 
 import pytest
 
+from gpuconform.plugin_waits import nodes_selector
 from gpuconform.readiness import unhealthy_note
 
 pytestmark = pytest.mark.step("health", needs=["preflight", "install", "readiness", "advertise"])
 
 
 def test_no_gpu_went_unhealthy_during_the_run(run, installed_release, gpu_nodes):
-    selector = run.profile.gpu_selector or None
     names = {n.metadata.name for n in gpu_nodes}
-    nodes = [n for n in run.kube.core.list_node(label_selector=selector).items]
-    resources = list(run.profile.expected_resources() or {run.profile.gpu_resource: None})
-    unhealthy = [
-        f"{node.metadata.name}: {resource}{note}"
-        for node in nodes
-        if node.metadata.name in names
-        for resource in resources
-        if (note := unhealthy_note(node, resource))
-    ]
+    nodes = run.kube.core.list_node(label_selector=nodes_selector(run, gpu_nodes)).items
+    unhealthy = []
+    for node in (n for n in nodes if n.metadata.name in names):
+        # What the node advertises, by resource: its pool's (gpuconform/fleet.py).
+        want = run.fleet.expectation(node)
+        unhealthy += [
+            f"{node.metadata.name}: {resource}{note}"
+            for resource in want.resources or {want.resource: None}
+            if (note := unhealthy_note(node, resource))
+        ]
     assert not unhealthy, (
         "the device plugin marked GPUs Unhealthy (kubelet holds them back from scheduling): "
         + "; ".join(unhealthy)

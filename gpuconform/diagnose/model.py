@@ -13,6 +13,10 @@ EXACT = "exact"
 LAYER_ONLY = "layer"
 
 
+# The subject of the failed check's own message as evidence: it names no place.
+FAILED_CHECK = "failed check"
+
+
 @dataclass(frozen=True)
 class Evidence:
     """One piece of text to explain: where it came from, about what, on which node."""

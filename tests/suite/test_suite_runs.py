@@ -20,6 +20,7 @@ from tests.suite.conftest import (
     SKIPPED_BY_SIM_PROFILE,
     external_profiles,
     labelled_leftovers,
+    outcome,
     preinstalled_plugin,
     real_chart,
     remove_kept_run,
@@ -43,13 +44,6 @@ STEPS = [
     "test_uninstall_removes_the_plugin",
     "test_nothing_with_the_run_id_remains",
 ]
-
-
-def outcome(case) -> str:
-    for tag in ("failure", "error", "skipped"):
-        if case.find(tag) is not None:
-            return tag
-    return "passed"
 
 
 def test_full_run_against_sim_passes_and_reports_every_step(tmp_path):
