@@ -66,10 +66,7 @@ class Signature:
         """This signature with its placeholders filled from a matched line's parts."""
         if "{" not in self.diagnosis + self.remediation:
             return self
-        parts = _Parts({k: v for k, v in groups.items() if v is not None})
-        for key in ("xid", "xid2"):  # an Xid code, spelt out from NVIDIA's Xid catalogue
-            if parts.get(key):
-                parts[key] = xid.describe(parts[key])
+        parts = _Parts(spell_out_xids({k: v for k, v in groups.items() if v is not None}))
         # Patterns match either case; the values are keyed in the source's (lower) case.
         key = parts.get(self.values_by or "", "")
         if self.values_by and (extra := self.values.get(key) or self.values.get(key.lower())):
@@ -86,6 +83,11 @@ class _Parts(dict):
 
     def __missing__(self, key: str) -> str:
         return ""
+
+
+def spell_out_xids(parts: dict[str, str]) -> dict[str, str]:
+    """A line's parts with each Xid code spelt out from NVIDIA's Xid catalogue (xid.yaml)."""
+    return {k: xid.describe(v) if k in ("xid", "xid2") and v else v for k, v in parts.items()}
 
 
 def line_parts(signature: Signature, line: str) -> dict[str, str]:
@@ -129,9 +131,7 @@ class Finding:
         an Xid code is spelt out from NVIDIA's Xid catalogue."""
         template = self.signature.detail
         for line in self.lines if template else ():
-            parts = line_parts(self.signature, line)
-            if "xid" in parts:
-                parts["xid"] = xid.describe(parts["xid"])
+            parts = spell_out_xids(line_parts(self.signature, line))
             try:
                 return template.format(**parts)
             except KeyError:

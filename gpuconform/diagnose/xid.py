@@ -22,8 +22,3 @@ def describe(code: int | str) -> str:
     if entry is None:
         return f"Xid {code} (not in gpuconform's Xid list: see NVIDIA's Xid catalogue)"
     return f"Xid {code} ({entry['meaning']}; {entry['action']})"
-
-
-def is_application_error(code: int | str) -> bool:
-    """Xids the device plugin's health check ignores: the application failed, not the GPU."""
-    return int(code) in _catalogue()["application_errors"]

@@ -13,7 +13,7 @@ import pytest
 
 from gpuconform.diagnose.explain import Evidence, explain, load_signatures
 from gpuconform.diagnose.probe import parse_probe
-from gpuconform.diagnose.xid import describe, is_application_error
+from gpuconform.diagnose.xid import describe
 from tests.unit.corpus import failure_cases
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -169,4 +169,3 @@ def test_an_xid_line_without_its_device_falls_back_to_the_plain_diagnosis():
 def test_xid_codes_outside_the_list_still_read_as_xids():
     assert describe(48) == "Xid 48 (double bit ECC error; reset the GPU (or reboot the node))"
     assert describe(9999).startswith("Xid 9999 (not in gpuconform's Xid list")
-    assert is_application_error(13) and not is_application_error(79)
