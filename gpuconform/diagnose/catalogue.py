@@ -115,6 +115,7 @@ def _signature(doc: dict[str, Any], entry: dict[str, Any], patterns: list[str]) 
         component=doc["component"],
         values_by=entry.get("by"),
         values=values,
+        unless=tuple(re.compile(p, _CASE) for p in entry.get("unless") or ()),
     )
 
 

@@ -208,6 +208,8 @@ def match_item(
     ]
     hits: dict[str, Hit] = {}
     for hit in candidates:
+        if hit.signature.ruled_out_by(item.text):
+            continue
         if usable(hit.signature, item.source, node, working_nodes):
             hits.setdefault(hit.signature.id, hit)
     found = [

@@ -54,9 +54,16 @@ class Signature:
     component: str = ""
     values_by: str | None = None
     values: dict[str, tuple[str, str]] = field(default_factory=dict, hash=False, compare=False)
+    # Text that, anywhere in the same evidence, shows the entry's cause is absent: an entry
+    # about a missing label ("pci-0300_10de" where the selectors want "pci-10de") stands
+    # only where the wanted one is not there too.
+    unless: tuple[re.Pattern[str], ...] = field(default=(), hash=False, compare=False)
 
     def applies_to(self, source: str) -> bool:
         return not self.sources or source in self.sources or source == "file"
+
+    def ruled_out_by(self, text: str) -> bool:
+        return any(p.search(text) for p in self.unless)
 
     @property
     def contradicted_by_working_driver(self) -> bool:

@@ -26,6 +26,15 @@ _OLD_REASON = re.compile(r"(?P<text>[^,]+?) \((?P<count>\d+)\)")
 # didn't tolerate" in older releases) are not followed by a count.
 _REASON_SPLIT = re.compile(r",\s+(?=\d+ )")
 _PREEMPTION = re.compile(r"\.?\s+(?:still not schedulable, )?preemption: .*$|\.\s*$")
+# DRA's PostFilter status, joined to the FitError on 1.31+ ("... does not exist. no new
+# claims to deallocate, preemption: ..."): not a Filter reason.
+_POSTFILTER = re.compile(r"\.?\s*no new claims to deallocate,?\s*$")
+# A FailedScheduling event whose message is only the reasons, without "0/N nodes are
+# available:" (clients that print the event's note trimmed, older scheduler versions):
+# "FailedScheduling  2m (x42 over 60m)  default-scheduler  1 node(s) had untolerated taint".
+_BARE_FIT_ERROR = re.compile(
+    r"FailedScheduling\b.*?\s(?P<reasons>\d+ (?:node\(s\) |Insufficient |Too many ).+)"
+)
 
 
 @dataclass(frozen=True)
@@ -87,14 +96,32 @@ def parse_fit_error(line: str) -> FitError | None:
     """The scheduler's FitError in a line (the first one, not its preemption summary)."""
     found = _FIT_ERROR.search(line)
     if not found:
-        return _parse_old_fit_error(line)
-    body = _PREEMPTION.sub("", found.group("reasons"), count=1).rstrip(". ")
+        return _parse_old_fit_error(line) or _parse_bare_fit_error(line)
+    total = int(found.group("total"))
+    return FitError(int(found.group("available")), total, _reasons(found.group("reasons"), total))
+
+
+def _reasons(text: str, total: int) -> tuple[FitReason, ...]:
+    body = _PREEMPTION.sub("", text, count=1)
+    body = _POSTFILTER.sub("", body).rstrip(". ")
     reasons = []
     for part in _REASON_SPLIT.split(body):
-        count, _, text = part.strip().partition(" ")
-        if count.isdigit() and text:
-            reasons.append(FitReason(int(count), text.strip().rstrip(".")))
-    return FitError(int(found.group("available")), int(found.group("total")), tuple(reasons))
+        count, _, rest = part.strip().partition(" ")
+        if count.isdigit() and rest:
+            reasons.append(FitReason(int(count), rest.strip().rstrip(".")))
+        elif part.strip() and not reasons:
+            # A PreFilter status (DRA's "request gpu: device class X does not exist") rules
+            # out every node at once, so the scheduler prints it without a count.
+            reasons.append(FitReason(total, part.strip().rstrip(".")))
+    return tuple(reasons)
+
+
+def _parse_bare_fit_error(line: str) -> FitError | None:
+    found = _BARE_FIT_ERROR.search(line)
+    if not found:
+        return None
+    reasons = _reasons(found.group("reasons"), 0)
+    return FitError(0, sum(r.count for r in reasons), reasons) if reasons else None
 
 
 def _parse_old_fit_error(line: str) -> FitError | None:

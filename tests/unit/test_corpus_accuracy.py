@@ -27,23 +27,19 @@ CASES = failure_cases()
 HEALTHY = healthy_cases()
 LABELLED = {"seen": labelled_cases(SEEN), "held-out": labelled_cases(HELD_OUT)}
 LABELLED_HEALTHY = labelled_healthy_cases(SEEN) + labelled_healthy_cases(HELD_OUT)
-# The seen set's first, unseen measurement was 32 % (BENCHMARKS.md); since then it is a
-# development set, and this floor keeps what the general improvements reached.
-SEEN_FLOOR = 0.64  # development figure after the general fixes (was 0.32 unseen)
+# Both labelled sets were measured once unseen (seen/: 32 %, held-out/: 45 %, BENCHMARKS.md)
+# and are development sets since: their misses were read to find the missing vocabularies and
+# rules. These floors keep what the general work reached on them (issue 22, explainer3); a
+# third set (held-out-3/) that nobody who changed the explainer has read gives the held-out
+# figure. Some labels were widened (`accept`) by the catalogue writer after adding an entry
+# that names the labelled cause; each such case says so in its `relabelled` field.
+SEEN_FLOOR = 0.92  # development: 26/28 (was 0.32 unseen)
 RULES = Path(__file__).resolve().parents[2] / "gpuconform" / "diagnose"
-# Issue 22 asks 85 % on held-out cases. The second held-out set, measured once unseen on
-# 2026-11-30, gave 45 % (13/29; 7 causes no catalogue entry names): the target is NOT met.
-# This floor only keeps that figure from getting worse; BENCHMARKS.md reports both.
 HELD_OUT_TARGET = 0.85
-HELD_OUT_FLOOR = 0.44
-# Held-out cases the explainer leaves silent ("No known failure signature"), each with why.
+HELD_OUT_FLOOR = 0.86  # development: 25/29 (was 0.45 when measured once unseen)
+# Labelled cases the explainer leaves silent ("No known failure signature"), each with why.
 # Listed so that the gap stays visible; a case that gets a finding must leave this list.
 SILENT_HELD_OUT = {
-    # chcon lines around the NVIDIA driver container's paths: a GPU-stack context that the
-    # fallback does not recognise (a gap of the explainer).
-    "gpu-operator-452-chcon-selinux-disabled.txt",
-    # A ResourceQuota refusal that names no GPU-stack component at all.
-    "modelplane-229-dra-driver-critical-pod-quota.txt",
     # Only a node's Capacity/Allocatable block: no failure line in the text at all.
     "k8s-device-plugin-165-two-gpus-requested-one-per-node.txt",
 }

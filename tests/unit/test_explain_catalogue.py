@@ -224,3 +224,91 @@ def test_an_unknown_filter_reason_is_still_one_finding_with_its_count():
     primary = explained(line).primary
     assert (primary.signature.id, primary.confidence) == ("scheduler-filter-reason", EXACT)
     assert primary.signature.diagnosis.startswith("2 node(s) were rejected by a scheduler filter")
+
+
+# Issue 22, explainer3: families added from the components' source. Texts are the format
+# strings filled with made-up values.
+
+
+def first_id(text: str) -> str | None:
+    primary = explained(text).primary
+    return primary.signature.id if primary else None
+
+
+def test_a_prefilter_status_without_a_node_count_is_read_as_every_nodes_reason():
+    # dynamicresources.go: statusUnschedulable("request %s: device class %s does not exist"),
+    # then PostFilter's "no new claims to deallocate" joined before the preemption summary.
+    status = "request r1: device class example.com does not exist"
+    preemption = "4 Preemption is not helpful for scheduling."
+    postfilter = "no new claims to deallocate, preemption: 0/4 nodes are available"
+    line = f"0/4 nodes are available: {status}. {postfilter}: {preemption}"
+    finding = explained(f"Warning FailedScheduling 5s default-scheduler {line}").primary
+    assert (finding.signature.id, "4 node(s)" in finding.signature.diagnosis) == (
+        "scheduler-dra-cannot-allocate",
+        True,
+    )
+
+
+def test_a_failed_scheduling_event_with_only_its_reasons_is_still_a_fit_error():
+    line = (
+        "FailedScheduling  1m (x3 over 9m)  default-scheduler  "
+        "2 node(s) had untolerated taint {example.com/t: x}"
+    )
+    text = f"pod-a   0/1   CrashLoopBackOff   4 (10s ago)   9m\n{line}\n"
+    assert first_id(text) == "scheduler-untolerated-taint"
+
+
+def test_an_entry_about_a_missing_label_stands_only_where_the_wanted_label_is_absent():
+    class_prefixed = "feature.node.kubernetes.io/pci-0302_10de.present=true\n"
+    assert first_id(class_prefixed) == "nfd-gpu-label-format"
+    both = class_prefixed + "feature.node.kubernetes.io/pci-10de.present=true\n"
+    assert "nfd-gpu-label-format" not in {f.signature.id for f in explained(both).findings}
+
+
+def test_an_avc_denial_is_about_gpu_devices_only_when_its_target_is_a_device():
+    device = (
+        'type=AVC msg=audit(1.1:2): avc:  denied  { read write } for pid=9 comm="app" '
+        'path="/dev/nvidia0" scontext=system_u:system_r:container_t:s0 '
+        "tcontext=system_u:object_r:xserver_misc_device_t:s0 tclass=chr_file permissive=0"
+    )
+    other = (
+        'type=AVC msg=audit(1.1:2): avc:  denied  { execute } for pid=9 comm="nvidia-tool" '
+        'path="/usr/bin/x" scontext=a_u:a_r:a_t:s0 tcontext=b_u:b_r:b_t:s0 tclass=file'
+    )
+    module = (
+        'type=AVC msg=audit(1.1:2): avc:  denied  { module_load } for pid=9 comm="modprobe" '
+        'path="/lib/modules/k/nvidia.ko" scontext=a_u:a_r:a_t:s0 '
+        "tcontext=b_u:b_r:var_lib_t:s0 tclass=system permissive=0"
+    )
+    assert first_id(device) == "selinux-denied-gpu"
+    assert first_id(other) == "selinux-denied"
+    assert first_id(module) == "selinux-module-load-denied"
+
+
+def test_new_component_vocabularies_name_their_cause():
+    cases = {
+        # nvidia-installer kernel.c
+        "ERROR: An NVIDIA kernel module 'nvidia-drm' appears to already be loaded in your "
+        "kernel.": "driver-module-already-loaded",
+        "ERROR: Unable to load the kernel module 'nvidia.ko'.": (
+            "driver-installer-module-load-failed"
+        ),
+        # NCCL shm.h / shmutils.cc
+        "h:1:2 [0] misc/shmutils.cc:1 NCCL WARN Error: failed to extend /dev/shm/nccl-x to 10 "
+        "bytes": "pod-shm-too-small",
+        "h:1:2 [0] bootstrap.cc:1 NCCL WARN Bootstrap : no socket interface found": (
+            "nccl-no-network-interface"
+        ),
+        # moby oci/devices_linux.go
+        "Error response from daemon: error gathering device information while adding custom "
+        'device "/dev/nvidia9": no such file or directory': "runc-device-or-mount",
+        # coreutils chcon.c
+        "chcon: can't apply partial context to unlabeled file '/x'": "selinux-disabled-relabel",
+        # resourcequota/controller.go
+        "Error creating: insufficient quota to match these scopes: [{PriorityClass In "
+        "[system-node-critical]}]": "critical-priority-quota-missing",
+        'Error creating: pods "p" is forbidden: exceeded quota: q, requested: '
+        "requests.nvidia.com/gpu=2, used: requests.nvidia.com/gpu=1, limited: "
+        "requests.nvidia.com/gpu=2": "resource-quota-refused",
+    }
+    assert {text: first_id(text) for text in cases} == cases
