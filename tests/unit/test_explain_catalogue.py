@@ -312,3 +312,39 @@ def test_new_component_vocabularies_name_their_cause():
         "requests.nvidia.com/gpu=2": "resource-quota-refused",
     }
     assert {text: first_id(text) for text in cases} == cases
+
+
+def test_kernel_validator_and_framework_words_name_their_cause():
+    cases = {
+        # open-gpu-kernel-modules nv-pci.c / nv.c
+        "NVRM: The NVIDIA GPU 0000:01:00.0 (PCI ID: 10de:1234)\nNVRM: installed in this system "
+        "requires use of the NVIDIA open kernel modules.": "nvrm-gpu-not-supported-by-driver",
+        "NVRM: GPU 0000:01:00.0: RmInitAdapter failed! (0x22:0x56:884)": "nvrm-init-adapter-failed",
+        "NVRM: API mismatch: the client has the version 550.1, but": (
+            "driver-library-version-mismatch"
+        ),
+        # linux kernel/module/main.c, kmod
+        "nvidia: Unknown symbol drm_gem_object_free (err -2)": (
+            "kernel-module-built-for-another-kernel"
+        ),
+        "modprobe: ERROR: could not insert 'nvidia': Key was rejected by service": (
+            "secure-boot-module-rejected"
+        ),
+        # gpu-operator cmd/nvidia-validator/main.go
+        'time=x level=info msg="GPU resources are not discovered by the node"': (
+            "operator-plugin-validation-failed"
+        ),
+        "toolkit is not ready": "operator-toolkit-validation-failed",
+        # pytorch c10/cuda/CUDAFunctions.cpp
+        "RuntimeError: Found no NVIDIA driver on your system. Please check": (
+            "container-has-no-driver"
+        ),
+        "RuntimeError: The NVIDIA driver on your system is too old (found version 11040).": (
+            "cuda-newer-than-driver"
+        ),
+        # crun's hook error (crun src/libcrun/container.c)
+        "Error: container create failed: error executing hook `/usr/bin/hook` (exit code: 1)": (
+            "oci-hook-failed"
+        ),
+    }
+    assert {text: first_id(text) for text in cases} == cases
