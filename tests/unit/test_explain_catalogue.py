@@ -348,3 +348,38 @@ def test_kernel_validator_and_framework_words_name_their_cause():
         ),
     }
     assert {text: first_id(text) for text in cases} == cases
+
+
+def test_more_component_words_name_their_cause():
+    cases = {
+        # cri-o internal/oci/oci.go
+        "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to find runtime "
+        "handler kata from runtime list map[runc:0x1]": "containerd-no-runtime-handler",
+        # nvidia-smi's device handle with NVML's Unknown Error
+        "Unable to determine the device handle for GPU0000:3B:00.0: Unknown Error": (
+            "nvidia-smi-device-handle-unknown"
+        ),
+        # NGC/CUDA images' entrypoint
+        "WARNING: The NVIDIA Driver was not detected.  GPU functionality will not be available.": (
+            "container-has-no-driver"
+        ),
+        # torch/cuda/__init__.py
+        "NVIDIA X with CUDA capability sm_120 is not compatible with the current PyTorch "
+        "installation.": "framework-gpu-arch-unsupported",
+        "Cannot re-initialize CUDA in forked subprocess.": "cuda-in-forked-subprocess",
+        # nccl net_ib.cc
+        "h:1:2 [0] transport/net_ib.cc:1 NCCL WARN NET/IB : Got completion from peer 10.0.0.2<1> "
+        "with error 12, opcode 0, len 0, vendor err 129": "nccl-network-error",
+    }
+    assert {text: first_id(text) for text in cases} == cases
+
+
+def test_informational_nccl_and_driver_lines_raise_no_error():
+    text = (
+        "h:1:1 [0] NCCL INFO NET/IB : No device found.\n"
+        "h:1:1 [0] NCCL INFO NET/Socket : Using [0]eth0:10.0.0.1<0>\n"
+        "nvidia: module verification failed: signature and/or required key missing - tainting "
+        "kernel\n"
+        "NVRM: loading NVIDIA UNIX x86_64 Kernel Module  550.54.15  Tue Mar  5 22:23:56 UTC 2024\n"
+    )
+    assert [f.signature.id for f in explained(text).causes if f.signature.severity == "error"] == []
