@@ -383,3 +383,17 @@ def test_informational_nccl_and_driver_lines_raise_no_error():
         "NVRM: loading NVIDIA UNIX x86_64 Kernel Module  550.54.15  Tue Mar  5 22:23:56 UTC 2024\n"
     )
     assert [f.signature.id for f in explained(text).causes if f.signature.severity == "error"] == []
+
+
+def test_a_dra_prepare_error_is_explained_by_its_innermost_link():
+    # k8s-dra-driver-gpu driver.go wraps device_state.go's error.
+    chain = (
+        "error preparing devices for claim default/c-1: prepare devices failed: error applying "
+        'config: cannot apply GpuConfig to device "gpu-0-mig-1" of type "mig" (request: r)'
+    )
+    assert first_id(chain) == "dra-claim-config-invalid"
+    assert first_id("E1 driver.go:1] error preparing devices for claim default/c-1: x") == (
+        "dra-prepare-failed"
+    )
+    cdi = "Error: CDI container edits did not apply -- is CDI enabled in your container runtime?"
+    assert first_id(cdi) == "dra-cdi-not-enabled"
