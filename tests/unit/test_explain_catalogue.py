@@ -397,3 +397,20 @@ def test_a_dra_prepare_error_is_explained_by_its_innermost_link():
     )
     cdi = "Error: CDI container edits did not apply -- is CDI enabled in your container runtime?"
     assert first_id(cdi) == "dra-cdi-not-enabled"
+
+
+def test_the_device_plugins_config_and_sharing_words_name_their_cause():
+    # k8s-device-plugin api/config/v1, internal/imex, internal/lm, cmd/mps-control-daemon
+    cases = {
+        "unable to load config: invalid sharing config: number of replicas must be >= 2": (
+            "plugin-config-invalid"
+        ),
+        "E1 main.go:1] error starting plugins: invalid MPS configuration: sharing using MPS is "
+        "not supported for MIG devices": "plugin-sharing-config-invalid",
+        "E1 main.go:1] requested IMEX channel 3 does not exist": "plugin-imex-channel",
+        "W1 mig-strategy.go:1] Invalid configuration detected for mig-strategy=single: x": (
+            "mig-strategy-mismatch"
+        ),
+        "E1 daemon.go:1] failed to send command to MPS daemon: broken pipe": "mps-daemon-failure",
+    }
+    assert {text: first_id(text) for text in cases} == cases
