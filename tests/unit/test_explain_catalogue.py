@@ -414,3 +414,15 @@ def test_the_device_plugins_config_and_sharing_words_name_their_cause():
         "E1 daemon.go:1] failed to send command to MPS daemon: broken pipe": "mps-daemon-failure",
     }
     assert {text: first_id(text) for text in cases} == cases
+
+
+def test_the_toolkit_installers_words_name_their_cause():
+    # nvidia-container-toolkit cmd/nvidia-ctk-installer, internal/ldconfig
+    cases = {
+        'level=warning msg="Error signaling containerd, attempt 1/6: dial unix '
+        '/run/containerd/containerd.sock: connect: no such file or directory"': (
+            "toolkit-runtime-reconfigure-failed"
+        ),
+        "error reading host ldconfig: open /sbin/ldconfig.real: no such file": "ldcache-error",
+    }
+    assert {text: first_id(text) for text in cases} == cases
