@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from gpuconform.gpuhost import prebuilt, vectoradd
 from gpuconform.sim import third_party, toolchain
 from gpuconform.sim.oci import ImageSpec, write_archive
 
@@ -96,6 +97,8 @@ def resolve_source(source: str) -> Path:
     """The host file an image definition's source names (see images.yaml)."""
     if source == "pause":
         return build_pause(images_dir() / "bin" / "pause")
+    if source == "vectoradd":
+        return vectoradd.build_vector_add(images_dir() / "bin" / "vector_add")
     kind, _, rest = source.partition(":")
     if kind == "plugin":
         version, _, name = rest.partition("/")
@@ -182,6 +185,9 @@ def build_archive(ref: str, definition: dict) -> Path:
 
 
 def build_archives(refs: list[str] | None = None) -> dict[str, Path]:
+    carried = prebuilt.prebuilt_archives(refs)  # on the GPU host: archives built elsewhere
+    if carried is not None:
+        return carried
     definitions = load_images()
     unknown = sorted(set(refs or []) - definitions.keys())
     if unknown:

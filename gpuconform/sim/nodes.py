@@ -62,6 +62,9 @@ class SimNode:
     # unprivileged (the toolkit's default, true: an image's NVIDIA_VISIBLE_DEVICES=all gives an
     # unprivileged pod every GPU; false: only the device plugin's volume mounts or CDI do).
     accept_envvar_unprivileged: bool = True
+    # Real nodes: "mock" (SIMULATED GPUs: mock NVML, device nodes) or "host" (the host's real
+    # NVIDIA driver, gpuconform/gpuhost/host_driver.py).
+    driver: str = "mock"
 
     @property
     def is_real(self) -> bool:
@@ -73,6 +76,7 @@ class SimNode:
 
 
 RUNTIMES = ("kwok", "real")
+DRIVERS = ("mock", "host")
 
 
 def _require(mapping: dict[str, Any], key: str, kind: type, where: str) -> Any:
@@ -121,6 +125,9 @@ def parse_node_profile(data: Any, source: str = "node profile") -> list[SimNode]
         accept_envvar = group.get("accept_envvar_unprivileged", True)
         if not isinstance(accept_envvar, bool):
             raise NodeProfileError(f"{where}: accept_envvar_unprivileged must be true or false")
+        driver = group.get("driver", "mock")
+        if driver not in DRIVERS or (driver == "host" and runtime != "real"):
+            raise NodeProfileError(f"{where}: driver must be mock, or host on a real node")
         labels = group.get("labels") or {}
         taints = group.get("taints") or []
         if not isinstance(labels, dict) or not isinstance(taints, list):
@@ -139,6 +146,7 @@ def parse_node_profile(data: Any, source: str = "node profile") -> list[SimNode]
                     taints=taints,
                     runtime=runtime,
                     accept_envvar_unprivileged=accept_envvar,
+                    driver=driver,
                 )
             )
     names = [node.name for node in nodes]

@@ -91,6 +91,7 @@ def start_real_nodes(
             taints=node.taints,
             fault=node.fault,
             accept_envvar_unprivileged=node.accept_envvar_unprivileged,
+            driver=node.driver,
         )
         real = RealNode(spec, cluster, state_dir, net)
         real.dir.mkdir(parents=True, exist_ok=True)

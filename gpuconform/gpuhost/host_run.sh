@@ -1,0 +1,44 @@
+#!/bin/bash
+# On the lent GPU host, after unpack.py has laid the bundle out in /opt/gpuconform: the suite
+# on one real node over the host's real driver, its broken variant, the runbook by hand
+# (timed), then a check that the host is as it was. What comes back is written under $OUT.
+set -u
+H=${GPUCONFORM_HOST_DIR:-/opt/gpuconform}
+PROFILE=${GPUHOST_PROFILE:-gpu-host}          # rehearsal elsewhere: gpu-host-mock
+BROKEN=${GPUHOST_BROKEN-gpu-host-broken}     # empty: no broken variant
+NODES=${GPUHOST_NODES:-gpu-host}
+OUT=${OUT:-$H/out}
+mkdir -p "$OUT"
+export GPUCONFORM_CACHE=$H/cache GPUCONFORM_THIRD_PARTY=$H/third_party
+export GPUCONFORM_PREBUILT_IMAGES=$H/images PYTHONPATH=$H/site:$H/src PYTHONUNBUFFERED=1
+export PATH=$PATH:$H/hosttools/bin
+cd "$H/src" || exit 1
+exec > >(tee "$OUT/host-run.log") 2>&1
+t0=$(date +%s)
+echo "== host: $(date -u +%FT%TZ), kernel $(uname -r), cgroup $(stat -fc %T /sys/fs/cgroup)"
+nvidia-smi --query-gpu=index,name,uuid,driver_version --format=csv
+for tool in ip iptables unshare mount tar xz; do echo "$tool: $(command -v $tool || echo MISSING)"; done
+python3 -m gpuconform.gpuhost.hoststate snapshot "$H/state-before.txt"
+echo "== suite: pytest --cluster=$PROFILE"
+s0=$(date +%s%N)
+python3 -m pytest -p gpuconform_pytest --cluster="$PROFILE" --reports-dir="$H/reports"
+rc=$?
+echo "suite exit $rc wall $(( ($(date +%s%N) - s0) / 1000000 )) ms"
+if [ -n "$BROKEN" ]; then
+  echo "== broken variant: pytest --cluster=$BROKEN"
+  python3 -m pytest -p gpuconform_pytest --cluster="$BROKEN" --reports-dir="$H/reports"
+  echo "broken exit $?"
+fi
+echo "== runbook by hand"
+python3 -m gpuconform.gpuhost.runbook --nodes "$NODES" --out "$OUT/runbook.json"
+echo "runbook exit $?"
+echo "== host afterwards"
+python3 -m gpuconform.gpuhost.hoststate tidy "$H/state-before.txt"
+python3 -m gpuconform.gpuhost.hoststate snapshot "$H/state-after.txt"
+if diff "$H/state-before.txt" "$H/state-after.txt"; then echo "host state: unchanged"; fi
+cp "$H/state-before.txt" "$OUT/"
+rm -f "$H"/reports/latest
+tar czf "$OUT/reports.tar.gz" -C "$H" reports
+echo "== host_run.sh done in $(( $(date +%s) - t0 )) s"
+# What was carried goes too (the reports are under $OUT by now), unless $OUT is inside it.
+case "$OUT" in "$H"/*) ;; *) rm -rf "$H" && echo "removed $H" ;; esac
