@@ -11,6 +11,7 @@ host after a give-back has nothing: start again at chunk 0).
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -67,7 +68,7 @@ def extract(blob: Path, piece: dict, host: Path) -> None:
 
 def install_wheels(host: Path) -> None:
     wheels = sorted(str(p) for p in (host / "wheels").glob("*.whl"))
-    if not wheels:
+    if not wheels or os.environ.get("GPUCONFORM_UNPACK_NO_WHEELS"):  # a rehearsal's own venv
         return
     cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps"]
     cmd += ["--no-compile", "--no-cache-dir", "--upgrade", "--target", str(host / "site")]
