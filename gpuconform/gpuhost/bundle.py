@@ -153,11 +153,17 @@ def proto_piece() -> Piece:
 
 
 def wheels_piece(wheel_dir: Path) -> Piece:
+    """Python packages the host's Python 3.12 lacks (wheels.txt), installed by unpack.py."""
     wheels = sorted(wheel_dir.glob("*.whl"))
     if not wheels:
         raise BundleError(f"no wheels in {wheel_dir}; see gpuconform/gpuhost/wheels.txt")
-    name = f"wheels-{_files_key(wheels)}.tar"
-    return Piece(name, _tar(name, wheel_dir.parent, [wheel_dir.name], False), ".")
+    key = _files_key(wheels)
+    stage = pieces_dir() / f"wheels-{key}"
+    (stage / "wheels").mkdir(parents=True, exist_ok=True)
+    for wheel in wheels:
+        shutil.copy2(wheel, stage / "wheels" / wheel.name)
+    name = f"wheels-{key}.tar"
+    return Piece(name, _tar(name, stage, ["wheels"], False), ".")
 
 
 def source_piece(ref: str = "HEAD") -> Piece:
