@@ -130,7 +130,7 @@ def third_party_piece() -> Piece:
     lines = [
         line
         for line in (src / "SHA256SUMS").read_text().splitlines()
-        if line.split()[-1].split("/")[0] in THIRD_PARTY_PARTS
+        if line.split()[-1].removeprefix("./").split("/")[0] in THIRD_PARTY_PARTS
     ]
     key = _key(lines)
     stage = pieces_dir() / f"third-party-{key}"

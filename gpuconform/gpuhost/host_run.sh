@@ -19,14 +19,21 @@ echo "== host: $(date -u +%FT%TZ), kernel $(uname -r), cgroup $(stat -fc %T /sys
 nvidia-smi --query-gpu=index,name,uuid,driver_version --format=csv
 for tool in ip iptables unshare mount tar xz; do echo "$tool: $(command -v $tool || echo MISSING)"; done
 python3 -m gpuconform.gpuhost.hoststate snapshot "$H/state-before.txt"
+# pytest finds the suite's plugin by its entry point, as where the project is pip-installed.
+if ! python3 -c "import importlib.metadata as m; m.distribution('gpuconform')" 2>/dev/null; then
+  d="$H/site/gpuconform-0.1.0.dist-info"
+  mkdir -p "$d"
+  printf 'Metadata-Version: 2.1\nName: gpuconform\nVersion: 0.1.0\n' >"$d/METADATA"
+  printf '[pytest11]\ngpuconform = gpuconform_pytest\n' >"$d/entry_points.txt"
+fi
 echo "== suite: pytest --cluster=$PROFILE"
 s0=$(date +%s%N)
-python3 -m pytest -p gpuconform_pytest --cluster="$PROFILE" --reports-dir="$H/reports"
+python3 -m pytest --cluster="$PROFILE" --reports-dir="$H/reports"
 rc=$?
 echo "suite exit $rc wall $(( ($(date +%s%N) - s0) / 1000000 )) ms"
 if [ -n "$BROKEN" ]; then
   echo "== broken variant: pytest --cluster=$BROKEN"
-  python3 -m pytest -p gpuconform_pytest --cluster="$BROKEN" --reports-dir="$H/reports"
+  python3 -m pytest --cluster="$BROKEN" --reports-dir="$H/reports"
   echo "broken exit $?"
 fi
 echo "== runbook by hand"

@@ -119,3 +119,23 @@ def test_unpack_refuses_a_damaged_chunk(pieces, tmp_path):
     proc = _unpack(carry, 0)
     assert proc.returncode != 0
     assert "does not match the manifest" in proc.stderr
+
+
+def test_the_third_party_piece_keeps_the_checksums_of_what_it_carries(tmp_path, monkeypatch):
+    src = tmp_path / "third_party"
+    for rel in ("nvidia-device-plugin/v0.20.0/chart.tgz", "mock-nvml/lib.xz", "other/x"):
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_bytes(rel.encode())
+    sums = [f"{'0' * 64}  ./{rel}" for rel in ("nvidia-device-plugin/v0.20.0/chart.tgz",
+                                                 "mock-nvml/lib.xz", "other/x")]  # fmt: skip
+    (src / "SHA256SUMS").write_text("\n".join(sums) + "\n")
+    monkeypatch.setenv("GPUCONFORM_THIRD_PARTY", str(src))
+    monkeypatch.setenv("GPUCONFORM_CACHE", str(tmp_path / "cache"))
+    piece = bundle.third_party_piece()
+    names = bundle.read_tar_names(piece.path)
+    assert "third_party/nvidia-device-plugin/v0.20.0/chart.tgz" in names
+    assert "third_party/mock-nvml/lib.xz" in names
+    assert not any(name.startswith("third_party/other") for name in names)
+    with tarfile.open(piece.path) as tar:
+        carried = tar.extractfile("third_party/SHA256SUMS").read().decode().splitlines()
+    assert carried == sums[:2]
