@@ -37,7 +37,7 @@ if [ -n "$BROKEN" ]; then
   echo "broken exit $?"
 fi
 echo "== runbook by hand"
-python3 -m gpuconform.gpuhost.runbook --nodes "$NODES" --out "$OUT/runbook.json"
+python3 -m gpuconform.gpuhost.runbook --nodes "$NODES" --timeout "${GPUHOST_RUNBOOK_TIMEOUT:-180}" --out "$OUT/runbook.json"
 echo "runbook exit $?"
 echo "== host afterwards"
 python3 -m gpuconform.gpuhost.hoststate tidy "$H/state-before.txt"

@@ -24,8 +24,6 @@ from gpuconform.sim.cluster import SimCluster
 
 NAMESPACE = "nvdp"
 IMAGE = "nvcr.io/nvidia/k8s/cuda-sample:vectoradd-cuda12.5.0"
-# The same chart settings as the gpu-host profile (clusters.yaml).
-CHART_SET = ["deviceListStrategy=volume-mounts", "securityContext.privileged=true"]
 POD = {
     "apiVersion": "v1",
     "kind": "Pod",
@@ -52,27 +50,26 @@ def timed(steps: list[dict], name: str, cmd: list[str], env: dict, **kwargs) -> 
     return proc.stdout
 
 
-def run_steps(kubeconfig: Path) -> dict:
+def run_steps(kubeconfig: Path, timeout_s: int = 180) -> dict:
     bins = toolchain.bin_dir()
     helm, kubectl = str(bins / "helm"), str(bins / "kubectl")
     env = dict(os.environ, KUBECONFIG=str(kubeconfig))
     chart = str(third_party.chart_archive("0.20.0"))
-    sets = [arg for s in CHART_SET for arg in ("--set", s)]
     steps: list[dict] = []
     timed(steps, "helm install --wait", [helm, "install", "nvdp", chart, "-n", NAMESPACE,
-          "--create-namespace", *sets, "--wait", "--timeout", "180s"], env)  # fmt: skip
+          "--create-namespace", "--wait", "--timeout", f"{timeout_s}s"], env)  # fmt: skip
     daemonset = timed(steps, "find the DaemonSet", [kubectl, "-n", NAMESPACE, "get", "ds", "-o",
                       "name"], env).split()[0]  # fmt: skip
     timed(steps, "kubectl rollout status", [kubectl, "-n", NAMESPACE, "rollout", "status",
-          daemonset, "--timeout=180s"], env)  # fmt: skip
+          daemonset, f"--timeout={timeout_s}s"], env)  # fmt: skip
     timed(steps, "kubectl apply (GPU pod)", [kubectl, "apply", "-f", "-"], env,
           input=json.dumps(POD))  # fmt: skip
     timed(steps, "kubectl wait (pod Succeeded)", [kubectl, "wait", "pod/vectoradd",
-          "--for=jsonpath={.status.phase}=Succeeded", "--timeout=180s"], env)  # fmt: skip
+          "--for=jsonpath={.status.phase}=Succeeded", f"--timeout={timeout_s}s"], env)  # fmt: skip
     log = timed(steps, "kubectl logs", [kubectl, "logs", "vectoradd"], env)
     timed(steps, "kubectl delete pod", [kubectl, "delete", "pod", "vectoradd", "--wait"], env)
     timed(steps, "helm uninstall --wait", [helm, "uninstall", "nvdp", "-n", NAMESPACE, "--wait",
-          "--timeout", "180s"], env)  # fmt: skip
+          "--timeout", f"{timeout_s}s"], env)  # fmt: skip
     total = sum(s["seconds"] for s in steps)
     return {"steps": steps, "total_seconds": round(total, 2), "pod_log": log}
 
@@ -81,13 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="the runbook by hand, timed")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--nodes", default="gpu-host")
+    parser.add_argument("--timeout", type=int, default=180, help="seconds each step may take")
     args = parser.parse_args(argv)
     cluster = SimCluster("gpuconform-runbook")
     started = time.monotonic()
     kubeconfig = cluster.up(args.nodes)
     up_seconds = time.monotonic() - started
     try:
-        result = run_steps(kubeconfig)
+        result = run_steps(kubeconfig, args.timeout)
     finally:
         cluster.down()
     result["cluster_up_seconds"] = round(up_seconds, 2)
