@@ -50,12 +50,11 @@ def timed(steps: list[dict], name: str, cmd: list[str], env: dict, **kwargs) -> 
     return proc.stdout
 
 
-def run_steps(kubeconfig: Path, timeout_s: int = 180) -> dict:
+def run_steps(kubeconfig: Path, steps: list[dict], timeout_s: int = 180) -> dict:
     bins = toolchain.bin_dir()
     helm, kubectl = str(bins / "helm"), str(bins / "kubectl")
     env = dict(os.environ, KUBECONFIG=str(kubeconfig))
     chart = str(third_party.chart_archive("0.20.0"))
-    steps: list[dict] = []
     timed(steps, "helm install --wait", [helm, "install", "nvdp", chart, "-n", NAMESPACE,
           "--create-namespace", "--wait", "--timeout", f"{timeout_s}s"], env)  # fmt: skip
     daemonset = timed(steps, "find the DaemonSet", [kubectl, "-n", NAMESPACE, "get", "ds", "-o",
@@ -84,12 +83,18 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     kubeconfig = cluster.up(args.nodes)
     up_seconds = time.monotonic() - started
+    steps: list[dict] = []
     try:
-        result = run_steps(kubeconfig, args.timeout)
+        result = run_steps(kubeconfig, steps, args.timeout)
+    except RuntimeError as err:  # what was measured stays, with the step that failed
+        result = {"steps": steps, "error": str(err)}
     finally:
         cluster.down()
     result["cluster_up_seconds"] = round(up_seconds, 2)
     args.out.write_text(json.dumps(result, indent=2))
+    if "error" in result:
+        print(f"runbook: {result['error']}")
+        return 1
     print(f"runbook: total {result['total_seconds']:.1f}s (cluster start {up_seconds:.1f}s, "
           "not counted)")  # fmt: skip
     return 0
