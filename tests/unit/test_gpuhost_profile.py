@@ -92,3 +92,16 @@ def test_prebuilt_images_replace_building_only_when_configured(tmp_path, monkeyp
     archive.unlink()
     with pytest.raises(prebuilt.PrebuiltImageError, match=VECTORADD):
         prebuilt.prebuilt_archives()
+
+
+def test_the_vectoradd_image_runs_vector_add_and_asks_for_no_gpu_itself():
+    from gpuconform.sim.node_images import load_images
+
+    image = load_images()[VECTORADD]
+    assert image["files"] == {"/cuda-samples/vectorAdd": "vectoradd"}
+    assert image["entrypoint"] == ["/cuda-samples/vectorAdd"]
+    # Only the device plugin's allocation may give it a GPU.
+    assert "NVIDIA_VISIBLE_DEVICES" not in image["env"]
+    # Not a "legacy" CUDA image (CUDA_VERSION without NVIDIA_REQUIRE_CUDA), which gets every GPU.
+    assert image["env"]["NVIDIA_REQUIRE_CUDA"].startswith("cuda>=")
+    assert "/usr/local/nvidia/lib64" in image["env"]["LD_LIBRARY_PATH"].split(":")
