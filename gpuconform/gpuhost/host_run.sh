@@ -16,6 +16,8 @@ cd "$H/src" || exit 1
 exec > >(tee "$OUT/host-run.log") 2>&1
 t0=$(date +%s)
 echo "== host: $(date -u +%FT%TZ), kernel $(uname -r), cgroup $(stat -fc %T /sys/fs/cgroup)"
+env | grep -E '^PYTEST' || true
+python3 -m pytest --version
 nvidia-smi --query-gpu=index,name,uuid,driver_version --format=csv
 for tool in ip iptables unshare mount tar xz; do echo "$tool: $(command -v $tool || echo MISSING)"; done
 python3 -m gpuconform.gpuhost.hoststate snapshot "$H/state-before.txt"
@@ -31,17 +33,17 @@ s0=$(date +%s%N)
 python3 -m pytest --cluster="$PROFILE" --reports-dir="$H/reports"
 rc=$?
 echo "suite exit $rc wall $(( ($(date +%s%N) - s0) / 1000000 )) ms"
-if [ -n "$BROKEN" ]; then
+if [ -n "$BROKEN" ] && [ "$rc" = 0 ]; then  # a broken variant says little if the suite failed
   echo "== broken variant: pytest --cluster=$BROKEN"
   python3 -m pytest --cluster="$BROKEN" --reports-dir="$H/reports"
   echo "broken exit $?"
 fi
 echo "== runbook by hand"
-python3 -m gpuconform.gpuhost.runbook --nodes "$NODES" --timeout "${GPUHOST_RUNBOOK_TIMEOUT:-180}" --out "$OUT/runbook.json"
+python3 -m gpuconform.gpuhost.runbook --nodes "$NODES" --timeout "${GPUHOST_RUNBOOK_TIMEOUT:-90}" --out "$OUT/runbook.json"
 echo "runbook exit $?"
 echo "== host afterwards"
 python3 -m gpuconform.gpuhost.hoststate tidy "$H/state-before.txt"
-python3 -m gpuconform.gpuhost.hoststate snapshot "$H/state-after.txt"
+python3 -m gpuconform.gpuhost.hoststate snapshot "$H/state-after.txt" "$H/state-before.txt"
 if diff "$H/state-before.txt" "$H/state-after.txt"; then echo "host state: unchanged"; fi
 cp "$H/state-before.txt" "$OUT/"
 rm -f "$H"/reports/latest

@@ -1,6 +1,6 @@
 """What a run may leave on a host, listed before and after it, so the two can be compared.
 
-    python -m gpuconform.gpuhost.hoststate snapshot FILE
+    python -m gpuconform.gpuhost.hoststate snapshot FILE [BEFORE]
     python -m gpuconform.gpuhost.hoststate tidy BEFORE    # remove mount points the nodes made
 
 Listed: mounts, network links, cgroups under the root, processes of the cluster's components,
@@ -11,6 +11,7 @@ did not exist before and are empty (a node's init creates them as mount points).
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 from gpuconform.sim.realnode.init import NODE_MOUNTS
@@ -43,6 +44,14 @@ def processes() -> list[str]:
     return sorted(names)
 
 
+def wait_for_exits(before: list[str], timeout_s: float = 15) -> None:
+    """Until no component process runs that did not run before (stopped ones take a moment to
+    exit; /proc has no event to wait on), or ``timeout_s``: what is left is then reported."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and set(processes()) - set(before):
+        time.sleep(0.2)
+
+
 def snapshot() -> list[str]:
     lines = [
         f"mount {line.split()[1]}" for line in Path("/proc/self/mounts").read_text().splitlines()
@@ -67,6 +76,8 @@ def tidy(before: list[str]) -> list[str]:
 def main(argv: list[str]) -> int:
     action, file = argv[0], Path(argv[1])
     if action == "snapshot":
+        if len(argv) > 2:  # snapshot AFTER BEFORE: let stopped components exit first
+            wait_for_exits(Path(argv[2]).read_text().splitlines())
         file.write_text("\n".join(snapshot()) + "\n")
     elif action == "tidy":
         for target in tidy(file.read_text().splitlines()):

@@ -73,6 +73,24 @@ def run_steps(kubeconfig: Path, steps: list[dict], timeout_s: int = 180) -> dict
     return {"steps": steps, "total_seconds": round(total, 2), "pod_log": log}
 
 
+def capture_debug(cluster: SimCluster, kubeconfig: Path, out: Path) -> None:
+    """After a failed step: what an engineer would look at next, and the node's own logs."""
+    kubectl = str(toolchain.bin_dir() / "kubectl")
+    env = dict(os.environ, KUBECONFIG=str(kubeconfig))
+    parts = []
+    for args in (["get", "pods", "-A", "-o", "wide"], ["describe", "pods", "-A"],
+                 ["get", "events", "-A"], ["describe", "nodes"]):  # fmt: skip
+        proc = subprocess.run([kubectl, *args], env=env, capture_output=True, text=True)
+        parts.append(f"=== kubectl {' '.join(args)}\n{proc.stdout}{proc.stderr}")
+    node_dirs = sorted((cluster.paths.state_dir / "nodes").glob("*"))
+    for log in [p for d in node_dirs for p in (*d.glob("logs/*.log"), *d.glob("*.log"))] + [
+        p for d in node_dirs for p in d.glob("root/run/containerd/nvidia-container-runtime.log")
+    ]:
+        lines = log.read_text(errors="replace").splitlines()[-150:]
+        parts.append(f"=== {log} (last {len(lines)} lines)\n" + "\n".join(lines))
+    out.write_text("\n".join(parts) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="the runbook by hand, timed")
     parser.add_argument("--out", type=Path, required=True)
@@ -88,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run_steps(kubeconfig, steps, args.timeout)
     except RuntimeError as err:  # what was measured stays, with the step that failed
         result = {"steps": steps, "error": str(err)}
+        capture_debug(cluster, kubeconfig, args.out.with_name("runbook-debug.txt"))
     finally:
         cluster.down()
     result["cluster_up_seconds"] = round(up_seconds, 2)
