@@ -16,7 +16,6 @@ from pathlib import Path
 HOST_ROOT = Path("/")
 HIDDEN_ROOT = "hidden-driver-root"
 GPU_FILE = "host-gpu.csv"  # what the host's nvidia-smi says, for the report header
-LDCONFIG_REAL = Path("/sbin/ldconfig.real")  # Ubuntu's ldconfig binary (see cdi_generate_args)
 QUERY = ["--query-gpu=index,name,uuid,driver_version", "--format=csv,noheader"]
 
 
@@ -31,18 +30,6 @@ def driver_root(node_dir: Path, hidden: bool) -> Path:
     empty = node_dir / HIDDEN_ROOT
     empty.mkdir(parents=True, exist_ok=True)
     return empty
-
-
-def cdi_generate_args(ldconfig_real: Path = LDCONFIG_REAL) -> tuple[str, ...]:
-    """Extra ``nvidia-ctk cdi generate`` arguments for this host.
-
-    Ubuntu's /sbin/ldconfig is a shell script that execs /sbin/ldconfig.real; the CDI spec's
-    update-ldcache hook runs its ldconfig inside the container's root, where that script finds
-    no ldconfig.real: no SONAME links (libcuda.so.1, libnvidia-ml.so.1), no cache, and the
-    device plugin fails with ERROR_LIBRARY_NOT_FOUND (seen on the H200, 2026-11-30). NVIDIA's
-    Ubuntu packages point the toolkit at ldconfig.real for this reason; so does this node.
-    """
-    return (f"--ldconfig-path={ldconfig_real}",) if ldconfig_real.exists() else ()
 
 
 def record_host_gpus(node_dir: Path) -> str:

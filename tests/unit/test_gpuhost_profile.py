@@ -105,10 +105,3 @@ def test_the_vectoradd_image_runs_vector_add_and_asks_for_no_gpu_itself():
     # Not a "legacy" CUDA image (CUDA_VERSION without NVIDIA_REQUIRE_CUDA), which gets every GPU.
     assert image["env"]["NVIDIA_REQUIRE_CUDA"].startswith("cuda>=")
     assert "/usr/local/nvidia/lib64" in image["env"]["LD_LIBRARY_PATH"].split(":")
-
-
-def test_ubuntu_hosts_give_the_ldcache_hook_the_real_ldconfig(tmp_path):
-    real = tmp_path / "ldconfig.real"
-    assert host_driver.cdi_generate_args(real) == ()  # Debian: /sbin/ldconfig is the binary
-    real.write_bytes(b"")
-    assert host_driver.cdi_generate_args(real) == (f"--ldconfig-path={real}",)

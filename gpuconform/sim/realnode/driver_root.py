@@ -78,7 +78,7 @@ def _symlink(target: str, link: Path) -> None:
     link.symlink_to(target)
 
 
-def generate_cdi_spec(root: Path, output: Path, extra_args: tuple[str, ...] = ()) -> Path:
+def generate_cdi_spec(root: Path, output: Path) -> Path:
     """Run NVIDIA's ``nvidia-ctk cdi generate`` on the driver root; write the spec to ``output``.
 
     Devices are named by index and by UUID: the device plugin hands out UUIDs
@@ -97,7 +97,6 @@ def generate_cdi_spec(root: Path, output: Path, extra_args: tuple[str, ...] = ()
         "--device-name-strategy=index",
         "--device-name-strategy=uuid",
         f"--output={output}",
-        *extra_args,
     ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:

@@ -154,13 +154,11 @@ class RealNode:
         """
         fault = load_faults().get(self.spec.fault or "", {})
         with_nvml = fault.get("nvml") != "absent"
-        extra_args: tuple[str, ...] = ()
         if self.spec.driver == "host":
             hidden = fault.get("driver_root") == "hidden"
             with_nvml = not hidden
             host_driver.record_host_gpus(self.dir)
             driver = host_driver.driver_root(self.dir, hidden)
-            extra_args = host_driver.cdi_generate_args()
         else:
             driver = driver_root.build_driver_root(
                 self.dir / "driver",
@@ -170,7 +168,7 @@ class RealNode:
                 with_nvml=with_nvml,
             )
         try:
-            driver_root.generate_cdi_spec(driver, spec_path, extra_args)
+            driver_root.generate_cdi_spec(driver, spec_path)
         except driver_root.DriverRootError as err:
             if with_nvml:
                 raise
