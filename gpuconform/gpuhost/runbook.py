@@ -83,9 +83,11 @@ def capture_debug(cluster: SimCluster, kubeconfig: Path, out: Path) -> None:
         proc = subprocess.run([kubectl, *args], env=env, capture_output=True, text=True)
         parts.append(f"=== kubectl {' '.join(args)}\n{proc.stdout}{proc.stderr}")
     node_dirs = sorted((cluster.paths.state_dir / "nodes").glob("*"))
-    for log in [p for d in node_dirs for p in (*d.glob("logs/*.log"), *d.glob("*.log"))] + [
-        p for d in node_dirs for p in d.glob("root/run/containerd/nvidia-container-runtime.log")
-    ]:
+    for log in (
+        [p for d in node_dirs for p in (*d.glob("logs/*.log"), *d.glob("*.log"))]
+        + [p for d in node_dirs for p in d.glob("root/run/containerd/nvidia-container-runtime.log")]
+        + [p for d in node_dirs for p in d.glob("root/etc/cdi/*.yaml")]
+    ):
         lines = log.read_text(errors="replace").splitlines()[-150:]
         parts.append(f"=== {log} (last {len(lines)} lines)\n" + "\n".join(lines))
     out.write_text("\n".join(parts) + "\n")
