@@ -38,9 +38,11 @@ if [ -n "$BROKEN" ] && [ "$rc" = 0 ]; then  # a broken variant says little if th
   python3 -m pytest --cluster="$BROKEN" --reports-dir="$H/reports"
   echo "broken exit $?"
 fi
+if [ "${GPUHOST_RUNBOOK:-1}" = 1 ]; then
 echo "== runbook by hand"
 python3 -m gpuconform.gpuhost.runbook --nodes "$NODES" --timeout "${GPUHOST_RUNBOOK_TIMEOUT:-90}" --out "$OUT/runbook.json"
 echo "runbook exit $?"
+fi
 echo "== host afterwards"
 python3 -m gpuconform.gpuhost.hoststate tidy "$H/state-before.txt"
 python3 -m gpuconform.gpuhost.hoststate snapshot "$H/state-after.txt" "$H/state-before.txt"

@@ -55,8 +55,9 @@ def run_steps(kubeconfig: Path, steps: list[dict], timeout_s: int = 180) -> dict
     helm, kubectl = str(bins / "helm"), str(bins / "kubectl")
     env = dict(os.environ, KUBECONFIG=str(kubeconfig))
     chart = str(third_party.chart_archive("0.20.0"))
-    timed(steps, "helm install --wait", [helm, "install", "nvdp", chart, "-n", NAMESPACE,
-          "--create-namespace", "--wait", "--timeout", f"{timeout_s}s"], env)  # fmt: skip
+    install = [helm, "install", "nvdp", chart, "-n", NAMESPACE, "--set", "nvidiaDriverRoot=/"]
+    install += ["--create-namespace", "--wait", "--timeout", f"{timeout_s}s"]
+    timed(steps, "helm install --wait", install, env)
     daemonset = timed(steps, "find the DaemonSet", [kubectl, "-n", NAMESPACE, "get", "ds", "-o",
                       "name"], env).split()[0]  # fmt: skip
     timed(steps, "kubectl rollout status", [kubectl, "-n", NAMESPACE, "rollout", "status",
