@@ -105,3 +105,17 @@ def test_the_vectoradd_image_runs_vector_add_and_asks_for_no_gpu_itself():
     # Not a "legacy" CUDA image (CUDA_VERSION without NVIDIA_REQUIRE_CUDA), which gets every GPU.
     assert image["env"]["NVIDIA_REQUIRE_CUDA"].startswith("cuda>=")
     assert "/usr/local/nvidia/lib64" in image["env"]["LD_LIBRARY_PATH"].split(":")
+
+
+def test_every_base_image_carries_the_glibc_the_real_driver_libraries_link():
+    """libnvidia-ml and libcuda from a real driver need libm, libdl, libpthread and librt;
+    an image with libc alone makes NVML report ERROR_LIBRARY_NOT_FOUND."""
+    from gpuconform.sim.node_images import GLIBC_SIBLINGS, image_spec, load_images
+
+    for ref, definition in load_images().items():
+        if not definition.get("busybox"):
+            continue
+        spec = image_spec(ref, definition)
+        names = {Path(dest).name for dest in spec.files}
+        assert set(GLIBC_SIBLINGS) <= names, ref
+        assert "libc.so.6" in names, ref
