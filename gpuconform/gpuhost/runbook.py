@@ -55,7 +55,7 @@ def run_steps(kubeconfig: Path, steps: list[dict], timeout_s: int = 180) -> dict
     helm, kubectl = str(bins / "helm"), str(bins / "kubectl")
     env = dict(os.environ, KUBECONFIG=str(kubeconfig))
     chart = str(third_party.chart_archive("0.20.0"))
-    install = [helm, "install", "nvdp", chart, "-n", NAMESPACE, "--set", "nvidiaDriverRoot=/"]
+    install = [helm, "install", "nvdp", chart, "-n", NAMESPACE]
     install += ["--create-namespace", "--wait", "--timeout", f"{timeout_s}s"]
     timed(steps, "helm install --wait", install, env)
     daemonset = timed(steps, "find the DaemonSet", [kubectl, "-n", NAMESPACE, "get", "ds", "-o",

@@ -47,3 +47,12 @@ def test_the_runtime_injected_the_real_gpu_and_the_host_was_left_as_found():
     runbook = json.loads((DATA / "runbook.json").read_text())
     assert [s["step"] for s in runbook["steps"]][-1] == "kubectl rollout status"
     assert runbook["steps"][-1]["exit"] == 1  # the same failure, by hand
+
+
+def test_the_hosts_driver_root_did_not_help_the_plugin_either():
+    """Fourth lease: the chart's nvidiaDriverRoot=/ mounted the host at /driver-root; the
+    plugin looked there and still could not load NVML."""
+    log = (DATA / "nvidia-device-plugin-ctr-attempt4.log").read_text()
+    assert '"containerDriverRoot": "/driver-root"' in log
+    assert "Failed to initialize NVML: ERROR_LIBRARY_NOT_FOUND" in log
+    assert "host state: unchanged" in (DATA / "host-run-attempt4.log").read_text()
