@@ -65,6 +65,9 @@ class SimNode:
     # Real nodes: "mock" (SIMULATED GPUs: mock NVML, device nodes) or "host" (the host's real
     # NVIDIA driver, gpuconform/gpuhost/host_driver.py).
     driver: str = "mock"
+    # Real nodes: containerd's default runtime, "nvidia" (nvidia-container-runtime, cdi mode)
+    # or "runc" (a node whose runtime was never configured for GPUs).
+    default_runtime: str = "nvidia"
 
     @property
     def is_real(self) -> bool:
@@ -77,6 +80,7 @@ class SimNode:
 
 RUNTIMES = ("kwok", "real")
 DRIVERS = ("mock", "host")
+DEFAULT_RUNTIMES = ("nvidia", "runc")
 
 
 def _require(mapping: dict[str, Any], key: str, kind: type, where: str) -> Any:
@@ -128,6 +132,11 @@ def parse_node_profile(data: Any, source: str = "node profile") -> list[SimNode]
         driver = group.get("driver", "mock")
         if driver not in DRIVERS or (driver == "host" and runtime != "real"):
             raise NodeProfileError(f"{where}: driver must be mock, or host on a real node")
+        default_runtime = group.get("default_runtime", "nvidia")
+        if default_runtime not in DEFAULT_RUNTIMES:
+            raise NodeProfileError(
+                f"{where}: default_runtime must be one of {', '.join(DEFAULT_RUNTIMES)}"
+            )
         labels = group.get("labels") or {}
         taints = group.get("taints") or []
         if not isinstance(labels, dict) or not isinstance(taints, list):
@@ -147,6 +156,7 @@ def parse_node_profile(data: Any, source: str = "node profile") -> list[SimNode]
                     runtime=runtime,
                     accept_envvar_unprivileged=accept_envvar,
                     driver=driver,
+                    default_runtime=default_runtime,
                 )
             )
     names = [node.name for node in nodes]
@@ -175,9 +185,22 @@ def load_node_profile(name_or_path: str) -> list[SimNode]:
     return parse_node_profile(data, str(path))
 
 
+def gpu_labels(node: SimNode) -> dict[str, str]:
+    """The labels NFD and GFD would give a GPU node (SIMULATED: no NFD runs by default); none
+    for a CPU node or under a fault that drops them (``unlabeled``)."""
+    if not node.gpu or not load_faults().get(node.fault or "", {}).get("labels", True):
+        return {}
+    return GPU_NODE_LABELS | {
+        "nvidia.com/gpu.product": node.gpu.product,
+        "nvidia.com/gpu.count": str(node.gpus),
+        "nvidia.com/gpu.memory": str(node.gpu.memory_mib),
+        "nvidia.com/gpu.family": "hopper",
+        "nvidia.com/cuda.driver-version.full": node.gpu.driver_version,
+    }
+
+
 def node_manifest(node: SimNode, kube_version: str) -> dict[str, Any]:
     """The Node object for a simulated node, status included (KWOK keeps what we give it)."""
-    fault = load_faults().get(node.fault or "", {})
     labels = {
         "kubernetes.io/hostname": node.name,
         "kubernetes.io/os": "linux",
@@ -190,15 +213,8 @@ def node_manifest(node: SimNode, kube_version: str) -> dict[str, Any]:
         "kwok.x-k8s.io/node": "fake",
         ANNOTATION_GPUS: str(node.gpus),
     }
+    labels |= gpu_labels(node)
     if node.gpu:
-        if fault.get("labels", True):
-            labels |= GPU_NODE_LABELS | {
-                "nvidia.com/gpu.product": node.gpu.product,
-                "nvidia.com/gpu.count": str(node.gpus),
-                "nvidia.com/gpu.memory": str(node.gpu.memory_mib),
-                "nvidia.com/gpu.family": "hopper",
-                "nvidia.com/cuda.driver-version.full": node.gpu.driver_version,
-            }
         annotations |= {
             ANNOTATION_GPU_NAME: node.gpu.name,
             ANNOTATION_GPU_MEMORY: str(node.gpu.memory_mib),

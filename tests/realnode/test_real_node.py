@@ -62,6 +62,11 @@ def test_the_node_is_a_real_kubelet_on_containerd(core, real_cluster):
     assert internal and not internal[0].startswith("127.")
     # Not a KWOK node: nothing in its labels or annotations says so.
     assert "kwok.x-k8s.io/node" not in (node.metadata.annotations or {})
+    # The GPU labels NFD/GFD would set, given by its kubelet as the KWOK nodes get them.
+    labels = node.metadata.labels
+    assert labels["feature.node.kubernetes.io/pci-10de.present"] == "true"
+    assert labels["nvidia.com/gpu.count"] == "2"
+    assert labels["gpuconform.io/node-runtime"] == "real"
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from gpuconform.sim.nodes import SimNode
+from gpuconform.sim.nodes import SimNode, gpu_labels
 from gpuconform.sim.realnode import network
 from gpuconform.sim.realnode.network import ClusterNetwork
 from gpuconform.sim.realnode.node import RealNode, RealNodeSpec, stop_node_dir
@@ -87,11 +87,13 @@ def start_real_nodes(
             index=index,
             gpus=node.gpus,
             gpu=node.gpu,
-            labels={**node.labels, LABEL_RUNTIME: "real"},
+            # kubelet may set these: nvidia.com/* and *.node.kubernetes.io/* are not restricted.
+            labels={**gpu_labels(node), **node.labels, LABEL_RUNTIME: "real"},
             taints=node.taints,
             fault=node.fault,
             accept_envvar_unprivileged=node.accept_envvar_unprivileged,
             driver=node.driver,
+            default_runtime=node.default_runtime,
         )
         real = RealNode(spec, cluster, state_dir, net)
         real.dir.mkdir(parents=True, exist_ok=True)

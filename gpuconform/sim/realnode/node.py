@@ -49,6 +49,7 @@ class RealNodeSpec:
     fault: str | None = None
     accept_envvar_unprivileged: bool = True  # the toolkit's default
     driver: str = "mock"  # or "host": the host's real driver (gpuconform/gpuhost)
+    default_runtime: str = "nvidia"  # containerd's; "runc": a runtime never set up for GPUs
 
 
 def _render(name: str, **values: object) -> str:
@@ -87,7 +88,7 @@ class RealNode:
             _render(
                 "containerd.toml",
                 bin=bin_dir,
-                default_runtime="nvidia",
+                default_runtime=self.spec.default_runtime,
                 snapshotter="native" if filesystem_type(self.dir) == "overlay" else "overlayfs",
             )
         )
