@@ -7,10 +7,10 @@ import argparse
 import json
 import sys
 
-from gpuconform.sim.cluster import DEFAULT_NAME, SimCluster, SimClusterError
-from gpuconform.sim.nodes import NodeProfileError, known_node_profiles
-from gpuconform.sim.third_party import ThirdPartyError
-from gpuconform.sim.toolchain import ToolchainError, ensure_node_toolchain, ensure_toolchain
+from gpuconform.sim.nodes import known_node_profiles
+
+# The simulated cluster's modules are imported when a `sim` command needs them, so that
+# `gpuconform explain` starts fast (BENCHMARKS.md: under 1 s per file).
 
 
 def _log(line: str) -> None:
@@ -22,6 +22,7 @@ def build_all(require_real_plugin: bool) -> int:
     from gpuconform.sim import third_party
     from gpuconform.sim.kubelet import deviceplugin_proto
     from gpuconform.sim.kubelet.runtime import mount_namespaces_work
+    from gpuconform.sim.toolchain import ensure_node_toolchain, ensure_toolchain
 
     print(ensure_toolchain(_log))
     print(ensure_node_toolchain(_log))
@@ -49,7 +50,9 @@ def build_all(require_real_plugin: bool) -> int:
 def cmd_sim(args: argparse.Namespace) -> int:
     if args.action == "build":
         return build_all(args.require_real_plugin)
-    cluster = SimCluster(args.name, log=_log)
+    from gpuconform.sim.cluster import DEFAULT_NAME, SimCluster
+
+    cluster = SimCluster(args.name or DEFAULT_NAME, log=_log)
     if args.action == "up":
         print(cluster.up(args.nodes, port=args.port, timeout_s=args.timeout))
     elif args.action == "down":
@@ -62,8 +65,13 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from gpuconform.diagnose.explain_files import explain_files
+    from gpuconform.diagnose.explain_files import explain_files, list_known
 
+    if args.list_catalogue:
+        return list_known(sys.stdout)
+    if not args.files:
+        sys.stderr.write("gpuconform explain: name the files to explain (or --list-catalogue)\n")
+        return 2
     return explain_files(args.files, sys.stdout, sys.stderr)
 
 
@@ -93,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sim = sub.add_parser("sim", help="the simulated GPU cluster (KWOK nodes, real control plane)")
     sim.add_argument("action", choices=["up", "down", "status", "build"])
-    sim.add_argument("--name", default=DEFAULT_NAME, help="cluster name (default %(default)s)")
+    sim.add_argument("--name", help="cluster name (default gpuconform-sim)")
     sim.add_argument(
         "--nodes",
         default="healthy",
@@ -115,7 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rbac.set_defaults(func=cmd_rbac)
     explain = sub.add_parser("explain", help="explain saved outputs with the failure signatures")
-    explain.add_argument("files", nargs="+")
+    explain.add_argument("files", nargs="*")
+    explain.add_argument(
+        "--list-catalogue",
+        action="store_true",
+        help="list every known message: id, layer, component, meaning (signatures.yaml first)",
+    )
     explain.set_defaults(func=cmd_explain)
     history = sub.add_parser(
         "history", help="the last runs: date, verdict, duration per step, new failures"
@@ -129,11 +142,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _sim_errors() -> tuple[type[Exception], ...]:
+    from gpuconform.sim.cluster import SimClusterError
+    from gpuconform.sim.nodes import NodeProfileError
+    from gpuconform.sim.third_party import ThirdPartyError
+    from gpuconform.sim.toolchain import ToolchainError
+
+    return (SimClusterError, NodeProfileError, ToolchainError, ThirdPartyError)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (SimClusterError, NodeProfileError, ToolchainError, ThirdPartyError) as err:
+    except _sim_errors() as err:  # evaluated only when something was raised
         print(f"gpuconform: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from gpuconform.fleet import selector_of
 from gpuconform.readiness import (
     allocatable_gpus,
     current_pods,
@@ -19,6 +20,7 @@ from gpuconform.readiness import (
     nodes_without_ready_pod,
     owned_by,
     stuck_reason,
+    untolerated_taints,
 )
 from gpuconform.run import RunContext
 from gpuconform.wait import WaitTimeout, wait_for
@@ -33,15 +35,16 @@ def daemonset_pods(ctx: RunContext, ds: Any) -> list[Any]:
 def shortfall_message(ctx: RunContext, ds: Any, gpu_nodes: list[Any], headline: str) -> str:
     current_nodes = {
         n.metadata.name: n
-        for n in ctx.kube.core.list_node(label_selector=ctx.profile.gpu_selector or None).items
+        for n in ctx.kube.core.list_node(label_selector=nodes_selector(ctx, gpu_nodes)).items
     }
     nodes = [current_nodes.get(n.metadata.name, n) for n in gpu_nodes]
     pods = daemonset_pods(ctx, ds)
-    lines = explain_shortfall(ds, nodes, pods, ctx.profile.expected_resources())
+    expected = {n.metadata.name: ctx.fleet.expectation(n).resources for n in nodes}
+    lines = explain_shortfall(ds, nodes, pods, expected)
     if not gpu_nodes:
+        selectors = " / ".join(repr(p.selector) for p in ctx.profile.pools)
         lines.append(
-            f"no node matches the GPU node selector {ctx.profile.gpu_selector!r} "
-            "(gpu_nodes.selector in the profile)"
+            f"no node matches the GPU node selector {selectors} (gpu_nodes.selector in the profile)"
         )
     if (ds.status.desired_number_scheduled or 0) == 0 and gpu_nodes:
         lines.insert(
@@ -61,13 +64,16 @@ def wants_no_pods(ds: Any) -> bool:
 
 
 def wait_for_daemonset_ready(
-    ctx: RunContext, ds: Any, gpu_nodes: list[Any], expected_nodes: int
+    ctx: RunContext, ds: Any, gpu_nodes: list[Any], expected_nodes: int | None
 ) -> Any:
     """Wait until the DaemonSet is ready on every expected GPU node; return it.
 
     Three event-driven phases under one deadline: the controller has seen the DaemonSet's
     generation (0 pods wanted fails here), a Ready pod of the current template runs on each
-    expected node (a stuck pod fails here), and the DaemonSet's counts agree.
+    expected node (a stuck pod, or a node whose taint the pods do not tolerate, fails here),
+    and the DaemonSet's counts agree with `expected_nodes`, the whole fleet's. For one pool
+    of several, `expected_nodes` is None: the DaemonSet's counts are the fleet's, not the
+    pool's, and the pool is judged by its own nodes' pods.
     """
     key = f"{ds.metadata.namespace}/{ds.metadata.name}"
     deadline = time.monotonic() + ctx.profile.timeouts["ready"]
@@ -84,7 +90,7 @@ def wait_for_daemonset_ready(
         current = objects.get(key)
         if current is None:
             return False, "DaemonSet not found"
-        if wants_no_pods(current) and expected_nodes > 0 and not labels_pending:
+        if wants_no_pods(current) and gpu_nodes and not labels_pending:
             # Settled, not slow: its controller has seen this generation and placed nothing.
             raise fail(
                 current,
@@ -101,7 +107,7 @@ def wait_for_daemonset_ready(
         result = daemonset_verdict(current, expected_nodes)
         return result.ok, result.summary
 
-    what = f"DaemonSet {key} to be ready on {expected_nodes} GPU node(s)"
+    what = f"DaemonSet {key} to be ready on {expected_nodes or len(gpu_nodes)} GPU node(s)"
     names = [n.metadata.name for n in gpu_nodes]
 
     def phase(list_fn: Any, condition: Any, **selectors: str) -> dict[str, Any]:
@@ -126,30 +132,57 @@ def wait_for_daemonset_ready(
                     node = pod.spec.node_name or "no node yet"
                     raise fail(current, f"plugin pod {pod.metadata.name} ({node}) {reason}")
             missing = nodes_without_ready_pod(mine, names)
+            placed = {p.spec.node_name for p in mine}
+            for node in gpu_nodes:
+                # Settled, not slow: the controller has seen this generation (phase 1) and
+                # never places a pod on a node whose taint its pods do not tolerate.
+                if node.metadata.name not in placed and untolerated_taints(current, node):
+                    raise fail(
+                        current,
+                        f"DaemonSet {key} places no pod on {node.metadata.name}: its pods "
+                        f"do not tolerate {', '.join(untolerated_taints(current, node))}",
+                    )
             return not missing, f"no Ready plugin pod on {', '.join(missing[:5]) or 'none'}"
 
         phase(ctx.kube.core.list_namespaced_pod, on_every_node)
+        if expected_nodes is None:
+            return ctx.kube.apps.read_namespaced_daemon_set(ds.metadata.name, ds.metadata.namespace)
         return phase(list_ds, verdict, field_selector=by_name)[key]
     except WaitTimeout as err:
         latest = ctx.kube.apps.read_namespaced_daemon_set(ds.metadata.name, ds.metadata.namespace)
         raise fail(latest, f"DaemonSet {key} is not ready: {err.progress}") from None
 
 
+def nodes_selector(ctx: RunContext, nodes: list[Any]) -> str | None:
+    """The label selector to list `nodes` by: their pool's, when they are all of one pool;
+    else none (every node; the caller picks its own by name)."""
+    pools = {ctx.fleet.pool_of(n.metadata.name) for n in nodes}
+    if len(pools) == 1 and None not in pools:
+        return selector_of(ctx.profile, ctx.fleet.pool(pools.pop()).pool)
+    return None
+
+
 def wait_for_gpus_advertised(
     ctx: RunContext, ds: Any, gpu_nodes: list[Any]
 ) -> dict[str, dict[str, int]]:
-    """Wait until every expected GPU node advertises what the profile expects (GPUs, shared
-    replicas or MIG slices); return node -> {resource: allocatable}."""
-    names = {n.metadata.name for n in gpu_nodes}
-    expected = ctx.profile.expected_resources() or {ctx.profile.gpu_resource: None}
-    wanted = ", ".join(f"{r}={c if c is not None else '>0'}" for r, c in expected.items())
+    """Wait until every expected GPU node advertises what the fleet expects of it (GPUs,
+    shared replicas or MIG slices: ctx.fleet's expectations); return node -> {resource:
+    allocatable}."""
+    expected = {n.metadata.name: ctx.fleet.expectation(n) for n in gpu_nodes}
+    names = set(expected)
+    wanted = "; ".join(sorted({e.describe() for e in expected.values()}))
 
     def counts(node: Any) -> dict[str, int]:
-        return {resource: allocatable_gpus(node, resource) for resource in expected}
+        want = expected[node.metadata.name]
+        resources = want.resources or {want.resource: None}
+        return {resource: allocatable_gpus(node, resource) for resource in resources}
 
     def good(node: Any) -> bool:
+        want = expected[node.metadata.name]
         have = counts(node)
-        return all(have[r] == c if c is not None else have[r] > 0 for r, c in expected.items())
+        if want.resources is None:
+            return all(c > 0 for c in have.values())
+        return have == want.resources
 
     def advertised(nodes: dict[str, Any]) -> tuple[bool, str]:
         ok = [n for n in names if n in nodes and good(nodes[n])]
@@ -162,7 +195,7 @@ def wait_for_gpus_advertised(
             what=f"GPU nodes to advertise {wanted}",
             timeout_s=ctx.profile.timeouts["ready"],
             progress=ctx.progress,
-            label_selector=ctx.profile.gpu_selector or None,
+            label_selector=nodes_selector(ctx, gpu_nodes),
         )
     except WaitTimeout as err:
         raise AssertionError(

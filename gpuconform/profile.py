@@ -6,6 +6,7 @@ Every problem is a ProfileError whose message is one line an operator can act on
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,12 +14,12 @@ from typing import Any
 
 import yaml
 
+from gpuconform.pools import GpuPool, PoolError, parse_pools, pool_fields
+
 DEFAULTS_FILE = Path(__file__).with_name("profile_defaults.yaml")
 CHART_SOURCES = ("repo", "path", "oci", "manifest")
 MODES = ("install", "existing")
 POD_SECURITY_LEVELS = ("privileged", "baseline", "restricted")
-MIG_STRATEGIES = ("none", "single", "mixed")
-GPU_RESOURCE = "nvidia.com/gpu"
 
 
 class ProfileError(ValueError):
@@ -78,9 +79,7 @@ class Profile:
     namespace: str
     mode: str
     allow_existing: bool
-    gpu_selector: str
-    gpu_count: int | None
-    gpus_per_node: int | None
+    pools: tuple[GpuPool, ...]
     workload_image: str
     workload_command: list[str] | None
     workload_expect: str | None
@@ -92,10 +91,6 @@ class Profile:
     upgrade_set: list[str] = field(default_factory=list)  # --set for the upgrade target only
     canary_selector: str | None = None  # --nodes: validate on this subset of GPU nodes only
     workload_pod: WorkloadPod = field(default_factory=WorkloadPod)
-    sharing_replicas: int | None = None
-    sharing_resource: str | None = None
-    mig_strategy: str = "none"
-    mig_resources: dict[str, int] = field(default_factory=dict)
     diagnostics_budget_s: float = 180.0
 
     @property
@@ -126,23 +121,13 @@ class Profile:
 
     @property
     def gpu_resource(self) -> str:
-        """The resource a GPU test pod asks for: the renamed shared resource, with MIG `mixed`
-        the first expected MIG profile, else nvidia.com/gpu."""
-        if self.mig_strategy == "mixed" and self.mig_resources:
-            return next(iter(self.mig_resources))
-        return self.sharing_resource or GPU_RESOURCE
+        """The resource of fleet-wide test pods (scheduling, upgrade): the first pool's."""
+        return self.pools[0].gpu_resource
 
-    def expected_resources(self) -> dict[str, int] | None:
-        """What each GPU node must advertise, by resource name; None where the profile does not
-        say (then any positive nvidia.com/gpu count passes)."""
-        if self.mig_strategy == "mixed":
-            return dict(self.mig_resources) or None
-        if self.mig_strategy == "single" and self.mig_resources:
-            # `single` advertises every MIG slice of the node as nvidia.com/gpu.
-            return {GPU_RESOURCE: sum(self.mig_resources.values())}
-        if self.gpus_per_node is None:
-            return None
-        return {self.gpu_resource: self.gpus_per_node * (self.sharing_replicas or 1)}
+    def narrowed(self, canary: str) -> Profile:
+        """The profile for `--nodes`: each pool is whatever of it the canary selector finds."""
+        pools = tuple(dataclasses.replace(p, count=None) for p in self.pools)
+        return dataclasses.replace(self, pools=pools, canary_selector=canary)
 
     def canary_node_selector(self) -> dict[str, str]:
         """The equality terms of --nodes, to pin the plugin's DaemonSet to the canary pool."""
@@ -233,8 +218,23 @@ def resolve_profile(
             f"unknown cluster {name!r}: not a profile in {profiles_file.name} "
             f"(profiles: {', '.join(sorted(profiles))}) nor a kubeconfig context{hint}"
         )
-    _check_keys(entry, allowed, f"profile {name!r}")
+    where = f"profile {name!r}"
+    if isinstance(entry.get("gpu_nodes"), list):  # the list form: one entry per node pool
+        for index, pool in enumerate(entry["gpu_nodes"]):
+            if not isinstance(pool, dict):
+                raise ProfileError(f"{where}: gpu_nodes[{index}]: expected a mapping, got {pool!r}")
+            _check_keys(pool, pool_fields(defaults), f"{where}: gpu_nodes[{index}]")
+        _check_keys({k: v for k, v in entry.items() if k != "gpu_nodes"}, allowed, where)
+    else:
+        _check_keys(entry, allowed, where)
     merged = _deep_merge(defaults, entry)
+    # A profile's values files are found next to the profiles file (as chart.path is); the
+    # command line's --values, set below, relative to the working directory.
+    values = merged["chart"].get("values") or []
+    merged["chart"]["values"] = [
+        _resolve_path(str(v), profiles_file.parent)
+        for v in ([values] if isinstance(values, str) else values)
+    ]
     for dotted, value in (overrides or {}).items():
         if value is None:
             continue
@@ -282,11 +282,10 @@ def _build(name: str, data: dict[str, Any], base: Path) -> Profile:
     for item in [*sets, *upgrade_sets]:
         if "=" not in str(item):
             raise ProfileError(f"profile {name!r}: --set entry {item!r} is not key=value")
-    gpu = data["gpu_nodes"]
-    for key in ("count", "gpus_per_node"):
-        value = gpu.get(key)
-        if value is not None and (not isinstance(value, int) or value < 0):
-            raise ProfileError(f"profile {name!r}: gpu_nodes.{key} must be a whole number")
+    try:
+        pools = parse_pools(data["gpu_nodes"], data.get("sharing") or {}, data.get("mig") or {})
+    except PoolError as err:
+        raise ProfileError(f"profile {name!r}: {err}") from None
     timeouts = data["timeouts"]
     for key, value in timeouts.items():
         if not isinstance(value, int | float) or value <= 0:
@@ -298,21 +297,6 @@ def _build(name: str, data: dict[str, Any], base: Path) -> Profile:
     budget = data["diagnostics"].get("budget_s", 180)
     if not isinstance(budget, int | float) or budget <= 0:
         raise ProfileError(f"profile {name!r}: diagnostics.budget_s must be a positive number")
-    sharing, mig = data.get("sharing") or {}, data.get("mig") or {}
-    replicas = sharing.get("replicas")
-    if replicas is not None and (not isinstance(replicas, int) or replicas < 1):
-        raise ProfileError(f"profile {name!r}: sharing.replicas must be a whole number >= 1")
-    if mig.get("strategy", "none") not in MIG_STRATEGIES:
-        raise ProfileError(
-            f"profile {name!r}: mig.strategy must be one of {', '.join(MIG_STRATEGIES)}"
-        )
-    mig_resources = mig.get("resources") or {}
-    for resource, count in mig_resources.items():
-        if not str(resource).startswith("nvidia.com/mig-") or not isinstance(count, int):
-            raise ProfileError(
-                f"profile {name!r}: mig.resources maps nvidia.com/mig-<profile> to a count, "
-                f"got {resource}: {count!r}"
-            )
     simulated = data.get("simulated") or {}
     return Profile(
         name=name,
@@ -334,9 +318,7 @@ def _build(name: str, data: dict[str, Any], base: Path) -> Profile:
         namespace=data["release"]["namespace"],
         mode=data["mode"],
         allow_existing=bool(data.get("allow_existing")),
-        gpu_selector=gpu.get("selector") or "",
-        gpu_count=gpu.get("count"),
-        gpus_per_node=gpu.get("gpus_per_node"),
+        pools=pools,
         workload_image=data["workload"]["image"],
         workload_command=command,
         workload_expect=data["workload"].get("expect"),
@@ -347,10 +329,6 @@ def _build(name: str, data: dict[str, Any], base: Path) -> Profile:
         upgrade_from=str(data["upgrade_from"]) if data.get("upgrade_from") else None,
         upgrade_set=upgrade_sets,
         workload_pod=workload_pod,
-        sharing_replicas=replicas,
-        sharing_resource=sharing.get("resource"),
-        mig_strategy=mig.get("strategy") or "none",
-        mig_resources={str(k): int(v) for k, v in mig_resources.items()},
         diagnostics_budget_s=budget,
     )
 

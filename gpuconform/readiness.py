@@ -194,10 +194,35 @@ def pod_problem(pod: Any) -> str:
     return pod.status.phase or "unknown"
 
 
+def _tolerates(toleration: Any, taint: Any) -> bool:
+    """Does the toleration admit the taint (Kubernetes' matching: key, operator, effect)?"""
+    if toleration.effect and toleration.effect != taint.effect:
+        return False
+    if toleration.operator == "Exists":
+        return not toleration.key or toleration.key == taint.key
+    return toleration.key == taint.key and (toleration.value or "") == (taint.value or "")
+
+
+def untolerated_taints(ds: Any, node: Any) -> list[str]:
+    """The node's NoSchedule/NoExecute taints the DaemonSet's pods do not tolerate: its
+    controller places no pod there (`sku=gpu:NoSchedule`)."""
+    tolerations = ds.spec.template.spec.tolerations or []
+    return [
+        f"{t.key}{'=' + t.value if t.value else ''}:{t.effect}"
+        for t in node.spec.taints or []
+        if t.effect in ("NoSchedule", "NoExecute")
+        and not any(_tolerates(tol, t) for tol in tolerations)
+    ]
+
+
 def explain_shortfall(
-    ds: Any, gpu_nodes: list[Any], pods: list[Any], expected: dict[str, int] | None
+    ds: Any,
+    gpu_nodes: list[Any],
+    pods: list[Any],
+    expected: dict[str, dict[str, int] | None],
 ) -> list[str]:
-    """For each expected GPU node that is not fully served, one line saying why."""
+    """For each expected GPU node that is not fully served, one line saying why; `expected`
+    is what each node must advertise, by node name (gpuconform/fleet.py)."""
     pods_by_node: dict[str, list[Any]] = {}
     for pod in current_pods(ds, pods):
         pods_by_node.setdefault(pod.spec.node_name or "", []).append(pod)
@@ -212,6 +237,12 @@ def explain_shortfall(
             )
             continue
         node_pods = pods_by_node.get(name, [])
+        if not node_pods and (taints := untolerated_taints(ds, node)):
+            lines.append(
+                f"{name}: no device-plugin pod wanted - the plugin's pods do not tolerate the "
+                f"node's taint {', '.join(taints)}"
+            )
+            continue
         if not node_pods:
             lines.append(f"{name}: no device-plugin pod scheduled")
             continue
@@ -220,20 +251,36 @@ def explain_shortfall(
             p = unready[0]
             lines.append(f"{name}: device-plugin pod {p.metadata.name} {pod_problem(p)}")
             continue
+        wanted = expected.get(name) or {}
         short = {
             resource: allocatable_gpus(node, resource)
-            for resource, count in (expected or {}).items()
+            for resource, count in wanted.items()
             if allocatable_gpus(node, resource) != count
         }
         if short:
-            have = ", ".join(f"{r}={c}" for r, c in short.items())
-            want = ", ".join(f"{r}={(expected or {})[r]}" for r in short)
+            have = ", ".join(f"{r}={c}{unhealthy_note(node, r)}" for r, c in short.items())
+            want = ", ".join(f"{r}={wanted[r]}" for r in short)
             lines.append(f"{name}: plugin pod Ready but node advertises {have}, expected {want}")
     return lines
 
 
 def allocatable_gpus(node: Any, resource: str = GPU_RESOURCE) -> int:
     return int((node.status.allocatable or {}).get(resource, 0))
+
+
+def unhealthy_gpus(node: Any, resource: str = GPU_RESOURCE) -> int:
+    """Devices of `resource` that kubelet holds back as Unhealthy: its device manager counts
+    every device the plugin lists in capacity, and only the healthy ones in allocatable."""
+    capacity = int((node.status.capacity or {}).get(resource, 0))
+    return max(capacity - allocatable_gpus(node, resource), 0)
+
+
+def unhealthy_note(node: Any, resource: str = GPU_RESOURCE) -> str:
+    """ " (1 of 8 unhealthy)" when the plugin reported devices Unhealthy, else ""."""
+    bad = unhealthy_gpus(node, resource)
+    if not bad:
+        return ""
+    return f" ({bad} of {bad + allocatable_gpus(node, resource)} unhealthy)"
 
 
 def _pod_ready(pod: Any) -> bool:

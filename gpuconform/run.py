@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubernetes import client
 from kubernetes.client.rest import ApiException
@@ -21,6 +21,9 @@ from gpuconform.helm import Helm
 from gpuconform.kube import RUN_ID_LABEL, Kube
 from gpuconform.profile import Profile
 from gpuconform.wait import api_retry, wait_for
+
+if TYPE_CHECKING:
+    from gpuconform.fleet import Fleet
 
 # Kinds the leak check lists by run-id label. Pods, DaemonSets and namespaces are checked
 # cluster-wide; what a chart renders besides, in the plugin's namespace (install mode), so
@@ -98,6 +101,8 @@ class RunContext:
     chart_kinds: set[tuple[str, str]] = field(default_factory=set)
     # Diagnostics evidence gathered once per run and reused by later failures (node probes).
     evidence_cache: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The GPU node pools and their nodes, found by the session gate (gpuconform/fleet.py).
+    fleet: Fleet | None = None
 
     @property
     def selector(self) -> str:

@@ -110,6 +110,7 @@ def gpu_pod_body(
     restart: str = "Never",
     nodes: list[str] | None = None,
     list_gpus: bool = False,
+    resource: str | None = None,
 ) -> dict[str, Any]:
     body = copy.deepcopy(manifest("gpu-pod.yaml"))
     body["metadata"]["name"] = name
@@ -129,7 +130,7 @@ def gpu_pod_body(
     container["resources"] = copy.deepcopy(settings.resources)
     if gpus:
         limits = container["resources"].setdefault("limits", {})
-        limits[ctx.profile.gpu_resource] = str(gpus)
+        limits[resource or ctx.profile.gpu_resource] = str(gpus)
     if list_gpus and gpus:
         body["spec"]["initContainers"] = [listing_container(container)]
     return body
@@ -148,12 +149,14 @@ def create_gpu_pod(
     expect_failure: bool = False,
     nodes: list[str] | None = None,
     list_gpus: bool = False,
+    resource: str | None = None,
 ) -> None:
     """A test pod in the run's namespace, pinned to `nodes` when given; restart="Always" for
-    one that keeps running; `list_gpus` lists its GPUs first (LISTING_CONTAINER). An
-    admission refusal is one line with the policy's message."""
+    one that keeps running; `list_gpus` lists its GPUs first (LISTING_CONTAINER); `resource`
+    is what it asks for (default: the first pool's, Profile.gpu_resource). An admission
+    refusal is one line with the policy's message."""
     ctx.ensure_workload_namespace()
-    body = gpu_pod_body(ctx, name, gpus, command, restart, nodes, list_gpus)
+    body = gpu_pod_body(ctx, name, gpus, command, restart, nodes, list_gpus, resource)
     if expect_failure:
         body["metadata"]["annotations"][EXPECTED_FAILURE] = "true"
     try:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from gpuconform.diagnose.probe import parse_probe
 from gpuconform.report.html import (
     CSS_FILE,
     node_matrix_html,
@@ -115,15 +116,23 @@ def summarize(config: pytest.Config, summary: dict[str, Any]) -> dict[str, Any]:
     if snap is None:
         note = "The cluster was not read for the node matrix (no check ran)."
     else:
+        # Probes that counted a node's GPUs (no gpus_per_node, no count label), then those
+        # of diagnostics (the latest per node).
+        counted = {
+            node: parse_probe(text)
+            for node, text in ctx.evidence_cache.get("node-probe", {}).items()
+        }
         nodes = build_node_matrix(
             snap,
-            ctx.profile.expected_resources(),
-            config.stash.get(PROBES_KEY, {}),
+            ctx.fleet.expectations_of(snap.nodes),
+            counted | config.stash.get(PROBES_KEY, {}),
             config.stash.get(NODE_DIAGNOSES_KEY, {}),
         )
         probe = (
             "node probes ran after a failure"
             if config.stash.get(PROBES_KEY, {})
+            else "node probes ran to count GPUs where nothing else said how many"
+            if counted
             else "node probes run only after a failure"
             if ctx.profile.node_probe
             else "node probes are off (diagnostics.node_probe: false)"
@@ -180,18 +189,27 @@ def pytest_html_results_table_html(report: pytest.TestReport, data: list[str]) -
         data[0] = escape(sentence(report.longrepr[2])) + "\n"
 
 
+def node_lines(rows: list[NodeRow]) -> list[str]:
+    """`GPU nodes: 3 OK, 1 broken (gpu-broken-0)`, one line per pool when there are several."""
+    pools = list(dict.fromkeys(r.pool for r in rows if r.expected))
+    lines = []
+    for pool in pools:
+        mine = [r for r in rows if r.expected and r.pool == pool]
+        broken = [r.name for r in mine if not r.healthy]
+        line = f"GPU nodes{f' in pool {pool}' if len(pools) > 1 else ''}: "
+        line += f"{len(mine) - len(broken)} OK"
+        lines.append(line + (f", {len(broken)} broken ({', '.join(broken)})" if broken else ""))
+    return lines
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config):
     result = yield
     view = config.stash.get(VIEW_KEY, None)
     if view is not None:  # last, after pytest's short summary: the line a person reads
         terminalreporter.write_sep("=", "gpuconform verdict")
-        broken = [n.name for n in view.nodes if n.expected and not n.healthy]
-        healthy = sum(1 for n in view.nodes if n.healthy)
-        if view.nodes:
-            nodes = f"GPU nodes: {healthy} OK"
-            nodes += f", {len(broken)} broken ({', '.join(broken)})" if broken else ""
-            terminalreporter.write_line(nodes)
+        for line in node_lines(view.nodes):
+            terminalreporter.write_line(line)
         terminalreporter.write_line(
             view.verdict.line(), green=view.verdict.conformant, red=not view.verdict.conformant
         )

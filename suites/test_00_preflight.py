@@ -24,19 +24,21 @@ def test_api_server_is_reachable_and_supported(run):
     )
 
 
-def test_gpu_nodes_are_found_and_ready(run, gpu_nodes, expected_gpu_node_count):
-    names = [n.metadata.name for n in gpu_nodes]
-    assert gpu_nodes, (
-        f"no node matches the GPU node selector {run.profile.gpu_selector!r}; "
+def test_gpu_nodes_are_found_and_ready(run, pool):
+    names = pool.names
+    assert pool.nodes, (
+        f"no node matches the GPU node selector {pool.pool.selector!r}{pool.where}; "
         "fix gpu_nodes.selector in the profile"
     )
-    assert len(gpu_nodes) == expected_gpu_node_count, (
-        f"expected {expected_gpu_node_count} GPU nodes, found {len(gpu_nodes)}: {', '.join(names)}"
+    assert len(pool.nodes) == pool.expected_count, (
+        f"expected {pool.expected_count} GPU nodes{pool.where}, found {len(names)}: "
+        f"{', '.join(names)}"
     )
     not_ready = [
         n.metadata.name
-        for n in gpu_nodes
+        for n in pool.nodes
         if not any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])
     ]
-    assert not not_ready, f"GPU node(s) not Ready: {', '.join(not_ready)}"
-    run.facts["GPU nodes"] = f"{len(names)}: {', '.join(names)}"
+    assert not not_ready, f"GPU node(s) not Ready{pool.where}: {', '.join(not_ready)}"
+    every = run.fleet.names
+    run.facts["GPU nodes"] = f"{len(every)}: {', '.join(every)}"

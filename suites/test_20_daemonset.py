@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gpuconform.fleet import resolve_expectations
 from gpuconform.plugin_waits import (
     daemonset_pods,
     wait_for_daemonset_ready,
@@ -21,29 +22,36 @@ def plugin_daemonsets(run, installed_release):
     return found
 
 
-def test_daemonset_is_ready_on_every_gpu_node(
-    run, plugin_daemonsets, gpu_nodes, expected_gpu_node_count
-):
-    assert expected_gpu_node_count > 0, "the profile expects 0 GPU nodes: nothing to validate"
+def test_daemonset_is_ready_on_every_gpu_node(run, plugin_daemonsets, pool):
+    expected = pool.expected_count
+    assert expected > 0, f"the profile expects 0 GPU nodes{pool.where}: nothing to validate"
+    # One pool of several is judged by its own nodes; the DaemonSet's counts are the fleet's.
+    single = len(run.fleet.pools) == 1
     for ds in plugin_daemonsets:
-        ready = wait_for_daemonset_ready(run, ds, gpu_nodes, expected_gpu_node_count)
+        ready = wait_for_daemonset_ready(run, ds, pool.nodes, expected if single else None)
         pods = daemonset_pods(run, ready)
         # Counts can match with pods on the wrong nodes; each expected node must have its own.
-        missing = nodes_without_ready_pod(pods, [n.metadata.name for n in gpu_nodes])
-        assert not missing, f"no Ready device-plugin pod on {', '.join(missing)}"
-        status = ready.status
-        assert status.desired_number_scheduled == expected_gpu_node_count
-        assert status.number_ready == status.desired_number_scheduled
-        assert status.updated_number_scheduled == status.desired_number_scheduled
+        missing = nodes_without_ready_pod(pods, pool.names)
+        assert not missing, f"no Ready device-plugin pod on {', '.join(missing)}{pool.where}"
+        if single:
+            status = ready.status
+            assert status.desired_number_scheduled == expected
+            assert status.number_ready == status.desired_number_scheduled
+            assert status.updated_number_scheduled == status.desired_number_scheduled
 
 
 @pytest.mark.step("advertise", needs=["preflight", "install", "readiness"])
-def test_every_gpu_node_advertises_its_gpus(run, plugin_daemonsets, gpu_nodes):
-    advertised = wait_for_gpus_advertised(run, plugin_daemonsets[0], gpu_nodes)
-    expected = run.profile.expected_resources()
+def test_every_gpu_node_advertises_its_gpus(run, plugin_daemonsets, pool):
+    # Where the profile states no GPUs per node: the node's label, else its probe.
+    expected = resolve_expectations(run, pool)
+    advertised = wait_for_gpus_advertised(run, plugin_daemonsets[0], pool.nodes)
     for node, counts in advertised.items():
-        if expected:
-            assert counts == expected, f"{node} advertises {counts}, expected {expected}"
+        want = expected[node]
+        if want.resources:
+            assert counts == want.resources, (
+                f"{node}{pool.where} advertises {counts}, expected {want.describe()}"
+            )
         else:
-            assert all(c > 0 for c in counts.values()), f"{node} advertises {counts}"
-    run.facts["GPUs advertised"] = sum(sum(c.values()) for c in advertised.values())
+            assert all(c > 0 for c in counts.values()), f"{node}{pool.where} advertises {counts}"
+    total = sum(sum(c.values()) for c in advertised.values())
+    run.facts["GPUs advertised"] = run.facts.get("GPUs advertised", 0) + total

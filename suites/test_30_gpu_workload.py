@@ -14,15 +14,20 @@ from gpuconform.workload import (
 pytestmark = pytest.mark.step("workload", needs=["preflight", "install", "readiness", "advertise"])
 
 
-def test_gpu_pod_runs_and_sees_exactly_its_gpu(run, installed_release, gpu_nodes):
+def test_gpu_pod_runs_and_sees_exactly_its_gpu(run, installed_release, pool):
     if run.profile.kind:
         pytest.skip("kind has no GPUs: the workload check cannot run there")
-    name = "gpu-workload"
-    # Pinned to the expected GPU nodes: another pool or an autoscaled node cannot satisfy it.
-    nodes = [n.metadata.name for n in gpu_nodes]
+    name = pool.pod_name("gpu-workload")
+    # Pinned to the pool's nodes: another pool or an autoscaled node cannot satisfy it.
     list_gpus = run.profile.workload_pod.list_gpus
     create_gpu_pod(
-        run, name, gpus=1, command=run.profile.workload_command, nodes=nodes, list_gpus=list_gpus
+        run,
+        name,
+        gpus=1,
+        command=run.profile.workload_command,
+        nodes=pool.names,
+        list_gpus=list_gpus,
+        resource=pool.pool.gpu_resource,
     )
     outcome = wait_pod_finished(run, name, run.profile.timeouts["workload"])
     if list_gpus:
@@ -52,22 +57,36 @@ def test_gpu_pod_runs_and_sees_exactly_its_gpu(run, installed_release, gpu_nodes
             f"the workload saw {outcome.gpu_uuids}, its listing {outcome.listed_uuids}"
         )
     seen = outcome.listed_uuids or outcome.gpu_uuids
-    run.facts["GPU pod"] = f"ran on {outcome.node}, saw {seen or 'its GPU'}"
+    run.facts[f"GPU pod{pool.where}"] = f"ran on {outcome.node}, saw {seen or 'its GPU'}"
 
 
-def test_a_shared_gpu_runs_two_pods_at_once(run, installed_release, gpu_nodes):
+def test_a_shared_gpu_runs_two_pods_at_once(run, installed_release, pool):
     """Sharing proven, not assumed: more one-slice pods on one node than it has physical GPUs,
     all running at the same time - so at least two of them share a GPU."""
-    replicas = run.profile.sharing_replicas
+    replicas = pool.pool.sharing_replicas
     if not replicas or replicas < 2:
-        pytest.skip("the profile configures no GPU sharing (sharing.replicas)")
-    per_node = run.profile.gpus_per_node
-    if not per_node or not gpu_nodes:
-        pytest.skip("sharing needs gpu_nodes.gpus_per_node to know how many pods must share")
-    node = gpu_nodes[0].metadata.name
-    names = [f"gpu-shared-{i}" for i in range(per_node + 1)]
+        pytest.skip(f"the profile configures no GPU sharing{pool.where} (sharing.replicas)")
+    if not pool.nodes:
+        pytest.skip(f"no GPU node{pool.where}")
+    # The node's physical GPUs: the profile's, its label's or its probe's (never advertised).
+    per_node = run.fleet.expectation(pool.nodes[0]).gpus
+    if not per_node:
+        pytest.skip(
+            f"sharing needs to know how many GPUs the node has{pool.where}: give "
+            "gpu_nodes.gpus_per_node, or a nvidia.com/gpu.count label, or allow node probes"
+        )
+    node = pool.nodes[0].metadata.name
+    names = [pool.pod_name(f"gpu-shared-{i}") for i in range(per_node + 1)]
     for name in names:
-        create_gpu_pod(run, name, gpus=1, command=["sleep", "3600"], restart="Always", nodes=[node])
+        create_gpu_pod(
+            run,
+            name,
+            gpus=1,
+            command=["sleep", "3600"],
+            restart="Always",
+            nodes=[node],
+            resource=pool.pool.gpu_resource,
+        )
     for name in names:
         wait_pod_running(run, name, run.profile.timeouts["workload"])
     pods = {
@@ -84,4 +103,6 @@ def test_a_shared_gpu_runs_two_pods_at_once(run, installed_release, gpu_nodes):
         f"only {len(running)} of {len(names)} one-slice pods ran together on {node}, "
         f"which has {per_node} GPUs: {sorted(set(names) - set(running))} did not"
     )
-    run.facts["GPU sharing"] = f"{len(names)} pods at once on the {per_node} GPUs of {node}"
+    run.facts[f"GPU sharing{pool.where}"] = (
+        f"{len(names)} pods at once on the {per_node} GPUs of {node}"
+    )

@@ -1,4 +1,4 @@
-"""Step 6 - uninstall: helm uninstall (or deleting every applied object) leaves nothing behind."""
+"""Step 8 - uninstall: helm uninstall (or deleting every applied object) leaves nothing behind."""
 
 from __future__ import annotations
 

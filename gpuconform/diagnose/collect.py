@@ -17,7 +17,8 @@ from typing import Any
 from kubernetes.client.rest import ApiException
 
 from gpuconform.diagnose.explain import PROBE_MARK, Evidence
-from gpuconform.diagnose.probe import probe_script
+from gpuconform.diagnose.model import FAILED_CHECK
+from gpuconform.diagnose.probe import GPU_LIST_LINE, parse_probe, probe_script
 from gpuconform.diagnose.redact import redact
 from gpuconform.kube import GPU_RESOURCE
 from gpuconform.readiness import is_plugin_daemonset, owned_by
@@ -166,14 +167,18 @@ def _namespace_exists(ctx: RunContext, name: str) -> bool:
         return False
 
 
-def collect(ctx: RunContext, failure: str, gpu_node_names: list[str]) -> Collected:
+def collect(
+    ctx: RunContext, failure: str, gpu_node_names: list[str], pool_scoped: bool = False
+) -> Collected:
     """Gather evidence for a failed step; the failure message itself is evidence too.
 
     Bounded by the profile's diagnostics.budget_s; node probes run once per node and run.
+    `pool_scoped`: the check ran for one pool of several (`gpu_node_names` are its nodes),
+    so pods on other pools' nodes, and their events, are no evidence for it.
     """
     deadline = time.monotonic() + ctx.profile.diagnostics_budget_s
     got = Collected()
-    got.add(ctx, "failure", "message.txt", Evidence("failure", "failed check", failure))
+    got.add(ctx, "failure", "message.txt", Evidence("failure", FAILED_CHECK, failure))
     affected: list[str] = []
     core = ctx.kube.core
     daemonsets = plugin_daemonsets(ctx)
@@ -185,6 +190,12 @@ def collect(ctx: RunContext, failure: str, gpu_node_names: list[str]) -> Collect
         pods = core.list_namespaced_pod(ns).items
         if ns not in ours:  # someone else's namespace (kube-system...): the plugin's pods only
             pods = [p for p in pods if any(owned_by(p, ds) for ds in daemonsets)]
+        elsewhere = {
+            p.metadata.name
+            for p in pods
+            if pool_scoped and p.spec.node_name and p.spec.node_name not in gpu_node_names
+        }
+        pods = [p for p in pods if p.metadata.name not in elsewhere]
         expected = {
             p.metadata.name
             for p in pods
@@ -195,7 +206,7 @@ def collect(ctx: RunContext, failure: str, gpu_node_names: list[str]) -> Collect
             e
             for e in core.list_namespaced_event(ns).items
             if (ns in ours or e.involved_object.name in relevant)
-            and e.involved_object.name not in expected
+            and e.involved_object.name not in expected | elsewhere
             and not e.involved_object.name.startswith(DELIBERATE_PREFIXES)
         ]
         got.add(ctx, f"namespace-{ns}", "events.txt", Evidence("events", ns, format_events(events)))
@@ -278,12 +289,31 @@ def _probe_nodes(ctx: RunContext, got: Collected, nodes: list[str], deadline: fl
             continue
         if text is None:
             ctx.progress(f"diagnostics: probing node {name} ({index}/{len(nodes)})")
-            text = run_node_probe(ctx, name, min(PROBE_TIMEOUT_S, remaining))
-            if PROBE_MARK in text:  # a probe that ran; a failed attempt may do better later
-                cache[name] = text
+            text = cached_node_probe(ctx, name, min(PROBE_TIMEOUT_S, remaining))
         else:
             got.notes.append(f"node probe of {name}: the output of this run's earlier probe")
         got.add(ctx, f"node-{name}", "node-probe.txt", Evidence("node-probe", name, text, name))
+
+
+def cached_node_probe(ctx: RunContext, node: str, timeout_s: float = PROBE_TIMEOUT_S) -> str:
+    """The node's probe output: this run's earlier one, else a new probe (kept when it ran)."""
+    cache: dict[str, str] = ctx.evidence_cache.setdefault("node-probe", {})
+    if node in cache:
+        return cache[node]
+    text = run_node_probe(ctx, node, timeout_s)
+    if PROBE_MARK in text:  # a probe that ran; a failed attempt may do better later
+        cache[node] = text
+    return text
+
+
+def probed_gpu_count(ctx: RunContext, node: str) -> int | None:
+    """How many GPUs the node's probe lists (`nvidia-smi -L`); None when it listed none or
+    could not run, so no expectation is made up from a failed probe."""
+    probe = parse_probe(cached_node_probe(ctx, node))
+    listed = [
+        line for line in probe.text("nvidia-smi -L").splitlines() if GPU_LIST_LINE.match(line)
+    ]
+    return len(listed) if probe.exit_code("nvidia-smi -L") == 0 and listed else None
 
 
 def node_probe_body(ctx: RunContext, node: str) -> dict[str, Any]:

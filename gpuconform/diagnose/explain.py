@@ -16,66 +16,20 @@ from pathlib import Path
 
 import yaml
 
+from gpuconform.diagnose.catalogue import load_catalogue
+from gpuconform.diagnose.fallback import decisive_finding, naming_finding
 from gpuconform.diagnose.healthy import DriverHealth, probe_driver_health, read_driver_health
+from gpuconform.diagnose.model import EXACT, Evidence, Finding, Signature, where_of
+from gpuconform.diagnose.parse import message_lines, wrapped_messages
 from gpuconform.diagnose.probe import ProbeResult, parse_probe
+from gpuconform.diagnose.structured import Hit, code_hits, fit_error_hits, superseded_removed
+
+__all__ = ["PROBE_MARK", "Evidence", "Explanation", "Finding", "Signature", "explain"]
 
 SIGNATURES_FILE = Path(__file__).with_name("signatures.yaml")
 SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
 MAX_QUOTED_LINES = 3
 PROBE_MARK = "=== gpuconform-probe:"
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """One piece of text to explain: where it came from, about what, on which node."""
-
-    source: str  # node-probe, plugin-log, pod-log, events, describe, failure, file
-    subject: str  # a node, `namespace/pod`, or a file path
-    text: str
-    node: str | None = None
-
-
-@dataclass(frozen=True)
-class Signature:
-    id: str
-    layer: str
-    severity: str
-    patterns: tuple[re.Pattern[str], ...]
-    diagnosis: str
-    remediation: str
-    reference: str
-    sources: tuple[str, ...] = ()
-    fallback: bool = False  # dropped where a more specific signature explains the same lines
-    hardware: bool = False  # a GPU fault: stands even on a node whose driver works
-
-    def applies_to(self, source: str) -> bool:
-        return not self.sources or source in self.sources or source == "file"
-
-    @property
-    def contradicted_by_working_driver(self) -> bool:
-        return self.layer == "driver" and self.severity == "error" and not self.hardware
-
-
-def _where(subject: str, node: str | None) -> str:
-    if node and node != subject:
-        return f"{subject} on node {node}"
-    return subject
-
-
-@dataclass(frozen=True)
-class Finding:
-    signature: Signature
-    subject: str
-    node: str | None
-    lines: tuple[str, ...]
-
-    @property
-    def where(self) -> str:
-        return _where(self.subject, self.node)
-
-    def headline(self) -> str:
-        sig = self.signature
-        return f"[{sig.layer}] {sig.diagnosis} ({self.where})"
 
 
 @dataclass(frozen=True)
@@ -92,7 +46,7 @@ class HealthyFinding:
 
     @property
     def where(self) -> str:
-        return _where(self.subject, self.node)
+        return where_of(self.subject, self.node)
 
     def summary(self) -> str:
         return self.health.summary()
@@ -117,17 +71,22 @@ class Explanation:
             healthy = "; ".join(f"{h.summary()} ({h.where})" for h in self.healthy)
             return "no known failure signature matched" + (f"; {healthy}" if healthy else "")
         sig = self.primary.signature
-        return f"{sig.layer}: {sig.diagnosis} ({self.primary.where}) - fix: {sig.remediation}"
+        return (
+            f"{self.primary.layer_label}: {self.primary.cause} ({self.primary.where}) "
+            f"- fix: {sig.remediation}"
+        )
 
     def render(self) -> str:
         """Plain text for terminals and diagnosis.txt: causes first (first broken layer first),
         evidence quoted; then what is healthy; then benign notes."""
         out = []
-        if self.primary is None:
+        if self.primary is None and self.healthy:
+            out.append("No failure found in the evidence.")
+        elif self.primary is None:
             out.append("No known failure signature matched the evidence.")
         for n, finding in enumerate(self.causes, 1):
             sig = finding.signature
-            out.append(f"{n}. [{sig.layer}] {sig.diagnosis}")
+            out.append(f"{n}. [{finding.layer_label}] {finding.cause}")
             out.append(f"   where: {finding.where}")
             out.append(f"   fix: {sig.remediation}")
             out.append(f"   see: {sig.reference}")
@@ -159,6 +118,8 @@ def load_signatures(path: Path = SIGNATURES_FILE) -> tuple[list[str], list[Signa
             sources=tuple(item.get("sources") or ()),
             fallback=bool(item.get("fallback", False)),
             hardware=bool(item.get("hardware", False)),
+            symptom=bool(item.get("symptom", False)),
+            detail=item.get("detail"),
         )
         for item in data["signatures"]
     ]
@@ -175,7 +136,7 @@ def match(signature: Signature, text: str) -> tuple[str, ...]:
     return _quote(lines, matching_lines(signature, lines))
 
 
-def _quote(lines: list[str], indexes: list[int]) -> tuple[str, ...]:
+def _quote(lines: list[str], indexes: list[int] | tuple[int, ...]) -> tuple[str, ...]:
     return tuple(lines[n].strip()[:300] for n in indexes[:MAX_QUOTED_LINES])
 
 
@@ -187,27 +148,73 @@ def _is_probe(item: Evidence) -> bool:
     return item.source in ("node-probe", "file") and PROBE_MARK in item.text
 
 
+def _first_match(signature: Signature, line: str) -> re.Match[str] | None:
+    """The leftmost match of the signature's patterns in the line."""
+    found = [m for pattern in signature.patterns if (m := pattern.search(line))]
+    return min(found, key=lambda m: m.start(), default=None)
+
+
+def pattern_hits(
+    signatures: list[Signature],
+    lines: list[str],
+    catalogued: bool,
+    wrapped: list[tuple[int, str]] = (),
+) -> list[Hit]:
+    """The signatures whose patterns match lines; one that no single line matches may match
+    a message wrapped over several (`wrapped`: first line's index, joined text)."""
+    hits, joined = [], dict(wrapped)
+    for sig in signatures:
+        indexes = matching_lines(sig, lines)
+        if not indexes:
+            indexes = [n for n, text in wrapped if _first_match(sig, text)]
+        if indexes:
+            found = _first_match(sig, lines[indexes[0]]) or _first_match(
+                sig, joined.get(indexes[0], "")
+            )
+            groups = found.groupdict() if found else {}
+            position = found.start() if found else -1
+            hits.append(
+                Hit(sig.filled(groups), tuple(indexes), catalogued=catalogued, position=position)
+            )
+    return hits
+
+
+def usable(sig: Signature, source: str, node: str | None, working_nodes: set[str]) -> bool:
+    """Whether a signature may explain this evidence: its source, and not contradicted by a
+    node whose driver demonstrably works."""
+    if not sig.applies_to(source):
+        return False
+    return not (sig.contradicted_by_working_driver and node in working_nodes)
+
+
 def match_item(
     item: Evidence, signatures: list[Signature], working_nodes: set[str]
-) -> list[Finding]:
-    """The signatures one piece of evidence shows, less those it contradicts or supersedes."""
-    lines = item.text.splitlines()
+) -> tuple[list[Finding], set[int]]:
+    """The signatures and catalogue entries one piece of evidence shows, less those it
+    contradicts or supersedes (a generic entry gives way where a specific one explains the
+    same lines), and the indexes of the lines any of them matched."""
+    lines = message_lines(item.text)
+    wrapped = wrapped_messages(lines)
     node = _node_of(item)
-    hits: dict[str, tuple[Signature, list[int]]] = {}
-    for sig in signatures:
-        if not sig.applies_to(item.source):
-            continue
-        if sig.contradicted_by_working_driver and node in working_nodes:
-            continue  # contradicted: this node's driver demonstrably works
-        indexes = matching_lines(sig, lines)
-        if indexes:
-            hits[sig.id] = (sig, indexes)
-    explained = {n for sig, idx in hits.values() if not sig.fallback for n in idx}
-    return [
-        Finding(sig, item.subject, node, _quote(lines, idx))
-        for sig, idx in hits.values()
-        if not (sig.fallback and set(idx) <= explained)
+    catalogue = load_catalogue()
+    curated = {sig.id: sig for sig in signatures}
+    # Parsed structure first (a FitError's reasons), then the curated signatures, then the
+    # components' own messages: a hit of an id already seen adds nothing.
+    candidates = [
+        *fit_error_hits(lines, catalogue, curated),
+        *pattern_hits(signatures, lines, False, wrapped),
+        *pattern_hits(list(catalogue.signatures), lines, True, wrapped),
+        *code_hits(lines, catalogue),
     ]
+    hits: dict[str, Hit] = {}
+    for hit in candidates:
+        if usable(hit.signature, item.source, node, working_nodes):
+            hits.setdefault(hit.signature.id, hit)
+    found = [
+        Finding(hit.signature, item.subject, node, _quote(lines, hit.indexes), hit.order)
+        for hit in superseded_removed(list(hits.values()))
+    ]
+    return found, {n for hit in hits.values() for n in hit.indexes}
 
 
 def healthy_finding(item: Evidence, findings: list[Finding]) -> HealthyFinding | None:
@@ -233,22 +240,45 @@ def explain(evidence: list[Evidence]) -> Explanation:
     findings: dict[tuple[str, str], Finding] = {}
     healthy: list[HealthyFinding] = []
     for item in evidence:
-        found = match_item(item, signatures, set(healthy_drivers))
-        for finding in found:
-            findings.setdefault((finding.signature.id, item.node or item.subject), finding)
+        found, seen = match_item(item, signatures, set(healthy_drivers))
         if (positive := healthy_finding(item, found)) is not None:
             healthy.append(positive)
+        if not any(f.signature.severity == "error" and not f.signature.symptom for f in found):
+            # Never silent: an error line nothing explained still names its layer (a
+            # symptom - a crash loop - explains no line's cause).
+            lines = message_lines(item.text)
+            decisive = decisive_finding(item, _node_of(item), lines, seen, load_catalogue())
+            found += [decisive] if decisive else []
+        for finding in found:
+            findings.setdefault((finding.signature.id, item.node or item.subject), finding)
+    if not findings and not healthy:
+        # Never silent: text that names a GPU-stack component says which, even with no error.
+        named = (
+            naming_finding(i, _node_of(i), i.text.splitlines(), load_catalogue()) for i in evidence
+        )
+        findings = {(f.signature.id, f.subject): f for f in named if f is not None}
     located = {f.signature.id for f in findings.values() if f.node}
     # The same signature seen in node-less evidence (namespace events, the failure message)
     # adds nothing once it has been placed on a node.
     kept = [f for f in findings.values() if f.node or f.signature.id not in located]
-    rank = {sig.id: n for n, sig in enumerate(signatures)}  # file order: most specific first
+    # Errors before warnings; exact findings before layer-only ones; then the order of blame;
+    # within a layer a parsed order (a FitError's reasons), then file order: curated
+    # signatures (most specific first), then the catalogue.
+    catalogued = [sig.id for sig in load_catalogue().all_signatures()]
+    rank = {
+        sig_id: n
+        for n, sig_id in reversed(list(enumerate([s.id for s in signatures] + catalogued)))
+    }
     ordered = sorted(
         kept,
         key=lambda f: (
             SEVERITY_RANK[f.signature.severity],
-            layers.index(f.signature.layer),
-            rank[f.signature.id],
+            f.signature.symptom,  # a consequence after any cause, even a lower-confidence one
+            f.confidence != EXACT,
+            layers.index(f.layer),
+            f.signature.fallback,  # specific first
+            f.order,
+            rank.get(f.signature.id, len(rank)),
             f.subject,
         ),
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TextIO
 
-from gpuconform.diagnose.explain import Evidence, explain
+from gpuconform.diagnose.catalogue import list_catalogue
+from gpuconform.diagnose.explain import Evidence, explain, load_signatures
 from gpuconform.diagnose.redact import redact
 
 
@@ -30,7 +31,8 @@ def read_text_file(path: Path) -> str:
 
 
 def explain_files(paths: list[str], out: TextIO, err: TextIO) -> int:
-    """Print the diagnosis; exit 2 if any input was unusable, 1 if a cause was found, else 0."""
+    """Print the diagnosis; exit 2 if any input was unusable, 1 if a cause was found, else 0
+    (also when the text only names a component and no line of it reads as an error)."""
     evidence, problems = [], []
     for name in paths:
         try:
@@ -43,4 +45,13 @@ def explain_files(paths: list[str], out: TextIO, err: TextIO) -> int:
         return 2
     explanation = explain(evidence)
     out.write(redact(explanation.render()))
-    return 1 if explanation.primary else 0
+    return 1 if explanation.primary and not explanation.primary.only_named else 0
+
+
+def list_known(out: TextIO) -> int:
+    """Every id the explainer can name, tab-separated: id, layer, component, meaning."""
+    _, signatures = load_signatures()
+    rows = [(s.id, s.layer, "signatures.yaml", s.diagnosis) for s in signatures]
+    for row in rows + list_catalogue():
+        out.write("\t".join(row) + "\n")
+    return 0

@@ -49,8 +49,12 @@ def _status(row: NodeRow) -> str:
 
 
 def node_matrix_html(rows: Sequence[NodeRow], note: str = "") -> str:
+    """The GPU node matrix; with several pools, a Pool column (rows come grouped by pool)."""
+    pooled = len({r.pool for r in rows if r.pool}) > 1
     head = (
-        "<tr><th>Node</th><th>Ready</th><th>GPU labels</th><th>Plugin pod</th>"
+        "<tr><th>Node</th>"
+        + ("<th>Pool</th>" if pooled else "")
+        + "<th>Ready</th><th>GPU labels</th><th>Plugin pod</th>"
         "<th>GPUs advertised / expected</th><th>GPU workload</th><th>Node probe</th>"
         "<th>Diagnosis</th></tr>"
     )
@@ -63,10 +67,14 @@ def node_matrix_html(rows: Sequence[NodeRow], note: str = "") -> str:
         else:
             pod = "none"
         expected = "-" if r.gpus_expected is None else str(r.gpus_expected)
+        # Where the expectation comes from: the profile, the node's label, its probe.
+        source = f"<br><small>from {_e(r.expected_from)}</small>" if r.expected_from else ""
         gpus_bad = r.expected and (
             not r.gpus_advertised
             or (r.gpus_expected is not None and r.gpus_advertised != r.gpus_expected)
+            or r.gpus_unhealthy > 0
         )
+        unhealthy = f"<br>{r.gpus_unhealthy} unhealthy" if r.gpus_unhealthy else ""
         workload = "<br>".join(_e(w) for w in r.workload) or "not run here"
         workload_bad = any(not w.endswith(("Succeeded", "Running")) for w in r.workload)
         if r.probe:
@@ -79,19 +87,22 @@ def node_matrix_html(rows: Sequence[NodeRow], note: str = "") -> str:
             probe = "not run"
         problems = "; ".join(r.problems)
         body.append(
-            f"<tr class='gc-node gc-{state}' data-node='{_e(r.name)}' title='{_e(problems)}'>"
+            f"<tr class='gc-node gc-{state}' data-node='{_e(r.name)}'"
+            + (f" data-pool='{_e(r.pool or '')}'" if pooled else "")
+            + f" title='{_e(problems)}'>"
             f"<th><span class='gc-mark'>{_status(r)}</span> {_e(r.name)}</th>"
+            + (_cell(_e(r.pool or "-")) if pooled else "")
             + _cell("yes" if r.ready else "no", not r.ready)
             + _cell(labels, r.expected and not r.gpu_labels)
             + _cell(pod, r.expected and r.plugin_phase != "Running")
-            + _cell(f"{r.gpus_advertised} / {expected}", gpus_bad)
+            + _cell(f"{r.gpus_advertised} / {expected}{unhealthy}{source}", gpus_bad)
             + _cell(workload, workload_bad)
             + _cell(probe, bool(r.probe and not r.probe["driver_ok"]))
             + _cell(_e(r.diagnosis or ("-" if r.expected else problems)), bool(r.diagnosis))
             + "</tr>"
         )
     if not body:
-        body.append("<tr><td colspan='8'>No GPU node found.</td></tr>")
+        body.append(f"<tr><td colspan='{9 if pooled else 8}'>No GPU node found.</td></tr>")
     caption = f"<p class='gc-note'>{_e(note)}</p>" if note else ""
     return (
         "<h2>GPU nodes</h2>"
@@ -160,7 +171,7 @@ def diagnosis_html(explanation: Explanation, notes: Sequence[str]) -> str:
         sig = finding.signature
         quoted = "".join(f"<li><code>{_e(line)}</code></li>" for line in finding.lines)
         parts.append(
-            f"<p><b>[{_e(sig.layer)}]</b> {_e(sig.diagnosis)}<br>"
+            f"<p><b>[{_e(finding.layer_label)}]</b> {_e(finding.cause)}<br>"
             f"<b>Where:</b> {_e(finding.where)}<br><b>Fix:</b> {_e(sig.remediation)}<br>"
             f"<b>See:</b> <a href='{_e(sig.reference)}'>{_e(sig.reference)}</a></p>"
             f"<ul>{quoted}</ul>"

@@ -6,12 +6,20 @@ and what the run already holds: node-probe results and per-node diagnoses.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gpuconform.diagnose.probe import ProbeResult
+from gpuconform.fleet import Expectation
 from gpuconform.kube import GPU_RESOURCE
-from gpuconform.readiness import allocatable_gpus, matches_placement, owned_by, pod_problem
+from gpuconform.readiness import (
+    allocatable_gpus,
+    matches_placement,
+    owned_by,
+    pod_problem,
+    unhealthy_gpus,
+)
 from gpuconform.report.layout import gpu_label_keys
 from gpuconform.workload import EXPECTED_FAILURE
 
@@ -30,6 +38,9 @@ class NodeRow:
     plugin_restarts: int | None
     gpus_advertised: int
     gpus_expected: int | None
+    gpus_unhealthy: int = 0  # in capacity but not allocatable: the plugin marked them Unhealthy
+    pool: str | None = None  # the GPU node pool the node is in (None: in no pool)
+    expected_from: str | None = None  # where gpus_expected comes from (fleet.SOURCE_*)
     workload: list[str] = field(default_factory=list)  # "gpu-workload: Succeeded"
     probe: dict[str, Any] | None = None  # driver, gpus, toolkit, driver_ok
     diagnosis: str | None = None
@@ -48,7 +59,7 @@ class Snapshot:
     """What the node matrix is built from: objects listed once, at the end of the checks."""
 
     nodes: list[Any]
-    expected: set[str]  # names of the nodes the profile's GPU node selector matches
+    expected: set[str]  # names of the nodes in the profile's GPU node pools
     daemonsets: list[Any]  # the device-plugin DaemonSets
     plugin_pods: list[Any]  # pods in the DaemonSets' namespaces (owner filtered here)
     workload_pods: list[Any]  # the run's GPU test pods
@@ -117,6 +128,8 @@ def _problems(row: NodeRow, wanted: bool, pod: Any) -> list[str]:
     expected = row.gpus_expected
     if (expected is not None and row.gpus_advertised != expected) or not row.gpus_advertised:
         out.append(f"advertises {row.gpus_advertised} GPUs")
+    if row.gpus_unhealthy:
+        out.append(f"{row.gpus_unhealthy} GPU(s) unhealthy")
     if any(not w.endswith(("Succeeded", "Running")) for w in row.workload):
         out.append("GPU pod did not succeed")
     if row.probe and not row.probe["driver_ok"]:
@@ -128,18 +141,18 @@ def _problems(row: NodeRow, wanted: bool, pod: Any) -> list[str]:
 
 def build_node_matrix(
     snap: Snapshot,
-    expected_resources: dict[str, int] | None,
+    expectations: Mapping[str, Expectation],
     probes: dict[str, ProbeResult],
     diagnoses: dict[str, str],
 ) -> list[NodeRow]:
-    """Rows for the expected GPU nodes (by name), then unexpected GPU-labelled nodes.
+    """Rows for the expected GPU nodes, grouped by pool (in `expectations`' order) and by
+    name, then unexpected GPU-labelled nodes.
 
-    `expected_resources` is what each GPU node must advertise by resource name (the profile's
-    GPUs, x sharing replicas, or MIG slices: Profile.expected_resources), or None (any
-    positive nvidia.com/gpu count).
+    `expectations` says, per expected node, its pool and what it must advertise by resource
+    name (GPUs, x sharing replicas, or MIG slices: gpuconform/fleet.py); a node without one,
+    or whose expectation has no counts, passes with any positive nvidia.com/gpu count.
     """
-    resources = tuple(expected_resources or (GPU_RESOURCE,))
-    per_node = sum(expected_resources.values()) if expected_resources else None
+    pool_rank = {e.pool: i for i, e in reversed(list(enumerate(expectations.values())))}
     plugin_pods = owned_pods(snap.daemonsets, snap.plugin_pods)
     keys = gpu_label_keys()
     rows = []
@@ -149,6 +162,9 @@ def build_node_matrix(
         if not expected and not is_gpu_labelled(node):
             continue
         labels = node.metadata.labels or {}
+        want = expectations.get(name) if expected else None
+        wanted = (want.resources if want else None) or {}
+        resources = tuple(wanted or ((want.resource,) if want else (GPU_RESOURCE,)))
         pod = _plugin_pod([p for p in plugin_pods if p.spec.node_name == name])
         phase = None
         if pod is not None:
@@ -174,7 +190,10 @@ def build_node_matrix(
                 else None
             ),
             gpus_advertised=sum(allocatable_gpus(node, r) for r in resources),
-            gpus_expected=per_node if expected else None,
+            gpus_expected=sum(wanted.values()) if wanted else None,
+            gpus_unhealthy=sum(unhealthy_gpus(node, r) for r in resources),
+            pool=want.pool if want else None,
+            expected_from=want.source if wanted and want else None,
             workload=sorted(workload),
             probe=probe_facts(probes[name]) if name in probes else None,
             diagnosis=diagnoses.get(name),
@@ -186,4 +205,6 @@ def build_node_matrix(
             else ["not matched by the profile's GPU node selector"]
         )
         rows.append(row)
-    return sorted(rows, key=lambda r: (not r.expected, r.name))
+    return sorted(
+        rows, key=lambda r: (not r.expected, pool_rank.get(r.pool or "", len(pool_rank)), r.name)
+    )

@@ -19,7 +19,7 @@ WORKLOAD_APP = "app.kubernetes.io/name=gpuconform-workload"  # gpuconform/manife
 
 
 def take_snapshot(ctx: RunContext) -> Snapshot:
-    """Nodes, plugin DaemonSets and pods, GPU test pods: 4 to 5 list calls in all."""
+    """Nodes, plugin DaemonSets and pods, GPU test pods: 3 to 4 list calls in all."""
     started = time.monotonic()
     core, apps = ctx.kube.core, ctx.kube.apps
     calls = 0
@@ -30,12 +30,8 @@ def take_snapshot(ctx: RunContext) -> Snapshot:
         return api_retry(fn)(*args, **kwargs).items
 
     nodes = listed(core.list_node)
-    selector = ctx.profile.gpu_selector
-    expected = (
-        {n.metadata.name for n in listed(core.list_node, label_selector=selector)}
-        if selector
-        else {n.metadata.name for n in nodes}
-    )
+    # The pools' nodes, as the session gate found them (gpuconform/fleet.py).
+    expected = set(ctx.fleet.names)
     if ctx.profile.mode == "install" and not ctx.profile.chart.manifest:
         daemonsets = listed(apps.list_namespaced_daemon_set, ctx.profile.namespace)
     else:  # existing mode, or a static manifest's own namespaces (kube-system upstream)

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from gpuconform.diagnose.explain import Explanation, load_signatures
+from gpuconform.diagnose.model import FAILED_CHECK
 
 CONFORMANT, NOT_CONFORMANT = "CONFORMANT", "NOT CONFORMANT"
 
@@ -27,22 +28,28 @@ class Diagnosis:
     where: str | None = None
     node: str | None = None
     fix: str | None = None
+    confidence: str | None = None  # exact (a known message) or layer (only its component)
+    pool: str | None = None  # the GPU node pool the check ran for, when there are several
 
     @classmethod
-    def from_explanation(cls, test: str, step: str | None, explanation: Explanation) -> Diagnosis:
+    def from_explanation(
+        cls, test: str, step: str | None, explanation: Explanation, pool: str | None = None
+    ) -> Diagnosis:
         primary = explanation.primary
         if primary is None:
-            return cls(test, explanation.one_line(), step)
+            return cls(test, explanation.one_line(), step, pool=pool)
         sig = primary.signature
         return cls(
             test,
             explanation.one_line(),
             step,
             layer=sig.layer,
-            cause=sig.diagnosis,
+            cause=primary.cause,
             where=primary.where,
             node=primary.node,
             fix=sig.remediation,
+            confidence=primary.confidence,
+            pool=pool,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -98,6 +105,25 @@ def first_broken(diagnoses: list[Diagnosis]) -> Diagnosis | None:
     return min(diagnoses, key=rank)  # min is stable: the earliest failure wins a tie
 
 
+def pools_sentence(tests: list[dict[str, Any]]) -> str:
+    """` Pools: inference failed; training, shared passed.` for a run over several pools (the
+    checks that ran per pool say which); empty for a single pool."""
+    failed: dict[str, None] = {}
+    passed: dict[str, None] = {}
+    for test in tests:
+        pool = test.get("pool")
+        if pool and test["outcome"] == "failed":
+            failed[pool] = None
+        elif pool and test["outcome"] == "passed":
+            passed[pool] = None
+    if not failed and not passed:
+        return ""
+    ok = [p for p in passed if p not in failed]
+    parts = [f"{', '.join(failed)} failed"] if failed else []
+    parts += [f"{', '.join(ok)} passed"] if ok else []
+    return f" Pools: {'; '.join(parts)}."
+
+
 def decide(
     profile: str,
     facts: dict[str, Any],
@@ -112,23 +138,29 @@ def decide(
     passed = [t for t in tests if t["outcome"] == "passed"]
     skipped = len(tests) - len(failed) - len(passed)
     if failed:
+        pools = pools_sentence(tests)
         blamed = first_broken(diagnoses)
         if blamed is not None and blamed.layer:
-            where = f" on {blamed.where}" if blamed.where else ""
+            # The failed check's own message names no place; its pool does.
+            named = blamed.where and not (blamed.pool and blamed.where == FAILED_CHECK)
+            where = f" on {blamed.where}" if named else ""
+            where += f" in pool {blamed.pool}" if blamed.pool else ""
+            guess = " (lower confidence)" if blamed.confidence == "layer" else ""
             return Verdict(
                 False,
                 context,
-                f"first broken layer: {blamed.layer}{where} (step {blamed.step}, check "
-                f"{blamed.test}): {blamed.cause}",
+                f"first broken layer: {blamed.layer}{guess}{where} (step {blamed.step}, check "
+                f"{blamed.test}): {blamed.cause}{pools}",
                 blamed.fix,
             )
         first = failed[0]
         message = first.get("reason") or "see the evidence under the check"
+        in_pool = f" in pool {first['pool']}" if first.get("pool") else ""
         return Verdict(
             False,
             context,
-            f"step {first.get('step') or '?'} failed: {first['name']}: {message} "
-            "(no known failure signature matched).",
+            f"step {first.get('step') or '?'} failed{in_pool}: {first['name']}: {message} "
+            f"(no known failure signature matched).{pools}",
             "Read the evidence under the failing check in the report.",
         )
     if leaks:
@@ -142,4 +174,4 @@ def decide(
         why = "no check ran" if not tests else f"the run ended with exit status {exit_status}"
         return Verdict(False, context, f"{why}.", "Run the suite to completion.")
     note = f", {skipped} skipped" if skipped else ""
-    return Verdict(True, context, f"all {len(passed)} checks passed{note}.")
+    return Verdict(True, context, f"all {len(passed)} checks passed{note}.{pools_sentence(tests)}")

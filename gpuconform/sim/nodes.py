@@ -8,7 +8,7 @@ annotations, so the agent needs no copy of the profile.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +40,12 @@ class NodeProfileError(ValueError):
 
 @dataclass(frozen=True)
 class GpuModel:
-    product: str
-    name: str
+    product: str  # the nvidia.com/gpu.product label value
+    name: str  # what nvidia-smi prints; picks the mock NVML profile (sim/nvml.py model_key)
     memory_mib: int
     driver_version: str
     cuda_version: str
+    family: str = "hopper"  # the nvidia.com/gpu.family label value
 
 
 @dataclass(frozen=True)
@@ -97,13 +98,7 @@ def parse_node_profile(data: Any, source: str = "node profile") -> list[SimNode]
     if not isinstance(data, dict):
         raise NodeProfileError(f"{source}: expected a mapping with `gpu` and `node_groups`")
     gpu_spec = _require(data, "gpu", dict, source)
-    gpu = GpuModel(
-        product=_require(gpu_spec, "product", str, f"{source}: gpu"),
-        name=_require(gpu_spec, "name", str, f"{source}: gpu"),
-        memory_mib=_require(gpu_spec, "memory_mib", int, f"{source}: gpu"),
-        driver_version=str(_require(gpu_spec, "driver_version", str, f"{source}: gpu")),
-        cuda_version=str(_require(gpu_spec, "cuda_version", str, f"{source}: gpu")),
-    )
+    gpu = _gpu_model(gpu_spec, f"{source}: gpu")
     groups = _require(data, "node_groups", list, source)
     if not groups:
         raise NodeProfileError(f"{source}: node_groups is empty")
@@ -137,6 +132,12 @@ def parse_node_profile(data: Any, source: str = "node profile") -> list[SimNode]
             raise NodeProfileError(
                 f"{where}: default_runtime must be one of {', '.join(DEFAULT_RUNTIMES)}"
             )
+        # A group may name its own GPU model (a mixed fleet): its `gpu` fields over the
+        # profile's, so the node's mock NVML follows that model (sim/nvml.py).
+        group_gpu = group.get("gpu")
+        if group_gpu is not None and not isinstance(group_gpu, dict):
+            raise NodeProfileError(f"{where}: gpu must be a mapping of GPU fields")
+        model = _gpu_model(gpu_spec | group_gpu, f"{where}: gpu") if group_gpu else gpu
         labels = group.get("labels") or {}
         taints = group.get("taints") or []
         if not isinstance(labels, dict) or not isinstance(taints, list):
@@ -149,7 +150,7 @@ def parse_node_profile(data: Any, source: str = "node profile") -> list[SimNode]
                 SimNode(
                     name=f"{name}-{n}",
                     gpus=gpus,
-                    gpu=gpu if gpus else None,
+                    gpu=model if gpus else None,
                     fault=fault,
                     labels={str(k): str(v) for k, v in labels.items()},
                     taints=taints,
@@ -163,6 +164,20 @@ def parse_node_profile(data: Any, source: str = "node profile") -> list[SimNode]
     if len(set(names)) != len(names):
         raise NodeProfileError(f"{source}: node group names produce duplicate node names")
     return nodes
+
+
+def _gpu_model(spec: dict[str, Any], where: str) -> GpuModel:
+    unknown = set(spec) - {f.name for f in fields(GpuModel)}
+    if unknown:
+        raise NodeProfileError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    return GpuModel(
+        product=_require(spec, "product", str, where),
+        name=_require(spec, "name", str, where),
+        memory_mib=_require(spec, "memory_mib", int, where),
+        driver_version=str(_require(spec, "driver_version", str, where)),
+        cuda_version=str(_require(spec, "cuda_version", str, where)),
+        family=str(spec.get("family") or "hopper"),
+    )
 
 
 def known_node_profiles() -> list[str]:
@@ -194,7 +209,7 @@ def gpu_labels(node: SimNode) -> dict[str, str]:
         "nvidia.com/gpu.product": node.gpu.product,
         "nvidia.com/gpu.count": str(node.gpus),
         "nvidia.com/gpu.memory": str(node.gpu.memory_mib),
-        "nvidia.com/gpu.family": "hopper",
+        "nvidia.com/gpu.family": node.gpu.family,
         "nvidia.com/cuda.driver-version.full": node.gpu.driver_version,
     }
 

@@ -111,3 +111,67 @@ def test_over_requesting_a_time_sliced_gpu_fails_admission_with_the_plugins_mess
     status = f"{pod.status.reason}: {pod.status.message}"
     primary = explain([Evidence("describe", "default/two-slices", status)]).primary
     assert primary is not None and primary.signature.id == "shared-resource-over-requested"
+
+
+def named_configs() -> dict:
+    """config.map with a plain default and a `time-sliced` config a node opts into by label."""
+    plain = {"version": "v1", "flags": {"migStrategy": "none"}}
+    sliced = plain | {
+        "sharing": {"timeSlicing": {"resources": [{"name": GPU, "replicas": REPLICAS}]}}
+    }
+    configs = {"default": yaml.safe_dump(plain), "time-sliced": yaml.safe_dump(sliced)}
+    return {"config": {"map": configs, "default": "default"}}
+
+
+def test_labelling_one_node_time_slices_that_node_only(tmp_path):
+    """A pool opts into time-slicing by the node label `nvidia.com/device-plugin.config`: the
+    real config-manager sidecar on that node switches the config and signals its own plugin
+    (the pod's shared PID namespace), never another node's."""
+    values = tmp_path / "named-configs.yaml"
+    values.write_text(yaml.safe_dump(named_configs()))
+    with own_cluster("named-configs") as cluster:
+        api = config.new_client_from_config(str(cluster.paths.kubeconfig))
+        core = client.CoreV1Api(api)
+        for obj in chart_objects(values=values):
+            utils.create_from_dict(api, obj, namespace="kube-system")
+
+        def advertise(counts: dict[str, str]):
+            return lambda ns: (
+                all((ns[n].status.allocatable or {}).get(GPU) == c for n, c in counts.items()),
+                "not yet",
+            )
+
+        plain = {f"gpu-node-{i}": "8" for i in range(3)}
+        wait_for(
+            core.list_node,
+            advertise(plain),
+            what="every GPU node to advertise its 8 GPUs",
+            timeout_s=90,
+            label_selector="nvidia.com/gpu.present=true",
+        )
+        label = {"metadata": {"labels": {"nvidia.com/device-plugin.config": "time-sliced"}}}
+        core.patch_node("gpu-node-1", label)
+        wanted = plain | {"gpu-node-1": str(8 * REPLICAS)}
+        nodes = wait_for(
+            core.list_node,
+            advertise(wanted),
+            what="gpu-node-1 to advertise time-sliced GPUs",
+            timeout_s=90,
+            label_selector="nvidia.com/gpu.present=true",
+        )
+        assert {n: nodes[n].status.allocatable[GPU] for n in wanted} == wanted
+        pods = core.list_namespaced_pod(
+            "kube-system", label_selector="app.kubernetes.io/name=nvidia-device-plugin"
+        ).items
+        logs = {
+            p.spec.node_name: core.read_namespaced_pod_log(
+                p.metadata.name, "kube-system", container="nvidia-device-plugin-ctr"
+            )
+            for p in pods
+        }
+        # The plugin's own line on SIGHUP: only the relabelled node's plugin got one.
+        assert {n: "Received SIGHUP, restarting." in log for n, log in logs.items()} == {
+            "gpu-node-0": False,
+            "gpu-node-1": True,
+            "gpu-node-2": False,
+        }

@@ -134,3 +134,16 @@ def test_lost_gpu_stops_nvidia_smi(lib_dir, tmp_path):
     proc = run("nvidia-smi", env=env)
     assert proc.returncode == 15 and "GPU is lost" in proc.stdout
     assert run("nvidia-smi", "-L", env=env | {"NVIDIA_VISIBLE_DEVICES": "0"}).returncode == 0
+
+
+def test_a_mixed_fleets_l40s_node_lists_l40s_gpus_from_nvidias_l40s_profile(lib_dir, tmp_path):
+    """A node group's own GPU model (node_profiles/mixed-fleet.yaml) reaches the node's NVML:
+    its config is built over NVIDIA's mock-nvml-config-l40s.yaml, and nvidia-smi lists L40S."""
+    l40s = next(n for n in load_node_profile("mixed-fleet") if n.name == "gpu-l40s-0")
+    config = nvml.write_node_nvml_config(l40s.name, l40s.gpu, l40s.gpus, tmp_path / "l40s.yaml")
+    assert "(mock-nvml-config-l40s.yaml)" in config.read_text().splitlines()[0]
+    env = nvml.nvml_env(lib_dir, config) | {"NVIDIA_VISIBLE_DEVICES": "all"}
+    listed = run("nvidia-smi", "-L", env=env)
+    assert listed.returncode == 0, listed.stderr
+    names = [line.split(": ", 1)[1].split(" (UUID")[0] for line in listed.stdout.splitlines()]
+    assert names == ["NVIDIA L40S"] * 4

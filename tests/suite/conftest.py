@@ -40,6 +40,14 @@ class SuiteRun:
         return html.unescape((self.report_dir / "report.html").read_text())
 
 
+def outcome(case: ET.Element) -> str:
+    """A JUnit test case's outcome: failure, error, skipped or passed."""
+    for tag in ("failure", "error", "skipped"):
+        if case.find(tag) is not None:
+            return tag
+    return "passed"
+
+
 # Steps the `sim` profile does not ask for: no --upgrade-from, no GPU sharing.
 SKIPPED_BY_SIM_PROFILE = (
     "test_upgrade_rolls_out_and_gpu_pods_keep_running",

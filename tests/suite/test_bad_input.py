@@ -111,6 +111,25 @@ def test_chart_problems_stop_before_anything_is_created(
     assert "gpuconform-nvdp" not in namespaces
 
 
+def test_overlapping_pools_stop_before_anything_is_created(tmp_path, shared_cluster, shared_api):
+    # Every H200 node carries both labels: each would be in two pools.
+    pools = [
+        {"name": "h200", "selector": "node.kubernetes.io/instance-type=sim.h200x8"},
+        {"name": "all-gpus", "selector": "nvidia.com/gpu.present=true"},
+    ]
+    kubeconfig = str(shared_cluster.paths.kubeconfig)
+    profile = {"extends": "base", "kubeconfig": kubeconfig, "gpu_nodes": pools}
+    profiles = write_profiles(tmp_path, {"overlap": profile})
+    run = run_suite(tmp_path, "--cluster=overlap", f"--profiles={profiles}")
+    assert_clean_refusal(
+        run,
+        "node gpu-node-0 is in pool 'h200' and in pool 'all-gpus'; pools must not overlap",
+        shared_api,
+    )
+    namespaces = [n.metadata.name for n in client.CoreV1Api(shared_api).list_namespace().items]
+    assert "gpuconform-nvdp" not in namespaces
+
+
 def test_install_over_an_existing_plugin_is_refused(tmp_path, shared_cluster, shared_api):
     with preinstalled_plugin(shared_api, "preinstalled-plugin"):
         profiles = external_profiles(tmp_path, shared_cluster)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -11,7 +12,7 @@ from contextlib import contextmanager
 import yaml
 from kubernetes import client
 
-from gpuconform.sim import toolchain
+from gpuconform.sim import nvml, toolchain
 from gpuconform.wait import wait_for
 from tests.data.plugin import OPERATOR_NAMESPACE, OPERATOR_NODE_LABEL, operator_daemonset
 from tests.suite.conftest import (
@@ -19,6 +20,7 @@ from tests.suite.conftest import (
     SKIPPED_BY_SIM_PROFILE,
     external_profiles,
     labelled_leftovers,
+    outcome,
     preinstalled_plugin,
     real_chart,
     remove_kept_run,
@@ -37,17 +39,11 @@ STEPS = [
     "test_a_shared_gpu_runs_two_pods_at_once",
     "test_over_request_stays_pending_with_insufficient_gpus",
     "test_pod_without_gpu_request_sees_no_gpu",
+    "test_no_gpu_went_unhealthy_during_the_run",
     "test_upgrade_rolls_out_and_gpu_pods_keep_running",
     "test_uninstall_removes_the_plugin",
     "test_nothing_with_the_run_id_remains",
 ]
-
-
-def outcome(case) -> str:
-    for tag in ("failure", "error", "skipped"):
-        if case.find(tag) is not None:
-            return tag
-    return "passed"
 
 
 def test_full_run_against_sim_passes_and_reports_every_step(tmp_path):
@@ -142,6 +138,31 @@ def test_no_devices_node_is_diagnosed(tmp_path):
     html = run.html()
     assert "[device-plugin]</b> The device plugin runs but finds no GPUs" in html
     assert "on node gpu-nodev-0" in html
+
+
+def test_an_xid_on_one_gpu_is_named_with_its_node_gpu_and_fix(tmp_path):
+    run = run_suite(tmp_path, "--cluster=sim-xid")
+    assert run.returncode == 1, run.output[-3000:]
+    cases = run.junit()
+    # The real plugin marks the GPU Unhealthy moments after it registers: before the advertise
+    # check looks (which then fails) or after (the health check at the end fails).
+    failed = [name for name, case in cases.items() if outcome(case) == "failure"]
+    assert failed in (
+        ["test_every_gpu_node_advertises_its_gpus"],
+        ["test_no_gpu_went_unhealthy_during_the_run"],
+    ), failed
+    failure = cases[failed[0]].find("failure").text
+    assert "gpu-xid-0" in failure and "(1 of 8 unhealthy)" in failure
+    uuid = nvml.node_uuids("gpu-xid-0", 8)[3]
+    summary = json.loads((run.report_dir / "summary.json").read_text())
+    verdict = summary["verdict"]
+    assert verdict["verdict"] == "NOT CONFORMANT"
+    for fact in ("gpu-xid-0", uuid, "Xid 79", "fallen off the bus"):
+        assert fact in verdict["reason"], (fact, verdict)
+    assert "reboot" in verdict["fix"].lower(), verdict
+    rows = {row["name"]: row for row in summary["nodes"]}
+    assert rows["gpu-xid-0"]["gpus_unhealthy"] == 1 and not rows["gpu-xid-0"]["healthy"]
+    assert rows["gpu-node-0"]["gpus_unhealthy"] == 0 and rows["gpu-node-0"]["healthy"]
 
 
 def test_selecting_one_step_still_installs_and_cleans_up(tmp_path, shared_cluster, shared_api):

@@ -8,13 +8,45 @@ figures go to BENCHMARKS.md ("Explainer accuracy on real failures").
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gpuconform.diagnose.explain import load_signatures
-from tests.unit.corpus import Case, failure_cases, healthy_cases
+from tests.unit.corpus import (
+    HELD_OUT,
+    SEEN,
+    Case,
+    failure_cases,
+    healthy_cases,
+    labelled_cases,
+    labelled_healthy_cases,
+)
 
 CASES = failure_cases()
 HEALTHY = healthy_cases()
+LABELLED = {"seen": labelled_cases(SEEN), "held-out": labelled_cases(HELD_OUT)}
+LABELLED_HEALTHY = labelled_healthy_cases(SEEN) + labelled_healthy_cases(HELD_OUT)
+# The seen set's first, unseen measurement was 32 % (BENCHMARKS.md); since then it is a
+# development set, and this floor keeps what the general improvements reached.
+SEEN_FLOOR = 0.64  # development figure after the general fixes (was 0.32 unseen)
+RULES = Path(__file__).resolve().parents[2] / "gpuconform" / "diagnose"
+# Issue 22 asks 85 % on held-out cases. The second held-out set, measured once unseen on
+# 2026-11-30, gave 45 % (13/29; 7 causes no catalogue entry names): the target is NOT met.
+# This floor only keeps that figure from getting worse; BENCHMARKS.md reports both.
+HELD_OUT_TARGET = 0.85
+HELD_OUT_FLOOR = 0.44
+# Held-out cases the explainer leaves silent ("No known failure signature"), each with why.
+# Listed so that the gap stays visible; a case that gets a finding must leave this list.
+SILENT_HELD_OUT = {
+    # chcon lines around the NVIDIA driver container's paths: a GPU-stack context that the
+    # fallback does not recognise (a gap of the explainer).
+    "gpu-operator-452-chcon-selinux-disabled.txt",
+    # A ResourceQuota refusal that names no GPU-stack component at all.
+    "modelplane-229-dra-driver-critical-pod-quota.txt",
+    # Only a node's Capacity/Allocatable block: no failure line in the text at all.
+    "k8s-device-plugin-165-two-gpus-requested-one-per-node.txt",
+}
 
 
 def first_diagnosis(case: Case) -> str | None:
@@ -72,3 +104,60 @@ def test_every_corpus_class_is_a_signature():
     _, signatures = load_signatures()
     known = {s.id for s in signatures}
     assert {c.entry["class"] for c in CASES} <= known
+
+
+def right_causes(case: Case) -> set[str]:
+    """The catalogue ids the labeller found to name this held-out case's cause ("none": no
+    entry does, so the case can only be missed)."""
+    return {case.entry["class"], *(case.entry.get("accept") or [])} - {"none"}
+
+
+def labelled_accuracy(cases: list[Case]) -> tuple[float, dict[str, tuple[str, str | None]]]:
+    misses = {
+        c.name: (c.entry["class"], got)
+        for c in cases
+        if (got := first_diagnosis(c)) not in right_causes(c)
+    }
+    return 1 - len(misses) / len(cases), misses
+
+
+@pytest.mark.parametrize(("name", "floor"), [("seen", SEEN_FLOOR), ("held-out", HELD_OUT_FLOOR)])
+def test_accuracy_on_labelled_sets(name, floor):
+    cases = LABELLED[name]
+    if not cases:
+        pytest.fail(f"the {name} set is missing (tests/data/real-world/{name}/index.yaml)")
+    accuracy, misses = labelled_accuracy(cases)
+    print(
+        f"\n{name} accuracy: {accuracy:.0%} ({len(cases) - len(misses)}/{len(cases)} cases, "
+        f"first finding names the labelled cause); misses: {misses}"
+    )
+    assert len(cases) >= 20
+    assert accuracy >= floor, misses
+
+
+@pytest.mark.parametrize("case", LABELLED["seen"] + LABELLED["held-out"], ids=lambda c: c.name)
+def test_every_labelled_case_gets_a_finding_with_a_layer(case):
+    explanation = case.explain()
+    if case.name in SILENT_HELD_OUT:
+        assert explanation.primary is None, f"{case.name} is explained now: drop it from the list"
+        return
+    assert explanation.primary is not None
+    assert explanation.primary.signature.layer in load_signatures()[0]
+    assert "No known failure signature" not in explanation.render()
+
+
+def test_no_false_alarms_on_labelled_healthy_outputs():
+    alarms = {
+        h.name: [f.signature.id for f in h.explain().causes if f.signature.severity == "error"]
+        for h in LABELLED_HEALTHY
+    }
+    assert {name: ids for name, ids in alarms.items() if ids} == {}
+
+
+def test_no_rule_cites_a_labelled_thread():
+    # Curated signatures and catalogue entries alike: none was written from a labelled case.
+    rules = [RULES / "signatures.yaml", *sorted((RULES / "catalogue").glob("*.yaml"))]
+    text = "\n".join(path.read_text() for path in rules)
+    urls = [c.entry["source"]["url"] for cases in LABELLED.values() for c in cases]
+    cited = [url for url in urls if url in text]
+    assert cited == []

@@ -13,6 +13,7 @@ import pytest
 
 from gpuconform.diagnose.explain import Evidence, explain, load_signatures
 from gpuconform.diagnose.probe import parse_probe
+from gpuconform.diagnose.xid import describe
 from tests.unit.corpus import failure_cases
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -51,6 +52,7 @@ def test_every_signature_has_a_test_or_a_scenario():
     # Proven elsewhere: on the simulated cluster (tests/sim) and on the real H200 output below.
     scenario_ids = {"no-node-matches-affinity", "container-toolkit-missing", "plugin-crash-loop"}
     scenario_ids.add("podsecurity-rejected")  # tests/suite/test_hardened_clusters.py
+    scenario_ids.add("plugin-taint-not-tolerated")  # tests/suite/test_fleets.py
     # And on real failures: tests/data/real-world/ (test_corpus_accuracy.py).
     corpus_ids = {
         sig_id
@@ -135,3 +137,35 @@ def test_real_h200_probe_reads_as_a_healthy_driver_layer():
     assert all(f.signature.layer != "driver" for f in explanation.causes)
     # That host has no container toolkit: the one thing to flag there.
     assert [f.signature.id for f in explanation.causes] == ["container-toolkit-missing"]
+
+
+# What the real v0.20.0 plugin logged on the simulated cluster's node gpu-xid-0 (fault xid: the
+# mock NVML delivers Xid 79 on GPU 3), copied from that run's report (sim-xid, 2026-11-30).
+XID_LOG = (
+    "I1130 19:12:37.033264   12768 health.go:169] XidCriticalError: Xid=79 on "
+    "Device=GPU-0fd5238d-0653-0c01-5ab7-ab297ee1e923; marking device as unhealthy.\n"
+    "I1130 19:12:37.033304   12768 server.go:279] 'nvidia.com/gpu' device marked unhealthy: "
+    "GPU-0fd5238d-0653-0c01-5ab7-ab297ee1e923"
+)
+
+
+def test_an_xid_finding_names_the_gpu_and_spells_out_the_xid():
+    primary = explain([Evidence("plugin-log", "nvdp/pod", XID_LOG, "gpu-xid-0")]).primary
+    assert primary.signature.id == "xid-unhealthy-device"
+    assert primary.detail == (
+        "GPU GPU-0fd5238d-0653-0c01-5ab7-ab297ee1e923 took Xid 79 (GPU has fallen off the bus; "
+        "drain and reboot the node; check power, cooling and PCIe seating if it recurs)"
+    )
+    assert primary.cause.startswith(primary.detail + ": The driver reported a critical Xid")
+
+
+def test_an_xid_line_without_its_device_falls_back_to_the_plain_diagnosis():
+    line = "XidCriticalError: Xid=48 seen"
+    primary = explain([Evidence("plugin-log", "nvdp/pod", line, "n")]).primary
+    assert primary.detail is None
+    assert primary.cause == primary.signature.diagnosis
+
+
+def test_xid_codes_outside_the_list_still_read_as_xids():
+    assert describe(48) == "Xid 48 (double bit ECC error; reset the GPU (or reboot the node))"
+    assert describe(9999).startswith("Xid 9999 (not in gpuconform's Xid list")

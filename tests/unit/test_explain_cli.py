@@ -31,7 +31,7 @@ def test_explains_saved_outputs_in_order_of_blame():
 def test_healthy_output_explains_to_nothing_wrong():
     proc = explain(str(DATA / "outputs/container-cli-healthy.txt"))
     assert proc.returncode == 0
-    assert "No known failure signature matched" in proc.stdout
+    assert "No failure found in the evidence." in proc.stdout
     assert "(info) nvidia-container-cli warnings" in proc.stdout
 
 
@@ -77,3 +77,28 @@ def test_first_broken_layer_first_then_what_is_healthy():
     assert [line[:3] for line in lines if line[:1].isdigit()] == ["1. ", "2. "]
     assert "2. [device-plugin]" in proc.stdout
     assert proc.stdout.index("2. [device-plugin]") < proc.stdout.index("Healthy:")
+
+
+def test_list_catalogue_prints_every_id_with_its_layer():
+    proc = explain("--list-catalogue")
+    assert proc.returncode == 0
+    rows = [line.split("\t") for line in proc.stdout.splitlines()]
+    assert all(len(row) == 4 for row in rows)
+    ids = {row[0]: row[1] for row in rows}
+    assert ids["scheduler-untolerated-taint"] == "scheduler"
+    assert ids["nvidia-container-cli-stage-error"] == "container-runtime"
+    assert ids["insufficient-gpu"] == "scheduler"  # signatures.yaml's, listed first
+    assert {layer for layer in ids.values()} == {
+        "node-labels",
+        "driver",
+        "container-runtime",
+        "device-plugin",
+        "scheduler",
+        "workload",
+    }
+
+
+def test_explain_without_files_says_what_it_needs():
+    proc = explain()
+    assert proc.returncode == 2
+    assert "name the files to explain" in proc.stderr

@@ -25,7 +25,9 @@ def test_shipped_sim_profiles_resolve():
     assert sim.simulated_nodes == "healthy" and faulty.simulated_nodes == "faulty"
     assert faulty.chart == sim.chart
     assert sim.chart.repo == "sim" and sim.chart.version == "0.20.0"
-    assert sim.gpu_count == 3 and sim.gpus_per_node == 8
+    (pool,) = sim.pools  # the mapping form: one pool, as before
+    assert pool.count == 3 and pool.gpus_per_node == 8
+    assert pool.selector == "node.kubernetes.io/instance-type=sim.h200x8"
 
 
 def test_unknown_profile_lists_known_ones(tmp_path):
@@ -115,18 +117,19 @@ def write(tmp_path, profile: dict) -> Path:
 
 
 def test_sharing_and_mig_decide_what_each_gpu_node_must_advertise(tmp_path):
-    shared = resolve_profile("p", write(tmp_path, {"sharing": {"replicas": 4}}))
+    shared = resolve_profile("p", write(tmp_path, {"sharing": {"replicas": 4}})).pools[0]
     assert shared.expected_resources() == {"nvidia.com/gpu": 32}  # 8 GPUs x 4 replicas
+    assert shared.expected_resources(4) == {"nvidia.com/gpu": 16}  # a node with 4 GPUs
     renamed = {"sharing": {"replicas": 2, "resource": "nvidia.com/gpu.shared"}}
     profile = resolve_profile("p", write(tmp_path, renamed))
-    assert profile.expected_resources() == {"nvidia.com/gpu.shared": 16}
+    assert profile.pools[0].expected_resources() == {"nvidia.com/gpu.shared": 16}
     assert profile.gpu_resource == "nvidia.com/gpu.shared"
     mixed = {"mig": {"strategy": "mixed", "resources": {"nvidia.com/mig-1g.10gb": 56}}}
-    assert resolve_profile("p", write(tmp_path, mixed)).expected_resources() == {
+    assert resolve_profile("p", write(tmp_path, mixed)).pools[0].expected_resources() == {
         "nvidia.com/mig-1g.10gb": 56
     }
     single = {"mig": {"strategy": "single", "resources": {"nvidia.com/mig-1g.10gb": 56}}}
-    assert resolve_profile("p", write(tmp_path, single)).expected_resources() == {
+    assert resolve_profile("p", write(tmp_path, single)).pools[0].expected_resources() == {
         "nvidia.com/gpu": 56
     }
 

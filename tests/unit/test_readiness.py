@@ -6,9 +6,11 @@ from kubernetes import client
 
 from gpuconform.readiness import (
     current_pods,
+    explain_shortfall,
     nodes_without_ready_pod,
     owned_by,
     stuck_reason,
+    untolerated_taints,
 )
 
 
@@ -90,3 +92,32 @@ def test_stuck_reasons_end_a_wait_but_crash_loops_do_not():
     )
     assert stuck_reason(pod("a", "n", waiting="CrashLoopBackOff")) is None
     assert stuck_reason(pod("a", "n")) is None
+
+
+def tainted_node(*taints: client.V1Taint) -> client.V1Node:
+    return client.V1Node(
+        metadata=client.V1ObjectMeta(name="gpu-l40s-0", labels={}),
+        spec=client.V1NodeSpec(taints=list(taints)),
+        status=client.V1NodeStatus(allocatable={}),
+    )
+
+
+def test_a_taint_the_plugin_does_not_tolerate_explains_why_no_pod_came():
+    ds = daemonset()
+    ds.spec.template.spec.tolerations = [
+        client.V1Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")
+    ]
+    sku = client.V1Taint(key="sku", value="gpu", effect="NoSchedule")
+    tolerated = client.V1Taint(key="nvidia.com/gpu", value="present", effect="NoSchedule")
+    soft = client.V1Taint(key="spot", value="true", effect="PreferNoSchedule")
+    assert untolerated_taints(ds, tainted_node(tolerated, soft)) == []
+    node = tainted_node(tolerated, sku)
+    assert untolerated_taints(ds, node) == ["sku=gpu:NoSchedule"]
+    assert explain_shortfall(ds, [node], [], {}) == [
+        "gpu-l40s-0: no device-plugin pod wanted - the plugin's pods do not tolerate the "
+        "node's taint sku=gpu:NoSchedule"
+    ]
+    # Tolerating every taint (operator Exists without a key) leaves nothing to blame.
+    ds.spec.template.spec.tolerations = [client.V1Toleration(operator="Exists")]
+    assert untolerated_taints(ds, node) == []
+    assert explain_shortfall(ds, [node], [], {}) == ["gpu-l40s-0: no device-plugin pod scheduled"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,6 +11,8 @@ from kubernetes import client
 
 from gpuconform.diagnose.explain import Evidence, explain
 from gpuconform.diagnose.probe import parse_probe
+from gpuconform.fleet import Expectation
+from gpuconform.readiness import unhealthy_note
 from gpuconform.report.html import node_matrix_html, steps_html, verdict_html
 from gpuconform.report.layout import steps
 from gpuconform.report.node_matrix import Snapshot, build_node_matrix
@@ -52,13 +55,14 @@ def test_steps_come_in_runbook_order_with_durations_and_reasons():
     grouped = group_by_step(tests)
     names = [s.name for s in grouped]
     assert names == [s.name for s in steps()] + ["custom-step"]
-    assert names[:8] == [
+    assert names[:9] == [
         "preflight",
         "install",
         "readiness",
         "advertise",
         "workload",
         "scheduling",
+        "health",
         "upgrade",
         "uninstall",
     ]
@@ -147,10 +151,14 @@ NOW = datetime(2026, 11, 30, tzinfo=UTC)
 GPU_LABELS = {"nvidia.com/gpu.present": "true", "nvidia.com/gpu.product": "NVIDIA-H200"}
 
 
-def node(name: str, labels: dict[str, str], gpus: int = 0, ready: bool = True) -> client.V1Node:
+def node(
+    name: str, labels: dict[str, str], gpus: int = 0, ready: bool = True, unhealthy: int = 0
+) -> client.V1Node:
     return client.V1Node(
         metadata=client.V1ObjectMeta(name=name, labels=labels),
         status=client.V1NodeStatus(
+            # kubelet: capacity counts every device the plugin lists, allocatable the healthy.
+            capacity={"nvidia.com/gpu": str(gpus + unhealthy)} if gpus + unhealthy else {},
             allocatable={"nvidia.com/gpu": str(gpus)} if gpus else {},
             conditions=[client.V1NodeCondition(type="Ready", status=str(ready))],
         ),
@@ -255,6 +263,15 @@ def matrix_snapshot() -> Snapshot:
     )
 
 
+def expecting(resources: dict[str, int] | None, pools=("gpu-nodes", "gpu-nodes")) -> dict:
+    """gpu-a's and gpu-b's expectations: these resources, from the profile."""
+    resource = next(iter(resources or {"nvidia.com/gpu": 0}))
+    return {
+        node: Expectation(pool, resource, None, "profile", resources)
+        for node, pool in zip(("gpu-a", "gpu-b"), pools, strict=True)
+    }
+
+
 def test_node_matrix_rows_from_api_objects_probes_and_diagnoses():
     probes = {
         "gpu-a": parse_probe((DATA / "h200-host" / "node-probe-h200.txt").read_text()),
@@ -262,7 +279,7 @@ def test_node_matrix_rows_from_api_objects_probes_and_diagnoses():
     }
     rows = build_node_matrix(
         matrix_snapshot(),
-        {"nvidia.com/gpu": 8},
+        expecting({"nvidia.com/gpu": 8}),
         probes,
         {"gpu-b": "[driver] libnvidia-ml.so.1 cannot be loaded"},
     )
@@ -297,21 +314,42 @@ def test_node_matrix_rows_from_api_objects_probes_and_diagnoses():
 def test_node_matrix_expects_what_the_profile_does_shared_or_renamed():
     # gpu-a advertises 8 nvidia.com/gpu: right for 8 GPUs, short for 8 x 4 time-slicing
     # replicas, and nothing of a renamed shared resource.
-    plain = {r.name: r for r in build_node_matrix(matrix_snapshot(), {"nvidia.com/gpu": 8}, {}, {})}
+    plain = {
+        r.name: r
+        for r in build_node_matrix(matrix_snapshot(), expecting({"nvidia.com/gpu": 8}), {}, {})
+    }
     assert plain["gpu-a"].healthy
     shared = {
-        r.name: r for r in build_node_matrix(matrix_snapshot(), {"nvidia.com/gpu": 32}, {}, {})
+        r.name: r
+        for r in build_node_matrix(matrix_snapshot(), expecting({"nvidia.com/gpu": 32}), {}, {})
     }
     assert (shared["gpu-a"].gpus_advertised, shared["gpu-a"].gpus_expected) == (8, 32)
     assert "advertises 8 GPUs" in shared["gpu-a"].problems
-    renamed = build_node_matrix(matrix_snapshot(), {"nvidia.com/gpu.shared": 16}, {}, {})
+    renamed = build_node_matrix(matrix_snapshot(), expecting({"nvidia.com/gpu.shared": 16}), {}, {})
     assert {r.name: r.gpus_advertised for r in renamed}["gpu-a"] == 0
+
+
+def test_a_gpu_the_plugin_marked_unhealthy_shows_in_the_node_matrix():
+    snap = matrix_snapshot()
+    snap.nodes[1] = node("gpu-a", GPU_LABELS, gpus=7, unhealthy=1)  # e.g. after an Xid
+    rows = {r.name: r for r in build_node_matrix(snap, expecting({"nvidia.com/gpu": 8}), {}, {})}
+    a = rows["gpu-a"]
+    assert (a.gpus_advertised, a.gpus_unhealthy, a.gpus_expected) == (7, 1, 8)
+    assert "1 GPU(s) unhealthy" in a.problems and not a.healthy
+    assert "7 / 8<br>1 unhealthy" in node_matrix_html(list(rows.values()))
+    assert rows["gpu-b"].gpus_unhealthy == 0
+
+
+def test_unhealthy_note_reads_capacity_against_allocatable():
+    assert unhealthy_note(node("n", {}, gpus=7, unhealthy=1)) == " (1 of 8 unhealthy)"
+    assert unhealthy_note(node("n", {}, gpus=8)) == ""
+    assert unhealthy_note(node("n", {})) == ""
 
 
 def test_a_node_without_a_plugin_pod_is_broken_and_says_why():
     snap = matrix_snapshot()
     snap.plugin_pods = []
-    rows = {r.name: r for r in build_node_matrix(snap, None, {}, {})}
+    rows = {r.name: r for r in build_node_matrix(snap, expecting(None), {}, {})}
     assert rows["gpu-a"].plugin_pod is None
     assert "no device-plugin pod" in rows["gpu-a"].problems
     assert rows["gpu-a"].probe is None and rows["gpu-a"].gpus_expected is None
@@ -319,7 +357,7 @@ def test_a_node_without_a_plugin_pod_is_broken_and_says_why():
 
 def test_node_matrix_html_marks_healthy_and_broken_rows_differently():
     rows = build_node_matrix(
-        matrix_snapshot(), {"nvidia.com/gpu": 8}, {}, {"gpu-b": "[driver] <broken>"}
+        matrix_snapshot(), expecting({"nvidia.com/gpu": 8}), {}, {"gpu-b": "[driver] <broken>"}
     )
     html = node_matrix_html(rows, "read once")
     assert "<tr class='gc-node gc-ok' data-node='gpu-a'" in html
@@ -434,3 +472,66 @@ def test_history_command_prints_the_trend(tmp_path, capsys):
     assert "CONFORMANT" in lines[1] and lines[2].endswith("test_ready")
     assert main(["history", "--profile", "nope", "--reports-dir", str(reports)]) == 1
     assert "no runs of profile nope" in capsys.readouterr().out
+
+
+# --- GPU node pools ----------------------------------------------------------------------
+
+
+def test_a_broken_pool_is_named_in_the_verdict_while_the_others_pass():
+    tests = [
+        check("test_ready[training]", "readiness", pool="training"),
+        check("test_ready[inference]", "readiness", "failed", reason="no pod", pool="inference"),
+        check("test_ready[shared]", "readiness", pool="shared"),
+        check("test_shared[training]", "workload", "skipped", pool="training"),
+    ]
+    blamed = Diagnosis(
+        "test_ready[inference]",
+        "one line",
+        "readiness",
+        layer="device-plugin",
+        cause="no plugin pod",
+        where="gpu-l40s-0",
+        pool="inference",
+    )
+    verdict = decide("sim-mixed", FACTS, tests, [blamed], [], 1)
+    assert not verdict.conformant
+    assert "device-plugin on gpu-l40s-0 in pool inference (step readiness" in verdict.reason
+    assert verdict.reason.endswith("Pools: inference failed; training, shared passed.")
+    # The check's own message as the evidence names no place: the pool does.
+    from_message = replace(blamed, where="failed check")
+    reason = decide("sim-mixed", FACTS, tests, [from_message], [], 1).reason
+    assert reason.startswith("first broken layer: device-plugin in pool inference (step")
+    unexplained = decide("sim-mixed", FACTS, tests, [], [], 1)
+    assert "step readiness failed in pool inference: test_ready[inference]" in unexplained.reason
+    passing = [t | {"outcome": "passed"} for t in tests]
+    assert decide("sim-mixed", FACTS, passing, [], [], 0).reason.endswith(
+        "Pools: training, inference, shared passed."
+    )
+    # One pool: nothing about pools.
+    single = [check("test_ready", "readiness")]
+    assert "Pools" not in decide("sim", FACTS, single, [], [], 0).reason
+
+
+def test_node_matrix_groups_rows_by_pool_and_says_where_expectations_come_from():
+    snap = matrix_snapshot()
+    expectations = {
+        "gpu-b": Expectation("training", "nvidia.com/gpu", 8, "profile", {"nvidia.com/gpu": 8}),
+        "gpu-a": Expectation(
+            "inference", "nvidia.com/gpu", 8, "label nvidia.com/gpu.count", {"nvidia.com/gpu": 8}
+        ),
+    }
+    rows = build_node_matrix(snap, expectations, {}, {})
+    # Pools in the order given (training first), then the unexpected node.
+    assert [(r.name, r.pool) for r in rows] == [
+        ("gpu-b", "training"),
+        ("gpu-a", "inference"),
+        ("gpu-outside", None),
+    ]
+    assert rows[1].expected_from == "label nvidia.com/gpu.count" and rows[1].healthy
+    html = node_matrix_html(rows)
+    assert "<th>Pool</th>" in html
+    assert "data-node='gpu-a' data-pool='inference'" in html
+    assert "8 / 8<br><small>from label nvidia.com/gpu.count</small>" in html
+    # One pool: no Pool column.
+    single = build_node_matrix(snap, expecting({"nvidia.com/gpu": 8}), {}, {})
+    assert "<th>Pool</th>" not in node_matrix_html(single)

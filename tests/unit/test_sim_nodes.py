@@ -38,6 +38,31 @@ def test_unlabeled_fault_drops_gpu_labels_but_keeps_gpus():
     assert node.gpus == 8
 
 
+def test_a_mixed_fleet_gives_each_node_group_its_own_gpu_model(tmp_path):
+    from gpuconform.sim import nvml
+
+    nodes = {n.name: n for n in load_node_profile("mixed-fleet")}
+    h100, l40s = nodes["gpu-h100-0"], nodes["gpu-l40s-shared-0"]
+    assert (h100.gpus, h100.gpu.name) == (8, "NVIDIA H100 80GB HBM3")
+    # The group's `gpu` fields over the profile's: its own model, the profile's driver.
+    assert (l40s.gpus, l40s.gpu.name, l40s.gpu.driver_version) == (4, "NVIDIA L40S", "580.159.04")
+    labels = node_manifest(l40s, "v1.34.4")["metadata"]["labels"]
+    assert labels["nvidia.com/gpu.product"] == "NVIDIA-L40S"
+    assert (
+        labels["nvidia.com/gpu.count"] == "4" and labels["nvidia.com/gpu.family"] == "ada-lovelace"
+    )
+    assert labels["nvidia.com/device-plugin.config"] == "time-sliced"
+    assert node_manifest(h100, "v1.34.4")["metadata"]["labels"]["nvidia.com/gpu.family"] == "hopper"
+    # Each model's mock NVML profile: NVIDIA's L40S config for the L40S nodes.
+    assert nvml.model_key(l40s.gpu.name) == "l40s" and nvml.model_key(h100.gpu.name) == "h100"
+
+
+def test_a_node_groups_gpu_fields_are_checked():
+    group = {"name": "g", "count": 1, "gpus": 1, "gpu": {"nmae": "NVIDIA L40S"}}
+    with pytest.raises(NodeProfileError, match=r"node_groups\[0\]: gpu: unknown field\(s\) nmae"):
+        parse_node_profile({"gpu": GPU, "node_groups": [group]})
+
+
 def test_unknown_fault_is_named():
     data = {"gpu": GPU, "node_groups": [{"name": "g", "count": 1, "gpus": 1, "fault": "melted"}]}
     with pytest.raises(

@@ -11,6 +11,7 @@ import pytest
 from gpuconform.sim.tools import nvidia_smi
 from gpuconform.sim.tools.gpus import ALL, Gpu, GpuSystem, NvmlUnavailable, visible_devices
 from gpuconform.sim.tools.nvidia_smi import parse_query, render_list, render_query, render_table
+from gpuconform.sim.tools.nvidia_smi_q import render_query_report
 
 CAPTURE = Path(__file__).resolve().parents[1] / "data" / "h200-host"
 # The values the real H200's NVML reported when tests/data/h200-host/ was captured.
@@ -60,6 +61,26 @@ def test_table_keeps_every_line_91_wide_with_many_gpus_and_missing_values():
 
 def test_list_matches_the_real_capture():
     assert render_list(SYSTEM) == (CAPTURE / "nvidia-smi-L.txt").read_text()
+
+
+def test_q_report_prints_real_lines_in_the_real_order():
+    capture = (CAPTURE / "nvidia-smi-q.txt").read_text().splitlines()
+    # nvidia-smi-q.txt was captured apart from nvidia-smi.txt: its free memory read 143156 MiB.
+    system = replace(SYSTEM, gpus=[replace(H200, memory_free_mib=143156)])
+    timestamp = "Sun Nov 29 13:27:46 2026"
+    ours = render_query_report(system, timestamp).splitlines()
+    assert ours[:9] == capture[:9]  # the NVSMI LOG header, Attached GPUs, the GPU's bus id
+    positions = [capture.index(line) for line in ours if line]  # ValueError: not a real line
+    assert positions == sorted(positions)
+    assert len(positions) >= 15
+
+
+def test_q_is_a_mode_of_the_tool(capsys, monkeypatch):
+    monkeypatch.setattr(nvidia_smi, "read_system", lambda: SYSTEM)
+    assert nvidia_smi.main(["-q"]) == 0
+    out = capsys.readouterr().out
+    assert "==============NVSMI LOG==============" in out and H200.uuid in out
+    assert "Invalid combination" not in out
 
 
 def test_query_csv_with_header_units_and_options():

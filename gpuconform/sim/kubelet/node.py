@@ -116,6 +116,7 @@ class SimNodeRuntime:
             self.gpus,
             self.root / "etc" / "mock-nvml.yaml",
             mig_mode=self.fault.get("mig"),
+            failures=self.fault.get("nvml_failures"),
         )
         return nvml.nvml_env(lib_dir, config, no_devices=self.fault.get("nvml_devices") == 0)
 

@@ -17,6 +17,7 @@ from kubernetes.client.rest import ApiException
 from gpuconform.sim.kubelet import images
 from gpuconform.sim.kubelet.logs import ContainerLogFiles
 from gpuconform.sim.kubelet.node import SimNodeRuntime
+from gpuconform.sim.kubelet.pid_namespace import PodPidNamespace, pid_namespaces_work
 from gpuconform.sim.kubelet.pod_api import PodApi
 from gpuconform.sim.kubelet.pod_status import pod_event, running_pod_status
 from gpuconform.sim.kubelet.runtime import ContainerProcess, ProcessSpec
@@ -34,10 +35,22 @@ class PodProcesses:
     node: SimNodeRuntime
     init: list[ContainerProcess] = field(default_factory=list)
     containers: list[ContainerProcess] = field(default_factory=list)
+    pid_namespace: PodPidNamespace | None = None  # with shareProcessNamespace: true
 
     @property
     def all(self) -> list[ContainerProcess]:
         return [*self.init, *self.containers]
+
+    def stop(self, grace_s: float) -> None:
+        """Every container stopped (SIGTERM, SIGKILL after the grace period), then the pod's
+        PID namespace."""
+        stoppers = [threading.Thread(target=c.stop, args=(grace_s,), daemon=True) for c in self.all]
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join()
+        if self.pid_namespace is not None:
+            self.pid_namespace.stop()
 
 
 class ProcessPods:
@@ -64,17 +77,17 @@ class ProcessPods:
         """Prepare every container (logs, exec, volumes) and run them in a thread of the pod."""
         meta = pod.metadata
         volumes = PodVolumes(self.api.core, pod, node, self.api.pod_dir(pod))
+        pod_processes = PodProcesses(pod, node, pid_namespace=self._pid_namespace(pod))
         try:
-            pod_processes = PodProcesses(pod, node)
             init_restart = "Never" if pod.spec.restart_policy == "Never" else "OnFailure"
             for container in pod.spec.init_containers or []:
                 pod_processes.init.append(
-                    self._process(pod, node, container, volumes, init_restart, env_for)
+                    self._process(pod_processes, container, volumes, init_restart, env_for)
                 )
             for container in pod.spec.containers:
                 restart = pod.spec.restart_policy or "Always"
                 pod_processes.containers.append(
-                    self._process(pod, node, container, volumes, restart, env_for)
+                    self._process(pod_processes, container, volumes, restart, env_for)
                 )
         except VolumeError as err:
             # kubelet leaves such a pod in ContainerCreating and says why in an event
@@ -83,6 +96,7 @@ class ProcessPods:
                 meta.namespace, pod_event(pod, "FailedMount", message, node.name)
             )
             log.info("pod %s/%s: %s", meta.namespace, meta.name, message)
+            pod_processes.stop(grace_s=0)
             return
         for process in pod_processes.all:
             process.logs.create()  # KWOK may be asked for any container's log from now on
@@ -90,6 +104,7 @@ class ProcessPods:
         self.api.wire_exec(pod, pod_processes.containers[0].spec.env)
         self.api.apply_kwok_object("logs", pod, {"logs": entries})
         if not self.api.confirm_logs_served(pod):
+            pod_processes.stop(grace_s=0)
             return
         self.pods[meta.uid] = pod_processes
         threading.Thread(target=self._run, args=(pod_processes,), daemon=True).start()
@@ -102,15 +117,30 @@ class ProcessPods:
             len(pod_processes.containers),
         )
 
+    @staticmethod
+    def _pid_namespace(pod: client.V1Pod) -> PodPidNamespace | None:
+        """The pod's own PID namespace when it asks to share one and this machine can."""
+        if not pod.spec.share_process_namespace or not pid_namespaces_work():
+            return None
+        try:
+            return PodPidNamespace()
+        except OSError as err:  # its containers then see the machine's processes, as before
+            log.warning("pod %s: no shared PID namespace: %s", pod.metadata.name, err)
+            return None
+
     def _process(
         self,
-        pod: client.V1Pod,
-        node: SimNodeRuntime,
+        pod_processes: PodProcesses,
         container: Any,
         volumes: PodVolumes,
         restart: str,
         env_for: EnvFor,
     ) -> ContainerProcess:
+        pod, node, pid_namespace = (
+            pod_processes.pod,
+            pod_processes.node,
+            pod_processes.pid_namespace,
+        )
         meta = pod.metadata
         command = list(container.command or [])
         program = images.real_program(container.image or "", command)
@@ -131,6 +161,7 @@ class ProcessPods:
             mounts=volumes.mounts(container, self.ca_pem),
             restart=restart,
             workdir=node.root,
+            pid_namespace=pid_namespace.path if pid_namespace else None,
         )
         files = ContainerLogFiles(self.api.pod_logs_dir(pod), container.name)
         node.root.mkdir(parents=True, exist_ok=True)
@@ -196,14 +227,8 @@ class ProcessPods:
     def terminate(self, pod: client.V1Pod, node: SimNodeRuntime, grace_s: float, delete: bool):
         """Pod termination: SIGTERM every container, SIGKILL after the grace period, delete."""
         pod_processes = self.pods.pop(pod.metadata.uid, None)
-        containers = pod_processes.all if pod_processes else []
-        stoppers = [
-            threading.Thread(target=c.stop, args=(grace_s,), daemon=True) for c in containers
-        ]
-        for thread in stoppers:
-            thread.start()
-        for thread in stoppers:
-            thread.join()
+        if pod_processes is not None:
+            pod_processes.stop(grace_s)
         self.on_gone(node, pod.metadata.uid)
         if delete:
             self.api.delete_now(pod)
@@ -213,5 +238,5 @@ class ProcessPods:
         """The agent is stopping: every container process ends (SIGTERM, then SIGKILL)."""
         for uid in list(self.pods):
             pod_processes = self.pods.pop(uid, None)
-            for container in pod_processes.all if pod_processes else []:
-                container.stop(grace_s=2)
+            if pod_processes is not None:
+                pod_processes.stop(grace_s=2)

@@ -74,6 +74,8 @@ class ProcessSpec:
     # pod that restarts) or Never
     restart: str = "Always"
     workdir: Path = Path("/")
+    # The pod's shared PID namespace (pid_namespace.py) to run in, if it has one.
+    pid_namespace: Path | None = None
 
     def restarts_after(self, exit_code: int) -> bool:
         return self.restart == "Always" or (self.restart == "OnFailure" and exit_code != 0)
@@ -112,15 +114,30 @@ class ContainerStatus:
         }
 
 
+# In a pod's shared PID namespace: nsenter --no-fork makes this shell's children members, so
+# the program runs as its child, with a /proc of that namespace mounted first (it sees the
+# pod's processes only); the shell passes kubelet's signals on and exits as the program did.
+SHARED_PID_RUN = """set +e
+setpriv --pdeathsig KILL -- sh -c 'mount -t proc proc /proc && exec "$@"' "$0" "$@" &
+child=$!
+for sig in TERM INT HUP QUIT USR1 USR2; do trap "kill -$sig $child" $sig; done
+wait $child; status=$?
+while kill -0 $child 2>/dev/null; do wait $child; status=$?; done
+exit $status"""
+
+
 def _launcher(spec: ProcessSpec) -> list[str]:
-    """argv that runs the program in its own mount namespace with the pod's mounts bound."""
+    """argv that runs the program in its own mount namespace with the pod's mounts bound
+    (and in the pod's PID namespace, when it shares one)."""
     script = ["set -e"]
     for mount in spec.mounts:
         source, target = shlex.quote(str(mount.source)), shlex.quote(mount.target)
         script.append(f"mkdir -p {target} && mount --bind {source} {target}")
-    script.append('exec "$@"')
+    script.append('exec "$@"' if spec.pid_namespace is None else SHARED_PID_RUN)
     argv = ["unshare", "--mount", "--propagation", "private", "--"]
     argv += ["/bin/sh", "-c", "\n".join(script), spec.container, *spec.argv]
+    if spec.pid_namespace is not None:
+        argv = ["nsenter", f"--pid={spec.pid_namespace}", "--no-fork", "--", *argv]
     if shutil.which("setpriv"):
         # If the sim agent dies without cleaning up (SIGKILL), its containers die with it.
         argv = ["setpriv", "--pdeathsig", "KILL", "--", *argv]

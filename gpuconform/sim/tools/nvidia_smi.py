@@ -1,4 +1,5 @@
-"""SIMULATED ``nvidia-smi``: the default table, ``-L`` and ``--query-gpu=... --format=csv``.
+"""SIMULATED ``nvidia-smi``: the default table, ``-L``, ``-q`` (nvidia_smi_q.py) and
+``--query-gpu=... --format=csv``.
 
 The values are what the node's (mock) NVML reports; the layout is a real nvidia-smi 580's,
 column for column as in tests/data/h200-host/nvidia-smi.txt. Messages and exit codes are the
@@ -23,6 +24,7 @@ from gpuconform.sim.tools.gpus import (
     UnknownDevice,
     read_system,
 )
+from gpuconform.sim.tools.nvidia_smi_q import render_query_report
 
 NO_DRIVER = (
     "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. "
@@ -195,6 +197,8 @@ def _parse_args(args: list[str]) -> tuple[str, list[str], set[str]]:
         return "table", [], set()
     if args in (["-L"], ["--list-gpus"]):
         return "list", [], set()
+    if args in (["-q"], ["--query"]):
+        return "report", [], set()
     query = fmt = None
     rest = list(args)
     while rest:
@@ -245,6 +249,8 @@ def main(args: list[str]) -> int:
         return 6
     if mode == "list":
         sys.stdout.write(render_list(system))
+    elif mode == "report":
+        sys.stdout.write(render_query_report(system))
     elif mode == "query":
         sys.stdout.write(
             render_query(system, fields, "noheader" not in options, "nounits" not in options)

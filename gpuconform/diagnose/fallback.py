@@ -1,0 +1,97 @@
+"""Never silent: when no known message explains a line, its component still names a layer.
+
+The decisive line is an error line (error words or klog's E/F/W level) that no signature
+explained. Its component is the innermost one it names: runtime errors are chains, outer
+to inner ("failed to create containerd task: ... runc create failed: ... nvidia-container-cli:
+mount error: ..."), so the rightmost component prefix is where the failure happened. An
+events-table row without a component in its message is attributed to its source column
+(kubelet, default-scheduler). A finding made this way is marked lower-confidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from gpuconform.diagnose.catalogue import LAYERS, Catalogue, Component
+from gpuconform.diagnose.model import Evidence, Finding
+from gpuconform.diagnose.parse import parse_event_line
+
+MAX_LINE = 300
+
+
+def innermost_component(
+    text: str, catalogue: Catalogue, weak: bool = False, fall_back_to_weak: bool = True
+) -> Component | None:
+    """The component named furthest right in a text (the origin of a wrapped error); a weak
+    one (a GPU or resource named, no component) only where no component is named."""
+    best: tuple[int, int, Component] | None = None
+    for rank, component in enumerate(catalogue.components):
+        if component.weak != weak:
+            continue
+        for found in component.prefix.finditer(text):
+            # Rightmost start wins; at the same place, the earlier-listed (more specific) one.
+            key = (found.start(), -rank)
+            if best is None or key > best[:2]:
+                best = (key[0], key[1], component)
+    if best is None and not weak and fall_back_to_weak:
+        return innermost_component(text, catalogue, weak=True)
+    return best[2] if best else None
+
+
+def _component_of_line(line: str, catalogue: Catalogue) -> Component | None:
+    if event := parse_event_line(line):
+        return innermost_component(event.message, catalogue) or innermost_component(
+            event.source, catalogue
+        )
+    return innermost_component(line, catalogue)
+
+
+def _by_name(name: str, catalogue: Catalogue) -> Component | None:
+    return next((c for c in catalogue.components if c.name == name), None)
+
+
+def _finding(component: Component, item: Evidence, node: str | None, line: str) -> Finding:
+    sig = component.signature
+    return Finding(
+        replace(sig, diagnosis=sig.diagnosis.format(component=component.name)),
+        item.subject,
+        node,
+        (line.strip()[:MAX_LINE],),
+    )
+
+
+def decisive_finding(
+    item: Evidence, node: str | None, lines: list[str], explained: set[int], catalogue: Catalogue
+) -> Finding | None:
+    """The lower-confidence finding for an unexplained error line, first broken layer first."""
+    default = _by_name(catalogue.source_components.get(item.source, ""), catalogue)
+    candidates = []
+    for n, line in enumerate(lines):
+        if n in explained or not catalogue.error_words.search(line):
+            continue
+        if catalogue.report_fields.search(line):
+            continue
+        component = _component_of_line(line, catalogue) or default
+        if component is not None:
+            candidates.append((component, n))
+    if not candidates:
+        return None
+    component, n = min(candidates, key=lambda c: (LAYERS.index(c[0].signature.layer), c[1]))
+    return _finding(component, item, node, lines[n])
+
+
+def naming_finding(
+    item: Evidence, node: str | None, lines: list[str], catalogue: Catalogue
+) -> Finding | None:
+    """For text with no error line at all: the first line that names a GPU-stack component
+    (a component, not merely the word GPU). A warning: it points somewhere, it blames nothing."""
+    for line in lines:
+        if component := innermost_component(line, catalogue, fall_back_to_weak=False):
+            finding = _finding(component, item, node, line)
+            sig = finding.signature
+            text = (
+                f"The evidence names {component.name} but no line reads as an error; "
+                "nothing known is wrong in it (lower confidence)."
+            )
+            return replace(finding, signature=replace(sig, diagnosis=text, severity="warning"))
+    return None

@@ -1,0 +1,181 @@
+"""Read the structure of a message before classifying it.
+
+- a scheduler FitError lists every Filter reason with the number of nodes it rejected
+  (kubernetes pkg/scheduler/framework/types.go: "0/%v nodes are available: %v.", each
+  reason as "%d %s", sorted, joined by ", "; then " preemption: ..." on newer releases);
+- a kubectl events table row names the event's type, reason, source and message;
+- NVML and CUDA report enum codes, by name (ERROR_GPU_IS_LOST, CUDA_ERROR_NO_DEVICE,
+  cudaErrorNoDevice), by number ("cudaGetDeviceCount returned 100") or by the text their
+  ErrorString function gives ("nvml error: driver/library version mismatch").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_FIT_ERROR = re.compile(r"(?P<available>\d+)/(?P<total>\d+) nodes are available: (?P<reasons>.+)")
+# Releases up to 1.9 (plugin/pkg/scheduler/core/generic_scheduler.go): NoNodeAvailableMsg
+# "No nodes are available that match all of the following predicates:" then ": %v." with
+# each reason as "%v (%v)" - the predicate's reason, then its node count.
+_OLD_FIT_ERROR = re.compile(
+    r"No nodes are available that match all of the (?:following )?predicates:+\s*(?P<reasons>.+)"
+)
+_OLD_REASON = re.compile(r"(?P<text>[^,]+?) \((?P<count>\d+)\)")
+# A reason starts with its node count; commas inside a reason ("{k: v}, that the pod
+# didn't tolerate" in older releases) are not followed by a count.
+_REASON_SPLIT = re.compile(r",\s+(?=\d+ )")
+_PREEMPTION = re.compile(r"\.?\s+(?:still not schedulable, )?preemption: .*$|\.\s*$")
+
+
+@dataclass(frozen=True)
+class FitReason:
+    count: int
+    text: str
+
+
+@dataclass(frozen=True)
+class FitError:
+    available: int
+    total: int
+    reasons: tuple[FitReason, ...]
+
+
+_ESCAPED_QUOTE = re.compile(r'\\+"')  # \" and, in an error quoted twice, \\\"
+
+
+def message_lines(text: str) -> list[str]:
+    """The text's lines with logfmt/JSON-escaped quotes read as quotes: containerd logs
+    `error="... no runtime for \\"nvidia\\" is configured"`, while the component's source
+    (and so the catalogue) has the message itself."""
+    return [_ESCAPED_QUOTE.sub('"', line) for line in text.splitlines()]
+
+
+_FIELD_OR_EVENT = re.compile(r"^\s*(?:[A-Z][\w -]*:\s|(?:Normal|Warning)\s)")
+
+
+def fit_error_span(lines: list[str], start: int, limit: int = 6) -> tuple[str, int]:
+    """A FitError that starts on `lines[start]` and the lines it wraps onto (`kubectl describe`
+    and YAML block scalars wrap long messages: "1 node(s) had taint {k: v}, that the" /
+    "pod didn't tolerate, 9 Insufficient nvidia.com/gpu."), joined; and the index after it.
+    A wrapped message goes on while it has not ended with a full stop and the next line is
+    indented (log lines are not), neither blank nor a new field or event row."""
+    text, end = lines[start].rstrip(), start + 1
+    while end < len(lines) and end - start < limit and not text.endswith("."):
+        following = lines[end]
+        if not following[:1].isspace() or not following.strip():
+            break
+        if _FIELD_OR_EVENT.match(following):
+            break
+        text, end = f"{text} {following.strip()}", end + 1
+    return text, end
+
+
+def wrapped_messages(lines: list[str]) -> list[tuple[int, str]]:
+    """Every message wrapped over more than one line (see fit_error_span), joined, with the
+    index of its first line: a pattern split by the wrap matches the joined text."""
+    spans, n = [], 0
+    while n < len(lines):
+        text, end = fit_error_span(lines, n)
+        if end > n + 1:
+            spans.append((n, text))
+        n = end
+    return spans
+
+
+def parse_fit_error(line: str) -> FitError | None:
+    """The scheduler's FitError in a line (the first one, not its preemption summary)."""
+    found = _FIT_ERROR.search(line)
+    if not found:
+        return _parse_old_fit_error(line)
+    body = _PREEMPTION.sub("", found.group("reasons"), count=1).rstrip(". ")
+    reasons = []
+    for part in _REASON_SPLIT.split(body):
+        count, _, text = part.strip().partition(" ")
+        if count.isdigit() and text:
+            reasons.append(FitReason(int(count), text.strip().rstrip(".")))
+    return FitError(int(found.group("available")), int(found.group("total")), tuple(reasons))
+
+
+def _parse_old_fit_error(line: str) -> FitError | None:
+    found = _OLD_FIT_ERROR.search(line)
+    if not found:
+        return None
+    reasons = tuple(
+        FitReason(int(m["count"]), m["text"].strip())
+        for m in _OLD_REASON.finditer(found.group("reasons"))
+    )
+    # This form does not say how many nodes there are; none was available.
+    return FitError(0, 0, reasons) if reasons else None
+
+
+# `kubectl describe` events table:  "  Warning  FailedMount  3m (x2 over 4m)  kubelet  msg"
+# and `kubectl get events`:          "3m  Warning  FailedMount  pod/x  msg"
+_DESCRIBE_EVENT = re.compile(
+    r"^\s*(?P<type>Normal|Warning)\s+(?P<reason>[A-Za-z]+)\s+(?P<age>\S+(?: \(x\d+ over \S+\))?)"
+    r"\s+(?P<source>\S+)\s+(?P<message>.*)$"
+)
+_GET_EVENT = re.compile(
+    r"^\s*\S+\s+(?P<type>Normal|Warning)\s+(?P<reason>[A-Za-z]+)\s+(?P<object>\S+/\S+)\s+(?P<message>.*)$"
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    reason: str
+    source: str  # kubelet, default-scheduler, ... ("" in `kubectl get events`)
+    message: str
+
+
+def parse_event_line(line: str) -> Event | None:
+    """An event row of `kubectl describe` or `kubectl get events`, else None."""
+    if found := _DESCRIBE_EVENT.match(line):
+        return Event(found["type"], found["reason"], found["source"], found["message"])
+    if found := _GET_EVENT.match(line):
+        return Event(found["type"], found["reason"], "", found["message"])
+    return None
+
+
+_NVML_NAME = re.compile(r"\b(?:NVML_)?(ERROR_[A-Z_]+)\b")
+_NVML_TEXT = re.compile(
+    r"(?i)(?:nvml error|failed to initialize nvml|nvml init failed|nvml not detected|nvml)\s*:\s*"
+    r"(?P<text>[^:;,\n]+?)\s*(?::|;|,|\.?$)"
+)
+_MENTIONS_NVML = re.compile(r"(?i)nvml")
+
+
+def find_nvml_codes(line: str, names: set[str], texts: dict[str, str]) -> list[str]:
+    """NVML code names in a line that speaks of NVML: by name, or by nvmlErrorString text
+    (`texts` maps lower-cased text to name). Names not in `names` are ignored."""
+    if not _MENTIONS_NVML.search(line):
+        return []
+    found = [name for name in _NVML_NAME.findall(line) if name in names]
+    for match in _NVML_TEXT.finditer(line):
+        if (name := texts.get(match.group("text").strip().lower())) and name not in found:
+            found.append(name)
+    return found
+
+
+_CUDA_NAME = re.compile(r"\b(CUDA_ERROR_[A-Z_]+|cudaError[A-Z][A-Za-z]+)\b")
+_CUDA_RETURNED = re.compile(r"\bcuda[A-Z]\w*\s+returned\s+(?P<code>\d+)")
+_MENTIONS_CUDA = re.compile(r"CUDA|\bcuda")
+
+
+def find_cuda_codes(
+    line: str, names: set[str], texts: dict[str, str], runtime_codes: dict[int, str]
+) -> list[str]:
+    """CUDA error names in a line: by name, by `cudaXxx returned <n>` (a runtime code), or by
+    the error's text on a line that speaks of CUDA (`texts`: lower-cased text -> name)."""
+    found = [name for name in _CUDA_NAME.findall(line) if name in names]
+    for match in _CUDA_RETURNED.finditer(line):
+        if (name := runtime_codes.get(int(match.group("code")))) and name not in found:
+            found.append(name)
+    if found or not _MENTIONS_CUDA.search(line):
+        return found
+    lowered = line.lower()
+    # Longest text first: "no cuda-capable device is detected" before "no error".
+    for text in sorted(texts, key=len, reverse=True):
+        if len(text) >= 12 and text in lowered:
+            return [texts[text]]
+    return []
