@@ -28,6 +28,11 @@ if ! python3 -c "import importlib.metadata as m; m.distribution('gpuconform')" 2
   printf 'Metadata-Version: 2.1\nName: gpuconform\nVersion: 0.1.0\n' >"$d/METADATA"
   printf '[pytest11]\ngpuconform = gpuconform_pytest\n' >"$d/entry_points.txt"
 fi
+# The device plugin's image over the host's driver, outside Kubernetes: whether its loader
+# resolves what NVML needs (the plugin's ERROR_LIBRARY_NOT_FOUND on the first leases).
+echo "== container view (no Kubernetes)"
+python3 -m gpuconform.gpuhost.container_view "$H/images" >"$OUT/container-view.txt" 2>&1
+echo "container view exit $?"; cat "$OUT/container-view.txt"
 echo "== suite: pytest --cluster=$PROFILE"
 s0=$(date +%s%N)
 python3 -m pytest --cluster="$PROFILE" --reports-dir="$H/reports"

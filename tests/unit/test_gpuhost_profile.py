@@ -19,7 +19,8 @@ VECTORADD = "nvcr.io/nvidia/k8s/cuda-sample:vectoradd-cuda12.5.0"
 def test_the_gpu_host_profile_runs_the_cuda_workload_on_one_host_node():
     profile = resolve_profile("gpu-host", CLUSTERS)
     assert profile.simulated_nodes == "gpu-host"
-    assert (profile.gpu_count, profile.gpus_per_node) == (1, 1)
+    (pool,) = profile.pools
+    assert (pool.count, pool.gpus_per_node) == (1, 1)
     assert profile.workload_image == VECTORADD
     assert profile.workload_expect == "Test PASSED"
     assert profile.chart.set == []  # NVIDIA's chart as published
