@@ -33,6 +33,9 @@ fi
 echo "== container view (no Kubernetes)"
 python3 -m gpuconform.gpuhost.container_view "$H/images" >"$OUT/container-view.txt" 2>&1
 echo "container view exit $?"; cat "$OUT/container-view.txt"
+# The raw node probe of this host, as the diagnostics run it on a node (kept as evidence).
+HOST_ROOT=/ sh gpuconform/diagnose/node_probe.sh >"$OUT/node-probe.txt" 2>&1
+echo "== node probe exit $? ($(wc -l <"$OUT/node-probe.txt") lines in node-probe.txt)"
 echo "== suite: pytest --cluster=$PROFILE"
 s0=$(date +%s%N)
 python3 -m pytest --cluster="$PROFILE" --reports-dir="$H/reports"
