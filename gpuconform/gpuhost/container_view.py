@@ -22,10 +22,11 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from gpuconform.sim.node_images import GLIBC_SIBLINGS
+
 PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.20.0"
 DRIVER_LIBS = ("libnvidia-ml.so.1", "libcuda.so.1")
 LOADER = "/lib64/ld-linux-x86-64.so.2"
-GLIBC_SIBLINGS = ("libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.so.1")  # node_images'
 
 
 def host_library(soname: str) -> Path | None:
