@@ -51,6 +51,18 @@ class PodOutcome:
     def listed_uuids(self) -> list[str]:
         return [m.group(3) for m in GPU_LINE.finditer(self.listing or "")]
 
+    def report_text(self) -> str:
+        """What the pod printed, as the report shows it: its listing first, if it had one."""
+        where = f"pod {self.name} on {self.node or 'no node'}"
+        text = ""
+        if self.listing is not None:
+            text += (
+                f"{LISTING_CONTAINER} (nvidia-smi -L), {where}, exit {self.listing_exit_code}:\n"
+            )
+            text += self.listing.rstrip("\n") + "\n"
+        text += f"workload, {where}, {self.phase}, exit {self.exit_code}:\n{self.logs}"
+        return text
+
 
 def apply_pod_settings(body: dict[str, Any], ctx: RunContext, placement: bool = True) -> None:
     """The profile's workload.* settings on a pod the suite creates: tolerations and pull

@@ -14,7 +14,7 @@ from gpuconform.workload import (
 pytestmark = pytest.mark.step("workload", needs=["preflight", "install", "readiness", "advertise"])
 
 
-def test_gpu_pod_runs_and_sees_exactly_its_gpu(run, installed_release, pool):
+def test_gpu_pod_runs_and_sees_exactly_its_gpu(run, installed_release, pool, request):
     if run.profile.kind:
         pytest.skip("kind has no GPUs: the workload check cannot run there")
     name = pool.pod_name("gpu-workload")
@@ -30,6 +30,8 @@ def test_gpu_pod_runs_and_sees_exactly_its_gpu(run, installed_release, pool):
         resource=pool.pool.gpu_resource,
     )
     outcome = wait_pod_finished(run, name, run.profile.timeouts["workload"])
+    # What the pod printed goes into the report, passed or not: the run's own evidence.
+    request.node.add_report_section("call", "GPU pod output", outcome.report_text())
     if list_gpus:
         # Listed before the workload ran, in the pod's init container, on the same devices.
         assert outcome.listing_exit_code == 0, (

@@ -17,12 +17,17 @@ from pathlib import Path
 
 import yaml
 
+from gpuconform.gpuhost import prebuilt, vectoradd
 from gpuconform.sim import third_party, toolchain
 from gpuconform.sim.oci import ImageSpec, write_archive
 
 IMAGES_FILE = Path(__file__).with_name("images.yaml")
 BUSYBOX = Path("/bin/busybox")  # Debian's busybox-static, as the upstream Dockerfiles copy it
 GLIBC_REFERENCE = Path("/bin/sh")  # any dynamically linked program: ldd names libc and ld.so
+# The rest of glibc a distribution base image has, beside libc: NVIDIA's real driver libraries
+# (libnvidia-ml, libcuda) and nvidia-smi, which CDI mounts into the container, link these; the
+# mock NVML links libc only. Without them NVML reports ERROR_LIBRARY_NOT_FOUND (H200, issue 20).
+GLIBC_SIBLINGS = ("libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.so.1")
 PAUSE_SOURCE = "build/pause/linux/pause.c"  # in the k8s.io/kubernetes module
 # `ldd` lines: "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)", "/lib64/ld-linux... (0x...)"
 LDD_PATH = re.compile(r"(?:=>\s+)?(/\S+)\s+\(0x[0-9a-f]+\)")
@@ -96,6 +101,8 @@ def resolve_source(source: str) -> Path:
     """The host file an image definition's source names (see images.yaml)."""
     if source == "pause":
         return build_pause(images_dir() / "bin" / "pause")
+    if source == "vectoradd":
+        return vectoradd.build_vector_add(images_dir() / "bin" / "vector_add")
     kind, _, rest = source.partition(":")
     if kind == "plugin":
         version, _, name = rest.partition("/")
@@ -129,8 +136,13 @@ def busybox_layout(spec: ImageSpec) -> None:
     spec.contents.update(BASE_ETC)
     spec.dirs.append("/etc/ld.so.conf.d")
     # glibc, as a distribution base has it: the driver's tools that CDI mounts link it.
-    for lib in shared_libraries(GLIBC_REFERENCE):
+    libs = shared_libraries(GLIBC_REFERENCE)
+    for lib in libs:
         spec.files.setdefault(str(lib), lib.resolve())
+    libc = next(lib for lib in libs if lib.name == "libc.so.6")
+    for name in GLIBC_SIBLINGS:
+        sibling = libc.with_name(name)
+        spec.files.setdefault(str(sibling), sibling.resolve())
     if not BUSYBOX.exists():
         raise ImageError(f"{BUSYBOX} is missing; run `make node-deps` (Debian busybox-static)")
     spec.files["/busybox/busybox"] = BUSYBOX
@@ -182,6 +194,9 @@ def build_archive(ref: str, definition: dict) -> Path:
 
 
 def build_archives(refs: list[str] | None = None) -> dict[str, Path]:
+    carried = prebuilt.prebuilt_archives(refs)  # on the GPU host: archives built elsewhere
+    if carried is not None:
+        return carried
     definitions = load_images()
     unknown = sorted(set(refs or []) - definitions.keys())
     if unknown:

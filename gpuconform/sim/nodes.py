@@ -63,6 +63,9 @@ class SimNode:
     # unprivileged (the toolkit's default, true: an image's NVIDIA_VISIBLE_DEVICES=all gives an
     # unprivileged pod every GPU; false: only the device plugin's volume mounts or CDI do).
     accept_envvar_unprivileged: bool = True
+    # Real nodes: "mock" (SIMULATED GPUs: mock NVML, device nodes) or "host" (the host's real
+    # NVIDIA driver, gpuconform/gpuhost/host_driver.py).
+    driver: str = "mock"
     # Real nodes: containerd's default runtime, "nvidia" (nvidia-container-runtime, cdi mode)
     # or "runc" (a node whose runtime was never configured for GPUs).
     default_runtime: str = "nvidia"
@@ -77,6 +80,7 @@ class SimNode:
 
 
 RUNTIMES = ("kwok", "real")
+DRIVERS = ("mock", "host")
 DEFAULT_RUNTIMES = ("nvidia", "runc")
 
 
@@ -120,6 +124,9 @@ def parse_node_profile(data: Any, source: str = "node profile") -> list[SimNode]
         accept_envvar = group.get("accept_envvar_unprivileged", True)
         if not isinstance(accept_envvar, bool):
             raise NodeProfileError(f"{where}: accept_envvar_unprivileged must be true or false")
+        driver = group.get("driver", "mock")
+        if driver not in DRIVERS or (driver == "host" and runtime != "real"):
+            raise NodeProfileError(f"{where}: driver must be mock, or host on a real node")
         default_runtime = group.get("default_runtime", "nvidia")
         if default_runtime not in DEFAULT_RUNTIMES:
             raise NodeProfileError(
@@ -149,6 +156,7 @@ def parse_node_profile(data: Any, source: str = "node profile") -> list[SimNode]
                     taints=taints,
                     runtime=runtime,
                     accept_envvar_unprivileged=accept_envvar,
+                    driver=driver,
                     default_runtime=default_runtime,
                 )
             )

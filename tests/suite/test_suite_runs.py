@@ -68,6 +68,8 @@ def test_full_run_against_sim_passes_and_reports_every_step(tmp_path):
         "gpuconform",
     ):
         assert fact in html, fact
+    # The GPU pod's own output is in the report (the sim's workload: nvidia-smi -L).
+    assert "GPU pod output" in html and "GPU 0: NVIDIA" in html
     assert "leak check: nothing labelled" in run.output
     assert run.report_dir.name.startswith("sim-")
 

@@ -92,6 +92,7 @@ def start_real_nodes(
             taints=node.taints,
             fault=node.fault,
             accept_envvar_unprivileged=node.accept_envvar_unprivileged,
+            driver=node.driver,
             default_runtime=node.default_runtime,
         )
         real = RealNode(spec, cluster, state_dir, net)

@@ -23,6 +23,7 @@ from string import Template
 
 import yaml
 
+from gpuconform.gpuhost import host_driver
 from gpuconform.sim import node_images, toolchain
 from gpuconform.sim.faults import load_faults
 from gpuconform.sim.realnode import cgroups, driver_root, leftovers, network
@@ -47,6 +48,7 @@ class RealNodeSpec:
     taints: list[dict[str, str]] = field(default_factory=list)
     fault: str | None = None
     accept_envvar_unprivileged: bool = True  # the toolkit's default
+    driver: str = "mock"  # or "host": the host's real driver (gpuconform/gpuhost)
     default_runtime: str = "nvidia"  # containerd's; "runc": a runtime never set up for GPUs
 
 
@@ -153,9 +155,19 @@ class RealNode:
         """
         fault = load_faults().get(self.spec.fault or "", {})
         with_nvml = fault.get("nvml") != "absent"
-        driver = driver_root.build_driver_root(
-            self.dir / "driver", self.spec.name, self.spec.gpu, self.spec.gpus, with_nvml=with_nvml
-        )
+        if self.spec.driver == "host":
+            hidden = fault.get("driver_root") == "hidden"
+            with_nvml = not hidden
+            host_driver.record_host_gpus(self.dir)
+            driver = host_driver.driver_root(self.dir, hidden)
+        else:
+            driver = driver_root.build_driver_root(
+                self.dir / "driver",
+                self.spec.name,
+                self.spec.gpu,
+                self.spec.gpus,
+                with_nvml=with_nvml,
+            )
         try:
             driver_root.generate_cdi_spec(driver, spec_path)
         except driver_root.DriverRootError as err:
