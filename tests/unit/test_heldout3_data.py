@@ -1,7 +1,8 @@
-"""Held-out set 3 keeps the corpus rule before anyone labels it (tests/data/real-world/README.md).
+"""Held-out set 3 keeps the corpus rule and labels every failure (tests/data/real-world/README.md).
 
-This check reads only the data: it never imports the explainer, so running it cannot leak the
-held-out cases into the catalogue's authors' view of their results.
+This check reads only the data, and the catalogue's ids from its YAML: it never imports the
+explainer, so running it cannot leak the held-out cases into the catalogue's authors' view of
+their results.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
-REAL_WORLD = Path(__file__).resolve().parents[1] / "data" / "real-world"
+REPO = Path(__file__).resolve().parents[2]
+REAL_WORLD = REPO / "tests" / "data" / "real-world"
+RULES = REPO / "gpuconform" / "diagnose"
 HELD_OUT_3 = REAL_WORLD / "held-out-3"
 EARLIER_INDEXES = [
     REAL_WORLD / "index.yaml",
@@ -27,13 +30,21 @@ LAYERS = {"node-labels", "driver", "container-runtime", "device-plugin", "schedu
 URL = re.compile(r"^https://[\w.-]+\.[a-z]{2,}/\S*$")
 # One thread, whatever the URL spells it as (issues/N and pull/N are the same number space).
 THREAD = re.compile(r"github\.com/([\w.-]+/[\w.-]+)/(?:issues|pull|discussions)/(\d+)")
-# Labelling happens later and by someone else; the collector leaves these out.
+# The labeller's keys: every failure carries them, no healthy output does (it has `expect`).
 LABEL_KEYS = {"class", "accept", "label_note"}
 
 
 def load_entries(folder: Path) -> list[tuple[Path, dict[str, Any]]]:
     """Return (folder, entry) pairs of one index file."""
     return [(folder, entry) for entry in yaml.safe_load((folder / "index.yaml").read_text())]
+
+
+def catalogue_ids(rules: Path) -> set[str]:
+    """Every id a label may name: the curated signatures' and the catalogue entries'."""
+    ids = {s["id"] for s in yaml.safe_load((rules / "signatures.yaml").read_text())["signatures"]}
+    for path in sorted((rules / "catalogue").glob("*.yaml")):
+        ids |= {e["id"] for e in yaml.safe_load(path.read_text())["entries"]}
+    return ids
 
 
 def threads_in(text: str) -> set[tuple[str, str]]:
@@ -60,11 +71,34 @@ def test_quote_and_decisive_line_are_verbatim_in_the_file(case: tuple[Path, dict
 
 
 @pytest.mark.parametrize("case", ALL, ids=case_id)
-def test_entry_cites_a_source_and_a_layer_and_carries_no_label(case: tuple[Path, dict[str, Any]]):
+def test_entry_cites_a_source_and_a_layer(case: tuple[Path, dict[str, Any]]):
     _, entry = case
     assert entry["source"]["repo"] and URL.match(entry["source"]["url"])
     assert entry["layer"] in LAYERS
     assert entry["component"]
+
+
+@pytest.mark.parametrize("case", FAILURES, ids=case_id)
+def test_failure_entry_is_labelled(case: tuple[Path, dict[str, Any]]):
+    _, entry = case
+    assert set(entry) >= LABEL_KEYS
+    assert isinstance(entry["class"], str) and entry["class"]
+    assert isinstance(entry["accept"], list)
+    assert entry["class"] not in entry["accept"] and "none" not in entry["accept"]
+    # "none" says no entry names the cause, so nothing else can be accepted either.
+    assert entry["class"] != "none" or entry["accept"] == []
+    assert isinstance(entry["label_note"], str) and entry["label_note"].strip()
+
+
+def test_labels_name_only_catalogue_ids():
+    known = catalogue_ids(RULES)
+    named = {i for _, e in FAILURES for i in (e["class"], *e["accept"])} - {"none"}
+    assert named - known == set()
+
+
+@pytest.mark.parametrize("case", HEALTHY, ids=case_id)
+def test_healthy_entry_carries_no_label(case: tuple[Path, dict[str, Any]]):
+    _, entry = case
     assert LABEL_KEYS.isdisjoint(entry)
 
 
