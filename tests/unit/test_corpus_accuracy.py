@@ -25,8 +25,16 @@ from tests.unit.corpus import (
 
 CASES = failure_cases()
 HEALTHY = healthy_cases()
-LABELLED = {"seen": labelled_cases(SEEN), "held-out": labelled_cases(HELD_OUT)}
-LABELLED_HEALTHY = labelled_healthy_cases(SEEN) + labelled_healthy_cases(HELD_OUT)
+LABELLED = {
+    "seen": labelled_cases(SEEN),
+    "held-out": labelled_cases(HELD_OUT),
+    "held-out-3": labelled_cases(HELD_OUT.parent / "held-out-3"),
+}
+LABELLED_HEALTHY = [
+    h
+    for folder in (SEEN, HELD_OUT, HELD_OUT.parent / "held-out-3")
+    for h in labelled_healthy_cases(folder)
+]
 # Both labelled sets were measured once unseen (seen/: 32 %, held-out/: 45 %, BENCHMARKS.md)
 # and are development sets since: their misses were read to find the missing vocabularies and
 # rules. These floors keep what the general work reached on them (issue 22, explainer3); a
@@ -37,6 +45,9 @@ SEEN_FLOOR = 0.92  # development: 26/28 (was 0.32 unseen)
 RULES = Path(__file__).resolve().parents[2] / "gpuconform" / "diagnose"
 HELD_OUT_TARGET = 0.85
 HELD_OUT_FLOOR = 0.86  # development: 25/29 (was 0.45 when measured once unseen)
+# held-out-3/, labelled against catalogue 4c1fe43 and measured once (2026-12-01): 40 %
+# (14/35; 14 labelled none). The floor keeps that figure; the set is read from now on.
+HELD_OUT_3_FLOOR = 0.40
 # Labelled cases the explainer leaves silent ("No known failure signature"), each with why.
 # Listed so that the gap stays visible; a case that gets a finding must leave this list.
 SILENT_HELD_OUT = {
@@ -117,7 +128,10 @@ def labelled_accuracy(cases: list[Case]) -> tuple[float, dict[str, tuple[str, st
     return 1 - len(misses) / len(cases), misses
 
 
-@pytest.mark.parametrize(("name", "floor"), [("seen", SEEN_FLOOR), ("held-out", HELD_OUT_FLOOR)])
+@pytest.mark.parametrize(
+    ("name", "floor"),
+    [("seen", SEEN_FLOOR), ("held-out", HELD_OUT_FLOOR), ("held-out-3", HELD_OUT_3_FLOOR)],
+)
 def test_accuracy_on_labelled_sets(name, floor):
     cases = LABELLED[name]
     if not cases:
