@@ -2,7 +2,6 @@
 
 ``host_driver``: a real node whose driver root is the host's own driver (no mock).
 ``prebuilt``: image archives built elsewhere and carried to the host.
-``vectoradd``: the vectorAdd workload image's program, compiled.
 ``bundle``: what the host needs, packed into chunks one device call can carry.
 ``runbook``: the runbook's steps run by hand, timed, for BENCHMARKS.md.
 """

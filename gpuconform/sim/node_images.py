@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from gpuconform.gpuhost import prebuilt, vectoradd
+from gpuconform.gpuhost import prebuilt
 from gpuconform.sim import third_party, toolchain
 from gpuconform.sim.oci import ImageSpec, write_archive
 
@@ -29,6 +29,8 @@ GLIBC_REFERENCE = Path("/bin/sh")  # any dynamically linked program: ldd names l
 # mock NVML links libc only. Without them NVML reports ERROR_LIBRARY_NOT_FOUND (H200, issue 20).
 GLIBC_SIBLINGS = ("libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.so.1")
 PAUSE_SOURCE = "build/pause/linux/pause.c"  # in the k8s.io/kubernetes module
+# The vectorAdd sample's work through the CUDA driver API from PTX: gcc and glibc, no toolkit.
+VECTOR_ADD_SOURCE = Path(__file__).parents[1] / "workload_images" / "vectoradd" / "vector_add.c"
 # `ldd` lines: "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)", "/lib64/ld-linux... (0x...)"
 LDD_PATH = re.compile(r"(?:=>\s+)?(/\S+)\s+\(0x[0-9a-f]+\)")
 
@@ -63,17 +65,28 @@ def shared_libraries(binary: Path) -> list[Path]:
 
 def build_pause(out: Path) -> Path:
     """Kubernetes' own pause.c, compiled static (what registry.k8s.io/pause runs)."""
-    if out.exists():
+    if out.exists():  # the module's source never changes; skip asking Go where it is
         return out
-    source = _kubernetes_source() / PAUSE_SOURCE
+    return compile_c(
+        _kubernetes_source() / PAUSE_SOURCE, out, ["-Os", "-static", "-DVERSION=v3.10"]
+    )
+
+
+def build_vector_add(out: Path) -> Path:
+    """The vectorAdd image's program (vector_add.c), rebuilt when the source changes."""
+    return compile_c(VECTOR_ADD_SOURCE, out, ["-O2", "-Wall", "-Werror"], libs=("-ldl", "-lm"))
+
+
+def compile_c(source: Path, out: Path, flags: list[str], libs: tuple[str, ...] = ()) -> Path:
+    """Compile one C program with the host's gcc, unless ``out`` is newer than ``source``."""
+    if out.exists() and out.stat().st_mtime_ns >= source.stat().st_mtime_ns:
+        return out
     if shutil.which("gcc") is None:
-        raise ImageError("building the pause image needs gcc; run `make node-deps`")
+        raise ImageError(f"building {out.name} needs gcc; run `make node-deps`")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(".pause.tmp")
+    tmp = out.with_name(f".{out.name}.tmp")
     proc = subprocess.run(
-        ["gcc", "-Os", "-static", "-DVERSION=v3.10", "-o", str(tmp), str(source)],
-        capture_output=True,
-        text=True,
+        ["gcc", *flags, "-o", str(tmp), str(source), *libs], capture_output=True, text=True
     )
     if proc.returncode != 0:
         raise ImageError(f"compiling {source} failed: {proc.stderr.strip()[-300:]}")
@@ -102,7 +115,7 @@ def resolve_source(source: str) -> Path:
     if source == "pause":
         return build_pause(images_dir() / "bin" / "pause")
     if source == "vectoradd":
-        return vectoradd.build_vector_add(images_dir() / "bin" / "vector_add")
+        return build_vector_add(images_dir() / "bin" / "vector_add")
     kind, _, rest = source.partition(":")
     if kind == "plugin":
         version, _, name = rest.partition("/")
