@@ -14,9 +14,9 @@ from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from gpuconform import __version__
+from gpuconform.conditions import GPU_RESOURCE as GPU_RESOURCE  # re-exported
 
 RUN_ID_LABEL = "gpuconform.io/run-id"
-GPU_RESOURCE = "nvidia.com/gpu"
 
 
 class ClusterAccessError(RuntimeError):

@@ -86,12 +86,12 @@ class Profile:
     timeouts: dict[str, float]
     node_probe: bool
     probe_image: str
+    diagnostics_budget_s: float  # default: profile_defaults.yaml, as for every key
     keep: bool = False
     upgrade_from: str | None = None
     upgrade_set: list[str] = field(default_factory=list)  # --set for the upgrade target only
     canary_selector: str | None = None  # --nodes: validate on this subset of GPU nodes only
     workload_pod: WorkloadPod = field(default_factory=WorkloadPod)
-    diagnostics_budget_s: float = 180.0
 
     @property
     def simulated(self) -> bool:
@@ -294,7 +294,7 @@ def _build(name: str, data: dict[str, Any], base: Path) -> Profile:
     if isinstance(command, str):
         command = command.split()
     workload_pod = _workload_pod(name, data["workload"])
-    budget = data["diagnostics"].get("budget_s", 180)
+    budget = data["diagnostics"]["budget_s"]
     if not isinstance(budget, int | float) or budget <= 0:
         raise ProfileError(f"profile {name!r}: diagnostics.budget_s must be a positive number")
     simulated = data.get("simulated") or {}

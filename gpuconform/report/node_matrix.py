@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from gpuconform.conditions import GPU_RESOURCE, is_ready
 from gpuconform.diagnose.probe import ProbeResult
 from gpuconform.fleet import Expectation
-from gpuconform.kube import GPU_RESOURCE
 from gpuconform.readiness import (
     allocatable_gpus,
     matches_placement,
@@ -21,7 +21,7 @@ from gpuconform.readiness import (
     unhealthy_gpus,
 )
 from gpuconform.report.layout import gpu_label_keys
-from gpuconform.workload import EXPECTED_FAILURE
+from gpuconform.workload import is_expected_failure
 
 CLI_INFO = "nvidia-container-cli info"
 TOOL_NOT_FOUND = 127
@@ -72,10 +72,6 @@ def is_gpu_labelled(node: Any) -> bool:
     return any(labels.get(k) not in (None, "", "false") for k in gpu_label_keys()) or bool(
         allocatable_gpus(node)
     )
-
-
-def node_ready(node: Any) -> bool:
-    return any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
 
 
 def owned_pods(daemonsets: list[Any], pods: list[Any]) -> list[Any]:
@@ -175,12 +171,12 @@ def build_node_matrix(
             for p in snap.workload_pods
             if p.spec.node_name == name
             and gpu_request(p, resources) > 0
-            and (p.metadata.annotations or {}).get(EXPECTED_FAILURE) != "true"
+            and not is_expected_failure(p)
         ]
         row = NodeRow(
             name=name,
             expected=expected,
-            ready=node_ready(node),
+            ready=is_ready(node),
             gpu_labels={k: labels[k] for k in keys if k in labels},
             plugin_pod=pod.metadata.name if pod is not None else None,
             plugin_phase=phase,
