@@ -61,7 +61,7 @@ class Readiness:
     summary: str
 
 
-def daemonset_verdict(ds: Any, expected_nodes: int | None) -> Readiness:
+def daemonset_readiness(ds: Any, expected_nodes: int | None) -> Readiness:
     """Ready means: desired > 0 (and == expected), ready == updated == desired, status current."""
     status = ds.status
     desired = status.desired_number_scheduled or 0
