@@ -93,6 +93,10 @@ class Lifecycle:
         if self.state is None:
             return
         history.record(item, call, result, self.state)
+        if call.when == "call":
+            # Only the last check may vouch for the end state: a later one may create more.
+            clean = result.passed and item.get_closest_marker("verifies_clean") is not None
+            self.state.verified_clean = clean
         steps.record_failure(item, call, result, self.state)
         diagnostics.diagnose(item, call, result, self.state)
 

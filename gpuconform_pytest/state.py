@@ -56,6 +56,8 @@ class RunState:
     node_diagnoses: dict[str, str] = field(default_factory=dict)
     # snapshot: the node matrix's objects, read before the plugin is uninstalled.
     snapshot: Snapshot | None = None
+    # The last check that ran proved nothing with the run id remains (`verifies_clean`).
+    verified_clean: bool = False
     # leak check: what still carried the run id (None: the check did not run).
     leaks: list[str] | None = None
     # report: the comparison with a baseline, the trend, and the decided view.
