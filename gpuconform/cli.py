@@ -6,11 +6,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
-from gpuconform.sim.nodes import known_node_profiles
+# The simulated cluster's modules are imported only when a `sim` command needs them, so that
+# `gpuconform explain` and `history` start fast (BENCHMARKS.md: under 1 s per file) and work
+# where the simulator's dependencies are not installed.
+NODE_PROFILES_DIR = Path(__file__).parent / "sim" / "node_profiles"
 
-# The simulated cluster's modules are imported when a `sim` command needs them, so that
-# `gpuconform explain` starts fast (BENCHMARKS.md: under 1 s per file).
+
+def _node_profile_names() -> list[str]:
+    """The simulator's node profiles, read from its data directory (no import of the sim)."""
+    return sorted(p.stem for p in NODE_PROFILES_DIR.glob("*.yaml"))
 
 
 def _log(line: str) -> None:
@@ -105,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--nodes",
         default="healthy",
-        help=f"node profile: a name ({', '.join(known_node_profiles())}) or a YAML path",
+        help=f"node profile: a name ({', '.join(_node_profile_names())}) or a YAML path",
     )
     sim.add_argument("--port", type=int, help="kube-apiserver port (default: a free one)")
     sim.add_argument("--timeout", type=float, default=120, help="seconds to wait for readiness")

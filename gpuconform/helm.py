@@ -7,16 +7,22 @@ can find, clean up and leak-check exactly what this run created, with any chart.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from gpuconform.kube import RUN_ID_LABEL
 from gpuconform.profile import ChartSource
+
+# Names the helm binary to use, ahead of PATH.
+HELM_ENV = "GPUCONFORM_HELM"
 
 
 class HelmError(RuntimeError):
@@ -30,11 +36,14 @@ class Helm:
     context: str | None
 
     @classmethod
-    def locate(cls, kubeconfig: str | None, context: str | None) -> Helm:
-        from gpuconform.sim import toolchain
-
-        built = toolchain.bin_dir() / "helm"
-        binary = shutil.which("helm") or (str(built) if built.exists() else None)
+    def locate(
+        cls, kubeconfig: str | None, context: str | None, extra_dirs: Sequence[Path] = ()
+    ) -> Helm:
+        """The helm binary: $GPUCONFORM_HELM, else `helm` on PATH, else one in `extra_dirs`
+        (the session passes the toolchain's bin directory; the library knows no simulator)."""
+        binary = os.environ.get(HELM_ENV) or shutil.which("helm")
+        if binary is None:
+            binary = next((str(d / "helm") for d in extra_dirs if (d / "helm").exists()), None)
         if binary is None:
             raise HelmError("the helm CLI is not on PATH; install helm 3 or run `make toolchain`")
         return cls(binary, kubeconfig, context)

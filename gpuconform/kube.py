@@ -14,9 +14,9 @@ from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from gpuconform import __version__
+from gpuconform.conditions import GPU_RESOURCE as GPU_RESOURCE  # re-exported
 
 RUN_ID_LABEL = "gpuconform.io/run-id"
-GPU_RESOURCE = "nvidia.com/gpu"
 
 
 class ClusterAccessError(RuntimeError):
@@ -94,6 +94,15 @@ class Kube:
         )
         result = self.authz.create_self_subject_access_review(review)
         return bool(result.status.allowed)
+
+    def rules_in(self, namespace: str) -> tuple[list[Any], bool]:
+        """What the current identity may do in `namespace` (one SelfSubjectRulesReview): its
+        resource rules, and whether the list is complete (an authorizer may not enumerate)."""
+        review = client.V1SelfSubjectRulesReview(
+            spec=client.V1SelfSubjectRulesReviewSpec(namespace=namespace)
+        )
+        status = self.authz.create_self_subject_rules_review(review).status
+        return list(status.resource_rules or []), not status.incomplete
 
 
 def _root_cause(err: BaseException) -> str:

@@ -8,13 +8,15 @@ plugin pod stuck on its image or its config (ImagePullBackOff, CreateContainerCo
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from gpuconform.fleet import selector_of
 from gpuconform.readiness import (
     allocatable_gpus,
     current_pods,
-    daemonset_verdict,
+    daemonset_readiness,
     describe_affinity,
     explain_shortfall,
     nodes_without_ready_pod,
@@ -63,6 +65,86 @@ def wants_no_pods(ds: Any) -> bool:
     return settled and not (status.desired_number_scheduled or 0)
 
 
+Condition = Callable[[dict[str, Any]], tuple[bool, str]]
+
+
+@dataclass
+class _DaemonSetWait:
+    """One wait for a plugin DaemonSet: what it waits for, and its named conditions."""
+
+    ctx: RunContext
+    ds: Any
+    gpu_nodes: list[Any]
+    expected_nodes: int | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.ds.metadata.namespace}/{self.ds.metadata.name}"
+
+    def fail(self, current: Any, headline: str) -> AssertionError:
+        return AssertionError(shortfall_message(self.ctx, current, self.gpu_nodes, headline))
+
+    def generation_observed(self) -> Condition:
+        """Its controller has seen the current generation; 0 pods wanted then fails at once."""
+        # With GFD in the chart, the labels its affinity needs arrive after the install.
+        labels_pending = "gfd" in self.ctx.profile.chart_features()
+
+        def check(objects: dict[str, Any]) -> tuple[bool, str]:
+            current = objects.get(self.key)
+            if current is None:
+                return False, "DaemonSet not found"
+            if wants_no_pods(current) and self.gpu_nodes and not labels_pending:
+                # Settled, not slow: its controller has seen this generation and placed nothing.
+                raise self.fail(
+                    current,
+                    f"DaemonSet {self.key} wants 0 pods (its controller has seen generation "
+                    f"{current.metadata.generation}); waiting would not change that",
+                )
+            seen = (current.status.observed_generation or 0) >= (current.metadata.generation or 1)
+            return seen, daemonset_readiness(current, self.expected_nodes).summary
+
+        return check
+
+    def ready_pod_on_every_node(self, current: Any) -> Condition:
+        """A Ready pod of the current template on each node; a stuck pod or a node whose taint
+        the pods do not tolerate fails at once."""
+        names = [n.metadata.name for n in self.gpu_nodes]
+
+        def check(pods: dict[str, Any]) -> tuple[bool, str]:
+            mine = current_pods(current, pods.values())
+            for pod in mine:
+                if reason := stuck_reason(pod):
+                    node = pod.spec.node_name or "no node yet"
+                    raise self.fail(current, f"plugin pod {pod.metadata.name} ({node}) {reason}")
+            placed = {p.spec.node_name for p in mine}
+            for node in self.gpu_nodes:
+                # Settled, not slow: the controller has seen this generation and never
+                # places a pod on a node whose taint its pods do not tolerate.
+                taints = untolerated_taints(current, node)
+                if node.metadata.name not in placed and taints:
+                    raise self.fail(
+                        current,
+                        f"DaemonSet {self.key} places no pod on {node.metadata.name}: its pods "
+                        f"do not tolerate {', '.join(taints)}",
+                    )
+            missing = nodes_without_ready_pod(mine, names)
+            return not missing, f"no Ready plugin pod on {', '.join(missing[:5]) or 'none'}"
+
+        return check
+
+    def counts_agree(self) -> Condition:
+        """desired > 0 (and == the fleet's expected nodes), ready == updated == desired."""
+
+        def check(objects: dict[str, Any]) -> tuple[bool, str]:
+            current = objects.get(self.key)
+            if current is None:
+                return False, "DaemonSet not found"
+            result = daemonset_readiness(current, self.expected_nodes)
+            return result.ok, result.summary
+
+        return check
+
+
 def wait_for_daemonset_ready(
     ctx: RunContext, ds: Any, gpu_nodes: list[Any], expected_nodes: int | None
 ) -> Any:
@@ -75,82 +157,33 @@ def wait_for_daemonset_ready(
     of several, `expected_nodes` is None: the DaemonSet's counts are the fleet's, not the
     pool's, and the pool is judged by its own nodes' pods.
     """
-    key = f"{ds.metadata.namespace}/{ds.metadata.name}"
+    wait = _DaemonSetWait(ctx, ds, gpu_nodes, expected_nodes)
     deadline = time.monotonic() + ctx.profile.timeouts["ready"]
-    # With GFD in the chart, the labels its affinity needs arrive after the install.
-    labels_pending = "gfd" in ctx.profile.chart_features()
+    what = f"DaemonSet {wait.key} to be ready on {expected_nodes or len(gpu_nodes)} GPU node(s)"
+    namespace, name = ds.metadata.namespace, ds.metadata.name
 
-    def remaining() -> float:
-        return max(deadline - time.monotonic(), 0.1)
-
-    def fail(current: Any, headline: str) -> AssertionError:
-        return AssertionError(shortfall_message(ctx, current, gpu_nodes, headline))
-
-    def observed(objects: dict[str, Any]) -> tuple[bool, str]:
-        current = objects.get(key)
-        if current is None:
-            return False, "DaemonSet not found"
-        if wants_no_pods(current) and gpu_nodes and not labels_pending:
-            # Settled, not slow: its controller has seen this generation and placed nothing.
-            raise fail(
-                current,
-                f"DaemonSet {key} wants 0 pods (its controller has seen generation "
-                f"{current.metadata.generation}); waiting would not change that",
-            )
-        seen = (current.status.observed_generation or 0) >= (current.metadata.generation or 1)
-        return seen, daemonset_verdict(current, expected_nodes).summary
-
-    def verdict(objects: dict[str, Any]) -> tuple[bool, str]:
-        current = objects.get(key)
-        if current is None:
-            return False, "DaemonSet not found"
-        result = daemonset_verdict(current, expected_nodes)
-        return result.ok, result.summary
-
-    what = f"DaemonSet {key} to be ready on {expected_nodes or len(gpu_nodes)} GPU node(s)"
-    names = [n.metadata.name for n in gpu_nodes]
-
-    def phase(list_fn: Any, condition: Any, **selectors: str) -> dict[str, Any]:
+    def phase(list_fn: Any, condition: Condition, **selectors: str) -> dict[str, Any]:
+        remaining = max(deadline - time.monotonic(), 0.1)
         return wait_for(
             list_fn,
             condition,
             what=what,
-            timeout_s=remaining(),
+            timeout_s=remaining,
             progress=ctx.progress,
-            namespace=ds.metadata.namespace,
+            namespace=namespace,
             **selectors,
         )
 
-    list_ds, by_name = ctx.kube.apps.list_namespaced_daemon_set, f"metadata.name={ds.metadata.name}"
+    list_ds, by_name = ctx.kube.apps.list_namespaced_daemon_set, f"metadata.name={name}"
     try:
-        current = phase(list_ds, observed, field_selector=by_name)[key]
-
-        def on_every_node(pods: dict[str, Any]) -> tuple[bool, str]:
-            mine = current_pods(current, pods.values())
-            for pod in mine:
-                if reason := stuck_reason(pod):
-                    node = pod.spec.node_name or "no node yet"
-                    raise fail(current, f"plugin pod {pod.metadata.name} ({node}) {reason}")
-            missing = nodes_without_ready_pod(mine, names)
-            placed = {p.spec.node_name for p in mine}
-            for node in gpu_nodes:
-                # Settled, not slow: the controller has seen this generation (phase 1) and
-                # never places a pod on a node whose taint its pods do not tolerate.
-                if node.metadata.name not in placed and untolerated_taints(current, node):
-                    raise fail(
-                        current,
-                        f"DaemonSet {key} places no pod on {node.metadata.name}: its pods "
-                        f"do not tolerate {', '.join(untolerated_taints(current, node))}",
-                    )
-            return not missing, f"no Ready plugin pod on {', '.join(missing[:5]) or 'none'}"
-
-        phase(ctx.kube.core.list_namespaced_pod, on_every_node)
+        current = phase(list_ds, wait.generation_observed(), field_selector=by_name)[wait.key]
+        phase(ctx.kube.core.list_namespaced_pod, wait.ready_pod_on_every_node(current))
         if expected_nodes is None:
-            return ctx.kube.apps.read_namespaced_daemon_set(ds.metadata.name, ds.metadata.namespace)
-        return phase(list_ds, verdict, field_selector=by_name)[key]
+            return ctx.kube.apps.read_namespaced_daemon_set(name, namespace)
+        return phase(list_ds, wait.counts_agree(), field_selector=by_name)[wait.key]
     except WaitTimeout as err:
-        latest = ctx.kube.apps.read_namespaced_daemon_set(ds.metadata.name, ds.metadata.namespace)
-        raise fail(latest, f"DaemonSet {key} is not ready: {err.progress}") from None
+        latest = ctx.kube.apps.read_namespaced_daemon_set(name, namespace)
+        raise wait.fail(latest, f"DaemonSet {wait.key} is not ready: {err.progress}") from None
 
 
 def nodes_selector(ctx: RunContext, nodes: list[Any]) -> str | None:

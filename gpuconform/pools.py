@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-GPU_RESOURCE = "nvidia.com/gpu"
+from gpuconform.conditions import GPU_RESOURCE
+
 MIG_STRATEGIES = ("none", "single", "mixed")
 SINGLE_POOL = "gpu-nodes"  # the name of the one pool of the mapping form
 # A pool's name goes into test pod names and test ids: a DNS label, short enough for both.

@@ -86,12 +86,12 @@ class Profile:
     timeouts: dict[str, float]
     node_probe: bool
     probe_image: str
+    diagnostics_budget_s: float  # default: profile_defaults.yaml, as for every key
     keep: bool = False
     upgrade_from: str | None = None
     upgrade_set: list[str] = field(default_factory=list)  # --set for the upgrade target only
     canary_selector: str | None = None  # --nodes: validate on this subset of GPU nodes only
     workload_pod: WorkloadPod = field(default_factory=WorkloadPod)
-    diagnostics_budget_s: float = 180.0
 
     @property
     def simulated(self) -> bool:
@@ -253,29 +253,40 @@ def _resolve_path(value: str | None, base: Path) -> str | None:
     return str(path if path.is_absolute() else (base / path))
 
 
-def _build(name: str, data: dict[str, Any], base: Path) -> Profile:
-    chart = data["chart"]
-    sources = [k for k in CHART_SOURCES if chart.get(k)]
+def _as_list(value: Any) -> list[Any]:
+    """A YAML value given as one item or a list of them."""
+    return [value] if isinstance(value, str) else list(value or [])
+
+
+def _positive(name: str, key: str, value: Any) -> float:
+    if not isinstance(value, int | float) or value <= 0:
+        raise ProfileError(f"profile {name!r}: {key} must be a positive number")
+    return float(value)
+
+
+def _check_chart_rules(name: str, data: dict[str, Any], sources: list[str]) -> None:
+    """One chart source (but none needed for mode existing); --upgrade-from's conditions."""
     if len(sources) != 1 and not data.get("mode") == "existing":
         raise ProfileError(
             f"profile {name!r}: give exactly one chart source of {', '.join(CHART_SOURCES)} "
             f"(got {', '.join(sources) or 'none'})"
         )
-    if data.get("upgrade_from") and (data["mode"] != "install" or chart.get("manifest")):
+    if data.get("upgrade_from") and (data["mode"] != "install" or data["chart"].get("manifest")):
         raise ProfileError(f"profile {name!r}: --upgrade-from needs mode install with a helm chart")
-    if data.get("upgrade_from") and chart.get("path"):
+    if data.get("upgrade_from") and data["chart"].get("path"):
         raise ProfileError(
             f"profile {name!r}: --upgrade-from needs a versioned chart source (repo or oci); "
             "a local chart path has only the version on disk"
         )
     if data["mode"] not in MODES:
         raise ProfileError(f"profile {name!r}: mode must be one of {', '.join(MODES)}")
-    values = chart.get("values") or []
-    sets = chart.get("set") or []
-    if isinstance(values, str):
-        values = [values]
-    if isinstance(sets, str):
-        sets = [sets]
+
+
+def _build(name: str, data: dict[str, Any], base: Path) -> Profile:
+    chart = data["chart"]
+    sources = [k for k in CHART_SOURCES if chart.get(k)]
+    _check_chart_rules(name, data, sources)
+    values, sets = _as_list(chart.get("values")), _as_list(chart.get("set"))
     upgrade_sets = [str(s) for s in data.get("upgrade_set") or []]
     if upgrade_sets and not data.get("upgrade_from"):
         raise ProfileError(f"profile {name!r}: --upgrade-set needs --upgrade-from")
@@ -288,15 +299,12 @@ def _build(name: str, data: dict[str, Any], base: Path) -> Profile:
         raise ProfileError(f"profile {name!r}: {err}") from None
     timeouts = data["timeouts"]
     for key, value in timeouts.items():
-        if not isinstance(value, int | float) or value <= 0:
-            raise ProfileError(f"profile {name!r}: timeouts.{key} must be a positive number")
+        _positive(name, f"timeouts.{key}", value)
     command = data["workload"].get("command")
     if isinstance(command, str):
         command = command.split()
     workload_pod = _workload_pod(name, data["workload"])
-    budget = data["diagnostics"].get("budget_s", 180)
-    if not isinstance(budget, int | float) or budget <= 0:
-        raise ProfileError(f"profile {name!r}: diagnostics.budget_s must be a positive number")
+    budget = _positive(name, "diagnostics.budget_s", data["diagnostics"]["budget_s"])
     simulated = data.get("simulated") or {}
     return Profile(
         name=name,

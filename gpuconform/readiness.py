@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from gpuconform.kube import GPU_RESOURCE
+from gpuconform.conditions import GPU_RESOURCE, is_ready
 
 PLUGIN_CONTAINER = "nvidia-device-plugin-ctr"
 PLUGIN_PROGRAM = "nvidia-device-plugin"
@@ -56,12 +56,12 @@ def plugin_daemonset_names(manifest_objects: Iterable[dict[str, Any]]) -> list[s
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Readiness:
     ok: bool
     summary: str
 
 
-def daemonset_verdict(ds: Any, expected_nodes: int | None) -> Verdict:
+def daemonset_readiness(ds: Any, expected_nodes: int | None) -> Readiness:
     """Ready means: desired > 0 (and == expected), ready == updated == desired, status current."""
     status = ds.status
     desired = status.desired_number_scheduled or 0
@@ -71,14 +71,14 @@ def daemonset_verdict(ds: Any, expected_nodes: int | None) -> Verdict:
     generation = ds.metadata.generation or 0
     state = f"desired={desired} ready={ready} updated={updated}"
     if observed < generation:
-        return Verdict(False, f"{state}; controller has not observed generation {generation} yet")
+        return Readiness(False, f"{state}; controller has not observed generation {generation} yet")
     if desired == 0:
-        return Verdict(False, f"{state}; the DaemonSet wants 0 pods")
+        return Readiness(False, f"{state}; the DaemonSet wants 0 pods")
     if expected_nodes is not None and desired != expected_nodes:
-        return Verdict(False, f"{state}; expected {expected_nodes} GPU nodes")
+        return Readiness(False, f"{state}; expected {expected_nodes} GPU nodes")
     if ready != desired or updated != desired:
-        return Verdict(False, state)
-    return Verdict(True, state)
+        return Readiness(False, state)
+    return Readiness(True, state)
 
 
 def _term_matches(term: Any, labels: dict[str, str]) -> bool:
@@ -177,7 +177,7 @@ def stuck_reason(pod: Any) -> str | None:
 
 def nodes_without_ready_pod(pods: Iterable[Any], node_names: Iterable[str]) -> list[str]:
     """The expected nodes that have no Ready pod among `pods`, sorted."""
-    served = {p.spec.node_name for p in pods if _pod_ready(p) and not p.metadata.deletion_timestamp}
+    served = {p.spec.node_name for p in pods if is_ready(p) and not p.metadata.deletion_timestamp}
     return sorted(set(node_names) - served)
 
 
@@ -246,7 +246,7 @@ def explain_shortfall(
         if not node_pods:
             lines.append(f"{name}: no device-plugin pod scheduled")
             continue
-        unready = [p for p in node_pods if not _pod_ready(p)]
+        unready = [p for p in node_pods if not is_ready(p)]
         if unready:
             p = unready[0]
             lines.append(f"{name}: device-plugin pod {p.metadata.name} {pod_problem(p)}")
@@ -281,7 +281,3 @@ def unhealthy_note(node: Any, resource: str = GPU_RESOURCE) -> str:
     if not bad:
         return ""
     return f" ({bad} of {bad + allocatable_gpus(node, resource)} unhealthy)"
-
-
-def _pod_ready(pod: Any) -> bool:
-    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from gpuconform.facts import RunFacts
 from gpuconform.helm import Helm
 from gpuconform.kube import RUN_ID_LABEL, Kube
 from gpuconform.profile import Profile
@@ -91,7 +92,7 @@ class RunContext:
     progress: Callable[[str], None]
     server_version: str = ""
     created_namespaces: list[str] = field(default_factory=list)
-    facts: dict[str, Any] = field(default_factory=dict)
+    facts: RunFacts = field(default_factory=RunFacts)
     # Objects applied by the run (static manifests): any kind, any namespace. Teardown and the
     # leak check cover each of them, whatever the label-based lists below know of.
     applied: list[AppliedObject] = field(default_factory=list)
@@ -101,6 +102,9 @@ class RunContext:
     chart_kinds: set[tuple[str, str]] = field(default_factory=set)
     # Diagnostics evidence gathered once per run and reused by later failures (node probes).
     evidence_cache: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Test pods created to be refused (workload.create_gpu_pod's expect_failure), by name:
+    # diagnostics ignore their events, which outlive the pods.
+    expected_failure_pods: set[str] = field(default_factory=set)
     # The GPU node pools and their nodes, found by the session gate (gpuconform/fleet.py).
     fleet: Fleet | None = None
 

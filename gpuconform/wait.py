@@ -103,18 +103,9 @@ def wait_for(
                 _request_timeout=window + 5,
                 **list_kwargs,
             ):
-                if event["type"] == "ERROR":
-                    # The watch ended with a Status (e.g. 410 Gone): list again.
-                    raise ApiException(status=(event.get("raw_object") or {}).get("code", 410))
-                if event["type"] == "BOOKMARK":  # left undeserialized by the client
-                    resource_version = event["raw_object"]["metadata"]["resourceVersion"]
+                resource_version = _apply(event, objects)
+                if event["type"] == "BOOKMARK":
                     continue
-                obj = event["object"]
-                resource_version = obj.metadata.resource_version
-                if event["type"] == "DELETED":
-                    objects.pop(_key(obj), None)
-                else:
-                    objects[_key(obj)] = obj
                 done, state = condition(objects)
                 if done or time.monotonic() >= deadline:
                     break
@@ -131,6 +122,21 @@ def wait_for(
             objects, resource_version = _list(list_fn, list_kwargs)
             done, state = condition(objects)
     return objects
+
+
+def _apply(event: dict[str, Any], objects: dict[str, Any]) -> str:
+    """One watch event applied to `objects`; returns the resourceVersion to resume from."""
+    if event["type"] == "ERROR":
+        # The watch ended with a Status (e.g. 410 Gone): list again.
+        raise ApiException(status=(event.get("raw_object") or {}).get("code", 410))
+    if event["type"] == "BOOKMARK":  # left undeserialized by the client
+        return event["raw_object"]["metadata"]["resourceVersion"]
+    obj = event["object"]
+    if event["type"] == "DELETED":
+        objects.pop(_key(obj), None)
+    else:
+        objects[_key(obj)] = obj
+    return obj.metadata.resource_version
 
 
 def _list(list_fn: Callable[..., Any], list_kwargs: dict[str, Any]) -> tuple[dict[str, Any], str]:

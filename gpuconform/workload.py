@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from kubernetes.client.rest import ApiException
 
+from gpuconform.conditions import is_ready
 from gpuconform.readiness import stuck_reason
 from gpuconform.run import RunContext
 from gpuconform.wait import wait_for
@@ -23,6 +24,13 @@ MANIFESTS = Path(__file__).with_name("manifests")
 # Marks a pod the suite expects to fail (the over-request check), so diagnostics of an
 # unrelated failure do not blame its FailedScheduling events.
 EXPECTED_FAILURE = "gpuconform.io/expected-failure"
+
+
+def is_expected_failure(pod: Any) -> bool:
+    """A test pod the suite runs to be refused or to see no GPU: no evidence of a fault."""
+    return (pod.metadata.annotations or {}).get(EXPECTED_FAILURE) == "true"
+
+
 GPU_LINE = re.compile(r"^GPU (\d+): (.+?) \(UUID: (GPU-[0-9a-f-]+)\)", re.MULTILINE)
 
 
@@ -171,6 +179,8 @@ def create_gpu_pod(
     body = gpu_pod_body(ctx, name, gpus, command, restart, nodes, list_gpus, resource)
     if expect_failure:
         body["metadata"]["annotations"][EXPECTED_FAILURE] = "true"
+        # Remembered by name too: its events outlive the pod (and its annotation).
+        ctx.expected_failure_pods.add(name)
     try:
         ctx.kube.core.create_namespaced_pod(ctx.workload_namespace, body)
     except ApiException as err:
@@ -221,8 +231,7 @@ def wait_pod_running(ctx: RunContext, name: str, timeout_s: float) -> None:
     """Wait until the pod is Running and Ready."""
 
     def running(pod: Any) -> tuple[bool, str]:
-        ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
-        return pod.status.phase == "Running" and ready, pod.status.phase or "unknown"
+        return pod.status.phase == "Running" and is_ready(pod), pod.status.phase or "unknown"
 
     _wait_test_pod(ctx, name, running, f"pod {name} to run", timeout_s)
 

@@ -5,15 +5,6 @@ before it reads the command line: `--chart ./path` (space form) works from any d
 no conftest.py is needed to run the suite.
 """
 
-# Order matters for the session-finish hooks: later plugins run first, so history (which
-# writes summary.json) is listed before session (cleanup and leak check) to run after it.
-pytest_plugins = [
-    "gpuconform_pytest.shared",
-    "gpuconform_pytest.options",
-    "gpuconform_pytest.report",
-    "gpuconform_pytest.history",
-    "gpuconform_pytest.session",
-    "gpuconform_pytest.steps",
-    "gpuconform_pytest.cluster",
-    "gpuconform_pytest.diagnostics",
-]
+# `hooks` holds every hook (one of each kind, calling gpuconform_pytest.lifecycle); `cluster`
+# the fixtures. Their order does not matter: no hook is implemented twice.
+pytest_plugins = ["gpuconform_pytest.hooks", "gpuconform_pytest.cluster"]

@@ -9,7 +9,6 @@ plugin is uninstalled (the uninstall step, or else the last check's teardown, re
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
@@ -24,94 +23,53 @@ from gpuconform.report.html import (
     verdict_html,
 )
 from gpuconform.report.layout import steps
-from gpuconform.report.node_matrix import NodeRow, Snapshot, build_node_matrix
+from gpuconform.report.node_matrix import NodeRow, build_node_matrix
 from gpuconform.report.snapshot import take_snapshot
-from gpuconform.report.steps import StepResult, group_by_step, sentence
-from gpuconform.report.trend import TrendRow
-from gpuconform.report.verdict import Verdict, decide
-from gpuconform_pytest.shared import (
-    DETAILS_KEY,
-    DIAGNOSES_KEY,
-    NODE_DIAGNOSES_KEY,
-    PROBES_KEY,
-    RUN_KEY,
-    SNAPSHOT_KEY,
-    step_of,
-)
+from gpuconform.report.steps import group_by_step, sentence
+from gpuconform.report.verdict import decide
+from gpuconform_pytest.state import ReportView, RunState
 
+# The node matrix is read just before this step runs (else after the last check).
 SNAPSHOT_BEFORE_STEP = "uninstall"
 
 
-@dataclass
-class ReportView:
-    verdict: Verdict
-    steps: list[StepResult]
-    nodes: list[NodeRow]
-    nodes_note: str
-    trend: list[TrendRow] = field(default_factory=list)
-
-
-VIEW_KEY = pytest.StashKey[ReportView]()
-TREND_KEY = pytest.StashKey[list[TrendRow]]()
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-html's, which reads --css
-def pytest_configure(config: pytest.Config) -> None:
-    if config.getoption("cluster") and CSS_FILE.exists():
+def add_css(config: pytest.Config) -> None:
+    """The report's style sheet, given to pytest-html before it reads --css."""
+    if CSS_FILE.exists():
         config.option.css = [*(getattr(config.option, "css", None) or []), str(CSS_FILE)]
 
 
-def _snapshot(config: pytest.Config) -> None:
+def snapshot(state: RunState) -> None:
     """The node matrix's API objects, read once (a few list calls) while the plugin runs."""
-    ctx = config.stash.get(RUN_KEY, None)
-    if ctx is None or SNAPSHOT_KEY in config.stash:
+    ctx = state.run
+    if ctx is None or state.snapshot is not None:
         return
     try:
         snap = take_snapshot(ctx)
     except Exception as err:  # the report must not fail a run; the matrix says it is missing
         ctx.progress(f"node matrix: could not read the cluster: {err}")
         return
-    config.stash[SNAPSHOT_KEY] = snap
+    state.snapshot = snap
     ctx.progress(
         f"node matrix: {len(snap.nodes)} nodes read with {snap.api_calls} API list calls "
         f"in {snap.seconds:.2f} s"
     )
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    if step_of(item)[0] == SNAPSHOT_BEFORE_STEP:
-        _snapshot(item.config)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
-    if nextitem is None:  # the session fixtures (the installed plugin) go next
-        _snapshot(item.config)
-    return (yield)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
-    report = yield
-    report.gpuconform_step = step_of(item)[0]
-    return report
-
-
-def summarize(config: pytest.Config, summary: dict[str, Any]) -> dict[str, Any]:
+def summarize(state: RunState, summary: dict[str, Any]) -> dict[str, Any]:
     """Verdict, steps and node matrix for summary.json; kept for the HTML and the terminal."""
-    ctx = config.stash[RUN_KEY]
-    diagnoses = config.stash.get(DIAGNOSES_KEY, [])
+    ctx = state.run
+    assert ctx is not None  # summarize runs only for a run that passed the gate
     verdict = decide(
         summary["profile"],
-        summary["facts"],
+        ctx.facts,
         summary["tests"],
-        diagnoses,
+        state.diagnoses,
         summary["leaks"],
         summary["exit_status"],
     )
     grouped = group_by_step(summary["tests"])
-    snap: Snapshot | None = config.stash.get(SNAPSHOT_KEY, None)
+    snap = state.snapshot
     nodes: list[NodeRow] = []
     if snap is None:
         note = "The cluster was not read for the node matrix (no check ran)."
@@ -125,12 +83,12 @@ def summarize(config: pytest.Config, summary: dict[str, Any]) -> dict[str, Any]:
         nodes = build_node_matrix(
             snap,
             ctx.fleet.expectations_of(snap.nodes),
-            counted | config.stash.get(PROBES_KEY, {}),
-            config.stash.get(NODE_DIAGNOSES_KEY, {}),
+            counted | state.probes,
+            state.node_diagnoses,
         )
         probe = (
             "node probes ran after a failure"
-            if config.stash.get(PROBES_KEY, {})
+            if state.probes
             else "node probes ran to count GPUs where nothing else said how many"
             if counted
             else "node probes run only after a failure"
@@ -141,7 +99,7 @@ def summarize(config: pytest.Config, summary: dict[str, Any]) -> dict[str, Any]:
             f"Read from the API when the checks were done, before uninstall "
             f"({snap.api_calls} list calls, {snap.seconds:.2f} s); {probe}."
         )
-    config.stash[VIEW_KEY] = ReportView(verdict, grouped, nodes, note)
+    state.view = ReportView(verdict, grouped, nodes, note)
     return {
         "verdict": verdict.as_dict(),
         "steps": [s.as_dict() for s in grouped],
@@ -149,23 +107,19 @@ def summarize(config: pytest.Config, summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_html_results_summary(
-    prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
-) -> None:
-    config = session.config
-    view = config.stash.get(VIEW_KEY, None)
+def summary_sections(state: RunState) -> list[str]:
+    """The report's top: verdict, node matrix, steps (with diagnoses and evidence), trend."""
+    view = state.view
     if view is None:
-        return
+        return []
     sections = [
         verdict_html(view.verdict),
         node_matrix_html(view.nodes, view.nodes_note),
-        steps_html(view.steps, config.stash.get(DETAILS_KEY, {})),
+        steps_html(view.steps, state.details),
     ]
-    trend = config.stash.get(TREND_KEY, [])
-    if trend:
-        sections.append(trend_html(trend, [s.name for s in steps()]))
-    prefix[:0] = sections
+    if view.trend:
+        sections.append(trend_html(view.trend, [s.name for s in steps()]))
+    return sections
 
 
 def _step_cell(step: str | None) -> str:
@@ -175,15 +129,15 @@ def _step_cell(step: str | None) -> str:
     return f'<td class="col-step">{escape(label)}</td>'
 
 
-def pytest_html_results_table_header(cells: list[str]) -> None:
+def table_header(cells: list[str]) -> None:
     cells.insert(1, '<th class="sortable" data-column-type="step">Step</th>')
 
 
-def pytest_html_results_table_row(report: Any, cells: list[str]) -> None:
+def table_row(report: Any, cells: list[str]) -> None:
     cells.insert(1, _step_cell(getattr(report, "gpuconform_step", None)))
 
 
-def pytest_html_results_table_html(report: pytest.TestReport, data: list[str]) -> None:
+def skip_sentence_html(report: pytest.TestReport, data: list[str]) -> None:
     """A skip's reason as a sentence, not pytest's ('/path', 27, 'Skipped: ...') tuple."""
     if report.skipped and isinstance(report.longrepr, tuple) and data:
         data[0] = escape(sentence(report.longrepr[2])) + "\n"
@@ -202,15 +156,14 @@ def node_lines(rows: list[NodeRow]) -> list[str]:
     return lines
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config):
-    result = yield
-    view = config.stash.get(VIEW_KEY, None)
-    if view is not None:  # last, after pytest's short summary: the line a person reads
-        terminalreporter.write_sep("=", "gpuconform verdict")
-        for line in node_lines(view.nodes):
-            terminalreporter.write_line(line)
-        terminalreporter.write_line(
-            view.verdict.line(), green=view.verdict.conformant, red=not view.verdict.conformant
-        )
-    return result
+def write_verdict(terminalreporter: Any, state: RunState) -> None:
+    """The verdict, last in the terminal: the line a person reads."""
+    view = state.view
+    if view is None:
+        return
+    terminalreporter.write_sep("=", "gpuconform verdict")
+    for line in node_lines(view.nodes):
+        terminalreporter.write_line(line)
+    terminalreporter.write_line(
+        view.verdict.line(), green=view.verdict.conformant, red=not view.verdict.conformant
+    )

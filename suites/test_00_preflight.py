@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pytest
 
+from gpuconform.conditions import is_ready
+
 pytestmark = pytest.mark.step("preflight")
 
 OLDEST_SUPPORTED = (1, 25)
@@ -34,11 +36,7 @@ def test_gpu_nodes_are_found_and_ready(run, pool):
         f"expected {pool.expected_count} GPU nodes{pool.where}, found {len(names)}: "
         f"{', '.join(names)}"
     )
-    not_ready = [
-        n.metadata.name
-        for n in pool.nodes
-        if not any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])
-    ]
+    not_ready = [n.metadata.name for n in pool.nodes if not is_ready(n)]
     assert not not_ready, f"GPU node(s) not Ready{pool.where}: {', '.join(not_ready)}"
     every = run.fleet.names
-    run.facts["GPU nodes"] = f"{len(every)}: {', '.join(every)}"
+    run.facts.gpu_nodes = f"{len(every)}: {', '.join(every)}"

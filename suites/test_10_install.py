@@ -19,7 +19,7 @@ def test_chart_installs(run, release):
             f"helm reports release {release.name} as "
             f"{status['info']['status'] if status else 'missing'}"
         )
-        run.facts["chart installed"] = release.chart_installed
+        run.facts.chart_installed = release.chart_installed
 
 
 def test_release_objects_carry_the_run_id(run, installed_release):

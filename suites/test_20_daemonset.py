@@ -54,4 +54,4 @@ def test_every_gpu_node_advertises_its_gpus(run, plugin_daemonsets, pool):
         else:
             assert all(c > 0 for c in counts.values()), f"{node}{pool.where} advertises {counts}"
     total = sum(sum(c.values()) for c in advertised.values())
-    run.facts["GPUs advertised"] = run.facts.get("GPUs advertised", 0) + total
+    run.facts.gpus_advertised = (run.facts.gpus_advertised or 0) + total

@@ -59,7 +59,7 @@ def test_gpu_pod_runs_and_sees_exactly_its_gpu(run, installed_release, pool, req
             f"the workload saw {outcome.gpu_uuids}, its listing {outcome.listed_uuids}"
         )
     seen = outcome.listed_uuids or outcome.gpu_uuids
-    run.facts[f"GPU pod{pool.where}"] = f"ran on {outcome.node}, saw {seen or 'its GPU'}"
+    run.facts.gpu_pods[pool.where] = f"ran on {outcome.node}, saw {seen or 'its GPU'}"
 
 
 def test_a_shared_gpu_runs_two_pods_at_once(run, installed_release, pool):
@@ -105,6 +105,6 @@ def test_a_shared_gpu_runs_two_pods_at_once(run, installed_release, pool):
         f"only {len(running)} of {len(names)} one-slice pods ran together on {node}, "
         f"which has {per_node} GPUs: {sorted(set(names) - set(running))} did not"
     )
-    run.facts[f"GPU sharing{pool.where}"] = (
+    run.facts.gpu_sharing[pool.where] = (
         f"{len(names)} pods at once on the {per_node} GPUs of {node}"
     )

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.step("upgrade", needs=["preflight", "install", "readine
 def test_upgrade_rolls_out_and_gpu_pods_keep_running(
     run, installed_release, gpu_nodes, expected_gpu_node_count
 ):
-    source = run.facts.get("upgrade from")
+    source = run.profile.upgrade_from
     if not source:
         pytest.skip("no --upgrade-from given: nothing to upgrade")
     target = run.profile.chart.version or "(latest)"
@@ -35,7 +35,7 @@ def test_upgrade_rolls_out_and_gpu_pods_keep_running(
     wait_pod_running(run, "gpu-long-running", run.profile.timeouts["workload"])
 
     installed_release.upgrade()
-    run.facts["upgraded"] = f"{source} -> {installed_release.chart_installed}"
+    run.facts.upgraded = f"{source} -> {installed_release.chart_installed}"
     for ds in installed_release.daemonsets():
         try:
             rolled = wait_for_daemonset_ready(run, ds, gpu_nodes, expected_gpu_node_count)

@@ -32,6 +32,7 @@ def test_uninstall_removes_the_plugin(run, installed_release):
         )
 
 
+@pytest.mark.verifies_clean  # passed as the last check: the session's clean-up reuses it
 def test_nothing_with_the_run_id_remains(run, installed_release):
     if run.profile.keep:
         pytest.skip("--keep: everything is left for debugging")

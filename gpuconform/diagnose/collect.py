@@ -16,19 +16,18 @@ from typing import Any
 
 from kubernetes.client.rest import ApiException
 
+from gpuconform.conditions import GPU_RESOURCE, is_ready
 from gpuconform.diagnose.explain import PROBE_MARK, Evidence
 from gpuconform.diagnose.model import FAILED_CHECK
 from gpuconform.diagnose.probe import GPU_LIST_LINE, parse_probe, probe_script
 from gpuconform.diagnose.redact import redact
-from gpuconform.kube import GPU_RESOURCE
-from gpuconform.readiness import is_plugin_daemonset, owned_by
+from gpuconform.readiness import owned_by
+from gpuconform.release import find_plugin_daemonsets
 from gpuconform.run import RunContext
 from gpuconform.wait import WaitTimeout
-from gpuconform.workload import EXPECTED_FAILURE, apply_pod_settings, manifest, wait_pod_finished
+from gpuconform.workload import apply_pod_settings, is_expected_failure, manifest, wait_pod_finished
 
 MAX_NODES_PROBED = 5
-# Pods the suite runs on purpose to be rejected; their events are not evidence once deleted.
-DELIBERATE_PREFIXES = ("gpu-over-request", "no-gpu-request")
 PROBE_TIMEOUT_S = 120
 
 
@@ -45,10 +44,6 @@ class Collected:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(safe.text)
         self.files.append(path)
-
-
-def _ready(pod: Any) -> bool:
-    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
 
 
 def format_events(events: list[Any]) -> str:
@@ -144,16 +139,6 @@ def _logs(ctx: RunContext, pod: Any, container: str, previous: bool) -> str | No
         return None
 
 
-def plugin_daemonsets(ctx: RunContext) -> list[Any]:
-    """Every device-plugin DaemonSet on the cluster, wherever it runs (the GPU Operator's
-    namespace, kube-system for a static manifest), judged by what it runs."""
-    return [
-        ds
-        for ds in ctx.kube.apps.list_daemon_set_for_all_namespaces().items
-        if is_plugin_daemonset(ds)
-    ]
-
-
 def _namespaces(ctx: RunContext, plugin: list[str]) -> list[str]:
     candidates = [*plugin, ctx.workload_namespace, ctx.probe_namespace]
     return [ns for ns in dict.fromkeys(candidates) if _namespace_exists(ctx, ns)]
@@ -181,7 +166,7 @@ def collect(
     got.add(ctx, "failure", "message.txt", Evidence("failure", FAILED_CHECK, failure))
     affected: list[str] = []
     core = ctx.kube.core
-    daemonsets = plugin_daemonsets(ctx)
+    daemonsets = find_plugin_daemonsets(ctx)
     plugin = list(
         dict.fromkeys([ctx.profile.namespace, *(d.metadata.namespace for d in daemonsets)])
     )
@@ -196,18 +181,15 @@ def collect(
             if pool_scoped and p.spec.node_name and p.spec.node_name not in gpu_node_names
         }
         pods = [p for p in pods if p.metadata.name not in elsewhere]
-        expected = {
-            p.metadata.name
-            for p in pods
-            if (p.metadata.annotations or {}).get(EXPECTED_FAILURE) == "true"
-        }
+        # Pods run on purpose to be refused, live or deleted: their events are no evidence.
+        expected = {p.metadata.name for p in pods if is_expected_failure(p)}
+        expected |= ctx.expected_failure_pods if ns == ctx.workload_namespace else set()
         relevant = {p.metadata.name for p in pods} | {d.metadata.name for d in daemonsets}
         events = [
             e
             for e in core.list_namespaced_event(ns).items
             if (ns in ours or e.involved_object.name in relevant)
             and e.involved_object.name not in expected | elsewhere
-            and not e.involved_object.name.startswith(DELIBERATE_PREFIXES)
         ]
         got.add(ctx, f"namespace-{ns}", "events.txt", Evidence("events", ns, format_events(events)))
         for ds in (d for d in daemonsets if d.metadata.namespace == ns):
@@ -229,7 +211,7 @@ def collect(
                 Evidence("describe", f"{ns}/{pod.metadata.name}", describe_pod(pod), node),
             )
             source = "plugin-log" if ns in plugin else "pod-log"
-            failing = not _ready(pod) and pod.status.phase != "Succeeded"
+            failing = not is_ready(pod) and pod.status.phase != "Succeeded"
             # Only GPU nodes are probed: a failing pod on a CPU node is no GPU-stack evidence.
             if failing and node in gpu_node_names and node not in affected:
                 affected.append(node)

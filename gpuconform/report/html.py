@@ -48,6 +48,50 @@ def _status(row: NodeRow) -> str:
     return "OK" if row.healthy else "BROKEN"
 
 
+def _node_matrix_row(r: NodeRow, pooled: bool) -> str:
+    """One node's row of the matrix, each cell marked bad where the node is short."""
+    state = "unexpected" if not r.expected else "ok" if r.healthy else "broken"
+    labels = "<br>".join(f"{_e(k)}={_e(v)}" for k, v in r.gpu_labels.items()) or "none"
+    if r.plugin_pod:
+        pod = f"{_e(r.plugin_pod)}<br>{_e(r.plugin_phase)}, {r.plugin_restarts} restarts"
+    else:
+        pod = "none"
+    expected = "-" if r.gpus_expected is None else str(r.gpus_expected)
+    # Where the expectation comes from: the profile, the node's label, its probe.
+    source = f"<br><small>from {_e(r.expected_from)}</small>" if r.expected_from else ""
+    gpus_bad = r.expected and (
+        not r.gpus_advertised
+        or (r.gpus_expected is not None and r.gpus_advertised != r.gpus_expected)
+        or r.gpus_unhealthy > 0
+    )
+    unhealthy = f"<br>{r.gpus_unhealthy} unhealthy" if r.gpus_unhealthy else ""
+    workload = "<br>".join(_e(w) for w in r.workload) or "not run here"
+    workload_bad = any(not w.endswith(("Succeeded", "Running")) for w in r.workload)
+    if r.probe:
+        p = r.probe
+        probe = (
+            f"driver {_e(p['driver'] or 'unknown')}, {p['gpus']} GPUs, toolkit {_e(p['toolkit'])}"
+        )
+    else:
+        probe = "not run"
+    problems = "; ".join(r.problems)
+    return (
+        f"<tr class='gc-node gc-{state}' data-node='{_e(r.name)}'"
+        + (f" data-pool='{_e(r.pool or '')}'" if pooled else "")
+        + f" title='{_e(problems)}'>"
+        f"<th><span class='gc-mark'>{_status(r)}</span> {_e(r.name)}</th>"
+        + (_cell(_e(r.pool or "-")) if pooled else "")
+        + _cell("yes" if r.ready else "no", not r.ready)
+        + _cell(labels, r.expected and not r.gpu_labels)
+        + _cell(pod, r.expected and r.plugin_phase != "Running")
+        + _cell(f"{r.gpus_advertised} / {expected}{unhealthy}{source}", gpus_bad)
+        + _cell(workload, workload_bad)
+        + _cell(probe, bool(r.probe and not r.probe["driver_ok"]))
+        + _cell(_e(r.diagnosis or ("-" if r.expected else problems)), bool(r.diagnosis))
+        + "</tr>"
+    )
+
+
 def node_matrix_html(rows: Sequence[NodeRow], note: str = "") -> str:
     """The GPU node matrix; with several pools, a Pool column (rows come grouped by pool)."""
     pooled = len({r.pool for r in rows if r.pool}) > 1
@@ -58,49 +102,7 @@ def node_matrix_html(rows: Sequence[NodeRow], note: str = "") -> str:
         "<th>GPUs advertised / expected</th><th>GPU workload</th><th>Node probe</th>"
         "<th>Diagnosis</th></tr>"
     )
-    body = []
-    for r in rows:
-        state = "unexpected" if not r.expected else "ok" if r.healthy else "broken"
-        labels = "<br>".join(f"{_e(k)}={_e(v)}" for k, v in r.gpu_labels.items()) or "none"
-        if r.plugin_pod:
-            pod = f"{_e(r.plugin_pod)}<br>{_e(r.plugin_phase)}, {r.plugin_restarts} restarts"
-        else:
-            pod = "none"
-        expected = "-" if r.gpus_expected is None else str(r.gpus_expected)
-        # Where the expectation comes from: the profile, the node's label, its probe.
-        source = f"<br><small>from {_e(r.expected_from)}</small>" if r.expected_from else ""
-        gpus_bad = r.expected and (
-            not r.gpus_advertised
-            or (r.gpus_expected is not None and r.gpus_advertised != r.gpus_expected)
-            or r.gpus_unhealthy > 0
-        )
-        unhealthy = f"<br>{r.gpus_unhealthy} unhealthy" if r.gpus_unhealthy else ""
-        workload = "<br>".join(_e(w) for w in r.workload) or "not run here"
-        workload_bad = any(not w.endswith(("Succeeded", "Running")) for w in r.workload)
-        if r.probe:
-            p = r.probe
-            probe = (
-                f"driver {_e(p['driver'] or 'unknown')}, {p['gpus']} GPUs, "
-                f"toolkit {_e(p['toolkit'])}"
-            )
-        else:
-            probe = "not run"
-        problems = "; ".join(r.problems)
-        body.append(
-            f"<tr class='gc-node gc-{state}' data-node='{_e(r.name)}'"
-            + (f" data-pool='{_e(r.pool or '')}'" if pooled else "")
-            + f" title='{_e(problems)}'>"
-            f"<th><span class='gc-mark'>{_status(r)}</span> {_e(r.name)}</th>"
-            + (_cell(_e(r.pool or "-")) if pooled else "")
-            + _cell("yes" if r.ready else "no", not r.ready)
-            + _cell(labels, r.expected and not r.gpu_labels)
-            + _cell(pod, r.expected and r.plugin_phase != "Running")
-            + _cell(f"{r.gpus_advertised} / {expected}{unhealthy}{source}", gpus_bad)
-            + _cell(workload, workload_bad)
-            + _cell(probe, bool(r.probe and not r.probe["driver_ok"]))
-            + _cell(_e(r.diagnosis or ("-" if r.expected else problems)), bool(r.diagnosis))
-            + "</tr>"
-        )
+    body = [_node_matrix_row(r, pooled) for r in rows]
     if not body:
         body.append(f"<tr><td colspan='{9 if pooled else 8}'>No GPU node found.</td></tr>")
     caption = f"<p class='gc-note'>{_e(note)}</p>" if note else ""

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from gpuconform.conditions import GPU_RESOURCE, is_ready
 from gpuconform.diagnose.probe import ProbeResult
 from gpuconform.fleet import Expectation
-from gpuconform.kube import GPU_RESOURCE
 from gpuconform.readiness import (
     allocatable_gpus,
     matches_placement,
@@ -21,7 +21,7 @@ from gpuconform.readiness import (
     unhealthy_gpus,
 )
 from gpuconform.report.layout import gpu_label_keys
-from gpuconform.workload import EXPECTED_FAILURE
+from gpuconform.workload import is_expected_failure
 
 CLI_INFO = "nvidia-container-cli info"
 TOOL_NOT_FOUND = 127
@@ -72,10 +72,6 @@ def is_gpu_labelled(node: Any) -> bool:
     return any(labels.get(k) not in (None, "", "false") for k in gpu_label_keys()) or bool(
         allocatable_gpus(node)
     )
-
-
-def node_ready(node: Any) -> bool:
-    return any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
 
 
 def owned_pods(daemonsets: list[Any], pods: list[Any]) -> list[Any]:
@@ -139,6 +135,44 @@ def _problems(row: NodeRow, wanted: bool, pod: Any) -> list[str]:
     return out
 
 
+def _node_row(
+    node: Any, expected: bool, want: Expectation | None, pod: Any, workload_pods: list[Any]
+) -> NodeRow:
+    """One node's row from the API objects: labels, plugin pod, GPUs, the suite's GPU pods."""
+    name = node.metadata.name
+    labels = node.metadata.labels or {}
+    wanted = (want.resources if want else None) or {}
+    resources = tuple(wanted or ((want.resource,) if want else (GPU_RESOURCE,)))
+    phase = None
+    if pod is not None:
+        problem = pod_problem(pod)
+        phase = "Running" if problem == "Running" else problem
+    workload = [
+        f"{p.metadata.name}: {p.status.phase}"
+        for p in workload_pods
+        if p.spec.node_name == name and gpu_request(p, resources) > 0 and not is_expected_failure(p)
+    ]
+    return NodeRow(
+        name=name,
+        expected=expected,
+        ready=is_ready(node),
+        gpu_labels={k: labels[k] for k in gpu_label_keys() if k in labels},
+        plugin_pod=pod.metadata.name if pod is not None else None,
+        plugin_phase=phase,
+        plugin_restarts=(
+            sum(cs.restart_count or 0 for cs in pod.status.container_statuses or [])
+            if pod is not None
+            else None
+        ),
+        gpus_advertised=sum(allocatable_gpus(node, r) for r in resources),
+        gpus_expected=sum(wanted.values()) if wanted else None,
+        gpus_unhealthy=sum(unhealthy_gpus(node, r) for r in resources),
+        pool=want.pool if want else None,
+        expected_from=want.source if wanted and want else None,
+        workload=sorted(workload),
+    )
+
+
 def build_node_matrix(
     snap: Snapshot,
     expectations: Mapping[str, Expectation],
@@ -154,53 +188,21 @@ def build_node_matrix(
     """
     pool_rank = {e.pool: i for i, e in reversed(list(enumerate(expectations.values())))}
     plugin_pods = owned_pods(snap.daemonsets, snap.plugin_pods)
-    keys = gpu_label_keys()
     rows = []
     for node in snap.nodes:
         name = node.metadata.name
         expected = name in snap.expected
         if not expected and not is_gpu_labelled(node):
             continue
-        labels = node.metadata.labels or {}
         want = expectations.get(name) if expected else None
-        wanted = (want.resources if want else None) or {}
-        resources = tuple(wanted or ((want.resource,) if want else (GPU_RESOURCE,)))
         pod = _plugin_pod([p for p in plugin_pods if p.spec.node_name == name])
-        phase = None
-        if pod is not None:
-            problem = pod_problem(pod)
-            phase = "Running" if problem == "Running" else problem
-        workload = [
-            f"{p.metadata.name}: {p.status.phase}"
-            for p in snap.workload_pods
-            if p.spec.node_name == name
-            and gpu_request(p, resources) > 0
-            and (p.metadata.annotations or {}).get(EXPECTED_FAILURE) != "true"
-        ]
-        row = NodeRow(
-            name=name,
-            expected=expected,
-            ready=node_ready(node),
-            gpu_labels={k: labels[k] for k in keys if k in labels},
-            plugin_pod=pod.metadata.name if pod is not None else None,
-            plugin_phase=phase,
-            plugin_restarts=(
-                sum(cs.restart_count or 0 for cs in pod.status.container_statuses or [])
-                if pod is not None
-                else None
-            ),
-            gpus_advertised=sum(allocatable_gpus(node, r) for r in resources),
-            gpus_expected=sum(wanted.values()) if wanted else None,
-            gpus_unhealthy=sum(unhealthy_gpus(node, r) for r in resources),
-            pool=want.pool if want else None,
-            expected_from=want.source if wanted and want else None,
-            workload=sorted(workload),
-            probe=probe_facts(probes[name]) if name in probes else None,
-            diagnosis=diagnoses.get(name),
-        )
-        wanted = not snap.daemonsets or any(matches_placement(ds, labels) for ds in snap.daemonsets)
+        row = _node_row(node, expected, want, pod, snap.workload_pods)
+        row.probe = probe_facts(probes[name]) if name in probes else None
+        row.diagnosis = diagnoses.get(name)
+        labels = node.metadata.labels or {}
+        placed = not snap.daemonsets or any(matches_placement(ds, labels) for ds in snap.daemonsets)
         row.problems = (
-            _problems(row, wanted, pod)
+            _problems(row, placed, pod)
             if expected
             else ["not matched by the profile's GPU node selector"]
         )

@@ -12,6 +12,7 @@ from typing import Any
 
 from gpuconform.diagnose.explain import Explanation, load_signatures
 from gpuconform.diagnose.model import FAILED_CHECK
+from gpuconform.facts import RunFacts
 
 CONFORMANT, NOT_CONFORMANT = "CONFORMANT", "NOT CONFORMANT"
 
@@ -76,20 +77,20 @@ class Verdict:
         return {"verdict": self.word, **asdict(self)}
 
 
-def context_line(profile: str, facts: dict[str, Any]) -> str:
+def context_line(profile: str, facts: RunFacts) -> str:
     """Profile, cluster, chart and versions, from the run's facts."""
     parts = [f"profile {profile}"]
-    if facts.get("cluster"):
-        parts.append(f"cluster {facts['cluster']}")
-    if facts.get("server version"):
-        parts.append(f"Kubernetes {facts['server version']}")
-    chart = facts.get("chart installed") or facts.get("chart")
+    if facts.cluster:
+        parts.append(f"cluster {facts.cluster}")
+    if facts.server_version:
+        parts.append(f"Kubernetes {facts.server_version}")
+    chart = facts.chart_installed or facts.chart
     if chart:
         parts.append(f"chart {chart}")
-    if facts.get("upgraded"):
-        parts.append(f"upgraded {facts['upgraded']}")
-    if facts.get("gpuconform"):
-        parts.append(f"gpuconform {facts['gpuconform']}")
+    if facts.upgraded:
+        parts.append(f"upgraded {facts.upgraded}")
+    if facts.gpuconform:
+        parts.append(f"gpuconform {facts.gpuconform}")
     return ", ".join(parts)
 
 
@@ -126,7 +127,7 @@ def pools_sentence(tests: list[dict[str, Any]]) -> str:
 
 def decide(
     profile: str,
-    facts: dict[str, Any],
+    facts: RunFacts,
     tests: list[dict[str, Any]],
     diagnoses: list[Diagnosis],
     leaks: list[str],

@@ -432,27 +432,11 @@ class SimCluster:
     def _wait_nodes_ready(self, names: list[str], timeout_s: float) -> None:
         from kubernetes import client, config
 
-        from gpuconform.wait import wait_for
+        from gpuconform.conditions import wait_nodes_ready
 
         api = client.CoreV1Api(config.new_client_from_config(str(self.paths.kubeconfig)))
-        wanted = set(names)
-
-        def all_ready(nodes: dict) -> tuple[bool, str]:
-            ready = {
-                name
-                for name, node in nodes.items()
-                if any(
-                    c.type == "Ready" and c.status == "True" for c in node.status.conditions or []
-                )
-            }
-            return wanted <= ready, f"{len(ready & wanted)}/{len(wanted)} nodes Ready"
-
-        wait_for(
-            api.list_node,
-            all_ready,
-            what="simulated nodes to be Ready",
-            timeout_s=timeout_s,
-            progress=self.log,
+        wait_nodes_ready(
+            api.list_node, names, timeout_s, self.log, what="simulated nodes to be Ready"
         )
 
     def down(self, quiet: bool = False) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from gpuconform.conditions import GPU_RESOURCE as GPU_RESOURCE  # re-exported: sim.agent
 from gpuconform.sim.faults import load_faults
 
 PROFILES_DIR = Path(__file__).with_name("node_profiles")
@@ -24,7 +25,6 @@ ANNOTATION_GPU_NAME = SIM + "gpu-name"
 ANNOTATION_GPU_MEMORY = SIM + "gpu-memory-mib"
 ANNOTATION_DRIVER = SIM + "driver-version"
 ANNOTATION_CUDA = SIM + "cuda-version"
-GPU_RESOURCE = "nvidia.com/gpu"
 # The labels GPU Feature Discovery / NFD put on a real NVIDIA node; the real chart's node
 # affinity selects on the first three.
 GPU_NODE_LABELS = {

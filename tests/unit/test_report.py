@@ -11,6 +11,7 @@ from kubernetes import client
 
 from gpuconform.diagnose.explain import Evidence, explain
 from gpuconform.diagnose.probe import parse_probe
+from gpuconform.facts import RunFacts
 from gpuconform.fleet import Expectation
 from gpuconform.readiness import unhealthy_note
 from gpuconform.report.html import node_matrix_html, steps_html, verdict_html
@@ -22,12 +23,12 @@ from gpuconform.report.verdict import Diagnosis, decide
 from gpuconform.summary import previous_run, run_dirs
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-FACTS = {
-    "cluster": "sim (simulated)",
-    "server version": "v1.34.4",
-    "chart installed": "nvidia-device-plugin-0.20.0",
-    "gpuconform": "0.1.0",
-}
+FACTS = RunFacts(
+    cluster="sim (simulated)",
+    server_version="v1.34.4",
+    chart_installed="nvidia-device-plugin-0.20.0",
+    gpuconform="0.1.0",
+)
 
 
 def check(name: str, step: str | None, outcome: str = "passed", duration: float = 1.0, **extra):
