@@ -17,7 +17,13 @@ from kubernetes import client, config
 
 from gpuconform import dra
 from gpuconform.dra_checks import gather, readiness_findings
-from gpuconform.wait import wait_for
+from gpuconform.dra_workload import (
+    UNSATISFIABLE,
+    allocated_devices,
+    pod_claims,
+    unschedulable_reason,
+)
+from gpuconform.wait import WaitTimeout, wait_for
 
 NAMESPACE = "default"
 DRA_NAMESPACE = "nvidia-dra"
@@ -157,9 +163,87 @@ def test_a_claim_pod_sees_exactly_its_allocated_gpu_and_the_claim_goes_with_it(
     assert GPU_LINE.findall(log) == [("NVIDIA H200", allocated["uuid"])], log
     assert len(re.findall(r"^nvidia\d+$", log, re.MULTILINE)) == 1, log
     assert "ENV=void" in log  # the driver's CDI spec; the image's "all" never reaches the runtime
-    core.delete_namespaced_pod(name, NAMESPACE, grace_period_seconds=0)
+    _delete(core, name)
 
     dra.wait_claims_gone(custom, NAMESPACE, f"{name}-", timeout_s=60)
+
+
+def _delete(core, name: str) -> None:
+    """Delete gracefully and wait until the pod is gone: a force-deleted pod's claim goes at
+    once, while the kubelet has not yet unprepared its devices, and the DRA driver then refuses
+    them to the next claim ("requested device gpu-0 is already allocated to different claim")."""
+    core.delete_namespaced_pod(name, NAMESPACE)
+
+    def gone(pods: dict) -> tuple[bool, str]:
+        return f"{NAMESPACE}/{name}" not in pods, "still there"
+
+    wait_for(
+        core.list_namespaced_pod, gone, what=f"pod {name} to be deleted",
+        timeout_s=60, namespace=NAMESPACE,
+    )  # fmt: skip
+
+
+def _wait_phase(core, name: str, phases: set[str]) -> None:
+    def reached(pods: dict) -> tuple[bool, str]:
+        found = pods.get(f"{NAMESPACE}/{name}")
+        phase = found.status.phase if found else "absent"
+        return phase in phases, phase
+
+    try:
+        wait_for(
+            core.list_namespaced_pod, reached, what=f"pod {name} to reach {sorted(phases)}",
+            timeout_s=60, namespace=NAMESPACE,
+        )  # fmt: skip
+    except WaitTimeout as err:
+        events = core.list_namespaced_event(NAMESPACE, field_selector=f"involvedObject.name={name}")
+        raise AssertionError(
+            f"{err}: {[f'{e.reason}: {e.message}' for e in events.items]}"
+        ) from None
+
+
+@pytest.mark.usefixtures("dra_driver")
+def test_two_claims_on_one_node_get_two_distinct_gpus(core, resource, custom):
+    node, name = "real-gpu-0", "dra-two-claims"
+    resource.create_namespaced_resource_claim_template(NAMESPACE, dra.claim_template("gpu-a"))
+    resource.create_namespaced_resource_claim_template(NAMESPACE, dra.claim_template("gpu-b"))
+    script = "nvidia-smi -L"
+    pod = dra.claim_pod(name, CUDA_IMAGE, ["sh", "-c", script], ["gpu-a", "gpu-b"], node)
+    core.create_namespaced_pod(NAMESPACE, pod)
+    _wait_phase(core, name, {"Running", "Succeeded", "Failed"})
+    devices = allocated_devices(pod_claims(custom, NAMESPACE, name))
+    _wait_phase(core, name, {"Succeeded", "Failed"})
+    log = core.read_namespaced_pod_log(name, NAMESPACE)
+    assert len(devices) == 2 and len(set(devices)) == 2, devices
+    pool = dra.pools(dra.list_slices(resource))[node]
+    expected = sorted(pool.devices[device]["uuid"] for _, device in devices)
+    assert sorted(uuid for _, uuid in GPU_LINE.findall(log)) == expected, log
+    _delete(core, name)
+    dra.wait_claims_gone(custom, NAMESPACE, f"{name}-", timeout_s=60)
+
+
+@pytest.mark.usefixtures("dra_driver")
+def test_a_claim_no_gpu_satisfies_stays_pending_with_the_schedulers_reason(core, resource):
+    name = "dra-unsatisfiable"
+    template = dra.claim_template("no-such-gpu", selector=UNSATISFIABLE)
+    resource.create_namespaced_resource_claim_template(NAMESPACE, template)
+    pod = dra.claim_pod(name, CUDA_IMAGE, ["true"], ["no-such-gpu"])
+
+    core.create_namespaced_pod(NAMESPACE, pod)
+
+    def refused(pods: dict) -> tuple[bool, str]:
+        found = pods.get(f"{NAMESPACE}/{name}")
+        reason = unschedulable_reason(found) if found else None
+        return reason is not None, str(reason)
+
+    wait_for(
+        core.list_namespaced_pod, refused, what="the scheduler to refuse the pod",
+        timeout_s=60, namespace=NAMESPACE,
+    )  # fmt: skip
+    found = core.read_namespaced_pod(name, NAMESPACE)
+    assert found.status.phase == "Pending"
+    reason = unschedulable_reason(found)
+    assert reason.startswith("Unschedulable: ") and "cannot allocate all claims" in reason, reason
+    _delete(core, name)
 
 
 def _nvidia_smi(real_cluster, node: str) -> list[dict[str, str]]:
