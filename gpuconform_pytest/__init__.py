@@ -16,4 +16,5 @@ pytest_plugins = [
     "gpuconform_pytest.steps",
     "gpuconform_pytest.cluster",
     "gpuconform_pytest.diagnostics",
+    "gpuconform_pytest.allocation",
 ]

@@ -1,0 +1,37 @@
+"""Which path hands out GPUs in this run (profile `allocation`, issue 19): on the DRA path the
+device-plugin steps do not apply and are skipped, before their fixtures would install the
+device plugin (both advertising one node's GPUs would hand each out twice)."""
+
+from __future__ import annotations
+
+import pytest
+from kubernetes import client
+
+from gpuconform.dra_install import resolve_allocation
+from gpuconform_pytest.shared import RUN_KEY, step_of
+
+ALLOCATION_KEY = pytest.StashKey[tuple[str, str]]()
+DRA_STEPS = {"preflight", "dra"}  # what runs on the DRA path
+
+
+def allocation(config: pytest.Config) -> tuple[str, str] | None:
+    """("dra" | "device-plugin", why), resolved once per run; None without a cluster."""
+    ctx = config.stash.get(RUN_KEY, None)
+    if ctx is None:
+        return None
+    if ALLOCATION_KEY not in config.stash:
+        custom = client.CustomObjectsApi(ctx.kube.core.api_client)
+        config.stash[ALLOCATION_KEY] = resolve_allocation(ctx.profile, custom)
+        path, why = config.stash[ALLOCATION_KEY]
+        ctx.facts["GPU allocation"] = f"{path} ({why})"
+    return config.stash[ALLOCATION_KEY]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    step, _ = step_of(item)
+    if step is None or step in DRA_STEPS:
+        return
+    resolved = allocation(item.config)
+    if resolved and resolved[0] == "dra":
+        pytest.skip(f"a device-plugin step: GPUs are handed out by the DRA driver ({resolved[1]})")
