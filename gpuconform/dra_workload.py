@@ -7,6 +7,17 @@ from typing import Any
 
 from gpuconform import dra
 
+# What a container of the secure-access check prints: its GPU device nodes, one per line.
+LIST_DEVICES = "ls /dev | grep -E '^nvidia[0-9]+$' || true"
+# Why a container that asked for no GPU can see one, and the settings that close the hole.
+LEAK_FIX = (
+    "the node's NVIDIA runtime hands GPUs to any container whose image sets "
+    "NVIDIA_VISIBLE_DEVICES (the CUDA images set `all`): set "
+    "accept-nvidia-visible-devices-envvar-when-unprivileged = false in the NVIDIA Container "
+    "Toolkit's config.toml (with the device plugin, also deviceListStrategy volume-mounts or "
+    "cdi-annotations)"
+)
+
 # A CEL selector no GPU satisfies: the unsatisfiable-claim check.
 UNSATISFIABLE = "device.attributes['gpu.nvidia.com'].productName == 'gpuconform-no-such-gpu'"
 
@@ -40,3 +51,12 @@ def unschedulable_reason(pod: Any) -> str | None:
         if condition.type == "PodScheduled" and condition.status == "False":
             return f"{condition.reason}: {condition.message}"
     return None
+
+
+def with_bystander(pod: dict[str, Any], command: list[str]) -> dict[str, Any]:
+    """``pod`` plus a container that references none of its claims (AI Conformance
+    secure_accelerator_access: it must see no GPU although its pod holds one)."""
+    first = pod["spec"]["containers"][0]
+    bystander = {k: v for k, v in first.items() if k != "resources"}
+    pod["spec"]["containers"].append({**bystander, "name": "bystander", "command": command})
+    return pod

@@ -4,14 +4,35 @@ device plugin (both advertising one node's GPUs would hand each out twice)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from kubernetes import client
 
 from gpuconform.dra_install import resolve_allocation
-from gpuconform_pytest.shared import RUN_KEY, step_of
+from gpuconform.profile import ALLOCATIONS
+from gpuconform_pytest.shared import PROFILE_KEY, RUN_KEY, step_of
 
 ALLOCATION_KEY = pytest.StashKey[tuple[str, str]]()
 DRA_STEPS = {"preflight", "dra"}  # what runs on the DRA path
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("gpuconform").addoption(
+        "--allocation",
+        choices=ALLOCATIONS,
+        help="how pods get GPUs: device-plugin, dra, or auto (dra when DeviceClass "
+        "gpu.nvidia.com exists); overrides the profile's `allocation`",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """--allocation over the profile the session plugin resolved (its configure runs first)."""
+    chosen = config.getoption("allocation", None)
+    if chosen and PROFILE_KEY in config.stash:
+        config.stash[PROFILE_KEY] = dataclasses.replace(
+            config.stash[PROFILE_KEY], allocation=chosen
+        )
 
 
 def allocation(config: pytest.Config) -> tuple[str, str] | None:

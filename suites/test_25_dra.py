@@ -10,10 +10,13 @@ from kubernetes import client
 from gpuconform import dra
 from gpuconform.dra_checks import gather, readiness_findings
 from gpuconform.dra_workload import (
+    LEAK_FIX,
+    LIST_DEVICES,
     UNSATISFIABLE,
     allocated_devices,
     pod_claims,
     unschedulable_reason,
+    with_bystander,
 )
 from gpuconform.fleet import resolve_expectations
 from gpuconform.wait import WaitTimeout, wait_for
@@ -25,10 +28,18 @@ pytestmark = pytest.mark.step("dra", needs=["preflight"])
 QUERY = "nvidia-smi --query-gpu=uuid,name,driver_version --format=csv,noheader"
 
 
-def _claim_pod(run, name: str, templates: list[str], script: str, node: str | None) -> None:
-    """A pod of the run asking for GPUs through claims made from ``templates``."""
+def _claim_pod(
+    run, name: str, templates: list[str], script: str, node: str | None, bystander: bool = False
+) -> None:
+    """A pod of the run asking for GPUs through claims made from ``templates`` (none: a pod
+    without a request); ``bystander`` adds a container that references none of them."""
     run.ensure_workload_namespace()
     body = dra.claim_pod(name, run.profile.workload_image, ["sh", "-c", script], templates, node)
+    if not templates:
+        del body["spec"]["resourceClaims"]
+        body["spec"]["containers"][0]["resources"] = {}
+    if bystander:
+        with_bystander(body, ["sh", "-c", LIST_DEVICES])
     body["metadata"].setdefault("labels", {}).update(run.labels)
     run.kube.core.create_namespaced_pod(run.workload_namespace, body)
 
@@ -137,6 +148,34 @@ def test_an_unsatisfiable_claim_stays_pending_with_the_schedulers_reason(
         pod
     )
     _delete(run, name)
+
+
+def test_only_the_container_that_claims_a_gpu_sees_one(run, dra_driver, dra_apis, pool):
+    """AI Conformance secure_accelerator_access on the DRA path: a container referencing the
+    claim sees exactly its GPU; a second container of that pod, not referencing it, sees none;
+    a pod without a claim, on the same node, sees none (its image sets NVIDIA_VISIBLE_DEVICES)."""
+    _, resource, _ = dra_apis
+    pools = dra.pools(dra.list_slices(resource))
+    nodes = [n for n in pool.names if pools.get(n) and pools[n].devices]
+    if not nodes:
+        pytest.skip(f"no GPU node{pool.where} publishes a GPU: readiness says why")
+    node, holder, plain = nodes[0], pool.pod_name("dra-holder"), pool.pod_name("dra-no-claim")
+    _claim_pod(run, holder, [_template(run, resource, holder)], LIST_DEVICES, node, True)
+    _claim_pod(run, plain, [], LIST_DEVICES, node)
+    seen = {}
+    for name in (holder, plain):
+        outcome = wait_pod_finished(run, name, run.profile.timeouts["workload"])
+        assert outcome.phase == "Succeeded", f"{name} on {node}: {outcome.phase}"
+    for name, container in ((holder, "workload"), (holder, "bystander"), (plain, "workload")):
+        logs = run.kube.core.read_namespaced_pod_log(
+            name, run.workload_namespace, container=container
+        )
+        seen[f"{name}/{container}"] = logs.split()
+    for name in (holder, plain):
+        _delete(run, name)
+    assert len(seen[f"{holder}/workload"]) == 1, f"the claiming container saw {seen}"
+    leaks = {k: v for k, v in seen.items() if v and not k.startswith(f"{holder}/workload")}
+    assert not leaks, f"on {node}, containers without a claim see GPUs {leaks}: {LEAK_FIX}"
 
 
 @pytest.fixture(scope="module")

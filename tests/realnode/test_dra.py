@@ -18,10 +18,12 @@ from kubernetes import client, config
 from gpuconform import dra
 from gpuconform.dra_checks import gather, readiness_findings
 from gpuconform.dra_workload import (
+    LIST_DEVICES,
     UNSATISFIABLE,
     allocated_devices,
     pod_claims,
     unschedulable_reason,
+    with_bystander,
 )
 from gpuconform.wait import WaitTimeout, wait_for
 
@@ -244,6 +246,42 @@ def test_a_claim_no_gpu_satisfies_stays_pending_with_the_schedulers_reason(core,
     reason = unschedulable_reason(found)
     assert reason.startswith("Unschedulable: ") and "cannot allocate all claims" in reason, reason
     _delete(core, name)
+
+
+@pytest.mark.parametrize(
+    ("node", "unclaimed"),
+    [("real-gpu-0", 2), ("real-strict-0", 0)],
+    ids=["toolkit-default-leaks-to-a-pod-without-a-claim", "strict-runtime-gives-none"],
+)
+@pytest.mark.usefixtures("dra_driver")
+def test_only_the_container_that_claims_a_gpu_sees_one(core, resource, custom, node, unclaimed):
+    """A container that references the claim sees exactly its GPU. A second container of that
+    pod, and a pod without a claim, get none from DRA (CDI devices are per container), but
+    every GPU through their image's NVIDIA_VISIBLE_DEVICES=all unless the runtime refuses the
+    variable from unprivileged containers, as the strict node's does."""
+    holder, plain = f"holder-{node}", f"no-claim-{node}"
+    resource.create_namespaced_resource_claim_template(NAMESPACE, dra.claim_template(holder))
+    script = ["sh", "-c", LIST_DEVICES]
+    pod = with_bystander(dra.claim_pod(holder, CUDA_IMAGE, script, [holder], node), script)
+    core.create_namespaced_pod(NAMESPACE, pod)
+    no_claim = dra.claim_pod(plain, CUDA_IMAGE, script, [], node)
+    del no_claim["spec"]["resourceClaims"]
+    no_claim["spec"]["containers"][0]["resources"] = {}
+    core.create_namespaced_pod(NAMESPACE, no_claim)
+    for name in (holder, plain):
+        _wait_phase(core, name, {"Succeeded", "Failed"})
+    seen = {
+        f"{name}/{container}": core.read_namespaced_pod_log(
+            name, NAMESPACE, container=container
+        ).split()
+        for name, container in ((holder, "workload"), (holder, "bystander"), (plain, "workload"))
+    }
+    for name in (holder, plain):
+        _delete(core, name)
+    assert len(seen[f"{holder}/workload"]) == 1, seen
+    # The bystander is unclaimed too: on the default node its image's variable reaches it.
+    assert len(seen[f"{holder}/bystander"]) == unclaimed, seen
+    assert len(seen[f"{plain}/workload"]) == unclaimed, seen
 
 
 def _nvidia_smi(real_cluster, node: str) -> list[dict[str, str]]:

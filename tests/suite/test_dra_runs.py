@@ -15,6 +15,7 @@ DRA_CHECKS = (
     "test_a_claim_gets_exactly_its_gpu_and_is_released",
     "test_two_claims_get_two_distinct_gpus",
     "test_an_unsatisfiable_claim_stays_pending_with_the_schedulers_reason",
+    "test_only_the_container_that_claims_a_gpu_sees_one",
 )
 
 
@@ -60,9 +61,24 @@ def test_a_node_with_a_broken_dra_setup_is_not_conformant_and_named(tmp_path):
     assert "gpu-node-0" not in message and "gpu-node-1" not in message, message
 
 
+def test_a_runtime_that_leaks_gpus_to_unclaimed_containers_is_named_with_the_fix(tmp_path):
+    # sim-dra on the toolkit's default runtime setting (sim-real's nodes).
+    profiles = _profiles(
+        tmp_path, leaky={"extends": "sim-dra", "simulated": {"nodes": "real-healthy"}}
+    )
+    run = run_suite(tmp_path, "--cluster=leaky", f"--profiles={profiles}")
+    assert run.returncode != 0 and "NOT CONFORMANT" in run.output
+    cases = run.junit()
+    failure = cases["test_only_the_container_that_claims_a_gpu_sees_one"].find("failure")
+    message = failure.get("message", "")
+    assert "containers without a claim see GPUs" in message, message
+    assert "accept-nvidia-visible-devices-envvar-when-unprivileged = false" in message
+    assert outcome(cases["test_dra_is_ready_on_every_gpu_node"]) == "passed"
+
+
 def test_auto_without_the_device_class_takes_the_device_plugin_path(tmp_path):
-    profiles = _profiles(tmp_path, auto={"extends": "sim", "allocation": "auto"})
-    run = run_suite(tmp_path, "--cluster=auto", f"--profiles={profiles}")
+    # `make demo ARGS=--allocation=auto`: the option overrides the profile's allocation.
+    run = run_suite(tmp_path, "--cluster=sim", "--allocation=auto")
     assert run.returncode == 0, run.output[-3000:]
     cases = run.junit()
     assert outcome(cases["test_gpu_pod_runs_and_sees_exactly_its_gpu"]) == "passed"
