@@ -1,6 +1,7 @@
 """Which path hands out GPUs in this run (profile `allocation`, issue 19): on the DRA path the
 device-plugin steps do not apply and are skipped, before their fixtures would install the
-device plugin (both advertising one node's GPUs would hand each out twice)."""
+device plugin (both advertising one node's GPUs would hand each out twice); on the
+device-plugin path the dra step is left out."""
 
 from __future__ import annotations
 
@@ -46,6 +47,18 @@ def allocation(config: pytest.Config) -> tuple[str, str] | None:
         path, why = config.stash[ALLOCATION_KEY]
         ctx.facts["GPU allocation"] = f"{path} ({why})"
     return config.stash[ALLOCATION_KEY]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the device-plugin path the dra step is left out (the session gate has connected by
+    now); the report's facts say which path ran and why."""
+    resolved = allocation(config)
+    if resolved is None or resolved[0] != "device-plugin":
+        return
+    dropped = [i for i in items if step_of(i)[0] == "dra"]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [i for i in items if step_of(i)[0] != "dra"]
 
 
 @pytest.hookimpl(tryfirst=True)
