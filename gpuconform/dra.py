@@ -108,8 +108,12 @@ def wait_claims_gone(custom: Any, namespace: str, prefix: str, timeout_s: float)
 
 
 def version_key(version: str) -> tuple[int, ...]:
-    """ "550.163.01" and "550.163.1" are one version: compare the numbers, not the text."""
-    return tuple(int(part) for part in re.findall(r"\d+", version))
+    """ "550.163.01" and "550.163.1" are one version, as are "13.0" and "13.0.0": compare the
+    numbers, not the text, with trailing zero parts dropped."""
+    parts = [int(part) for part in re.findall(r"\d+", version)]
+    while len(parts) > 1 and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
 
 
 def same_version(a: str, b: str) -> bool:

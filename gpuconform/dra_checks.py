@@ -39,8 +39,8 @@ def readiness_findings(
     state: DraState, expected: dict[str, int], smi: dict[str, list[dict[str, str]]]
 ) -> list[Finding]:
     """Every way the DRA setup falls short of ``expected`` (node -> GPUs). ``smi``: node ->
-    nvidia-smi's GPUs there ({uuid, name, driver_version}); a node missing from it is not
-    compared."""
+    nvidia-smi's GPUs there ({uuid, name, driver_version}, and cuda_version where known: the
+    CUDA Version its header prints); a node missing from it is not compared."""
     findings: list[Finding] = []
     device_class = dra.settings()["device_class"]
     if device_class not in state.device_classes:
@@ -117,6 +117,16 @@ def _attribute_findings(
                     f"device {name} says productName {device.get('productName')!r}, "
                     f"nvidia-smi {gpu['name']!r}",
                     "restart the DRA kubelet plugin on this node",
+                )
+            )
+        cuda = gpu.get("cuda_version")
+        if cuda and not dra.same_version(device.get("cudaDriverVersion", ""), cuda):
+            findings.append(
+                Finding(
+                    node,
+                    f"device {name} says cudaDriverVersion {device.get('cudaDriverVersion')!r}, "
+                    f"nvidia-smi CUDA Version {cuda!r}",
+                    "restart the DRA kubelet plugin after a driver upgrade",
                 )
             )
         if not dra.same_version(device.get("driverVersion", ""), gpu["driver_version"]):

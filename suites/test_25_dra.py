@@ -25,7 +25,11 @@ from gpuconform_pytest.shared import STATE_KEY
 
 pytestmark = pytest.mark.step("dra", needs=["preflight"])
 
-QUERY = "nvidia-smi --query-gpu=uuid,name,driver_version --format=csv,noheader"
+# The GPUs, then the CUDA version the driver supports (only the default view's header has it).
+QUERY = (
+    "nvidia-smi --query-gpu=uuid,name,driver_version --format=csv,noheader; "
+    "nvidia-smi | grep -o 'CUDA Version: [0-9.]*'; true"
+)
 
 
 def _claim_pod(
@@ -82,8 +86,13 @@ def test_dra_is_ready_on_every_gpu_node(run, dra_driver, dra_apis, pool):
         template = _template(run, resource, name, count)
         _claim_pod(run, name, [template], QUERY, node)
         outcome = wait_pod_finished(run, name, run.profile.timeouts["workload"])
-        rows = [line.split(", ") for line in outcome.logs.strip().splitlines() if line]
-        smi[node] = [{"uuid": u, "name": n, "driver_version": d} for u, n, d in rows]
+        lines = [line for line in outcome.logs.strip().splitlines() if line]
+        cuda = [ln.split(": ")[1] for ln in lines if ln.startswith("CUDA Version: ")]
+        rows = [ln.split(", ") for ln in lines if ln.count(", ") == 2]
+        smi[node] = [
+            {"uuid": u, "name": n, "driver_version": d, "cuda_version": cuda[0] if cuda else ""}
+            for u, n, d in rows
+        ]
         _delete(run, name)
     findings = readiness_findings(state, expected, smi)
     assert not findings, "DRA not ready: " + "; ".join(str(f) for f in findings)

@@ -19,6 +19,7 @@ def _slice(node: str, uuids: list[str], driver: str = "580.159.4") -> dict:
                 "uuid": {"string": u},
                 "productName": {"string": "NVIDIA H200"},
                 "driverVersion": {"version": driver},
+                "cudaDriverVersion": {"version": "13.0.0"},
             },
         }
         for i, u in enumerate(uuids)
@@ -55,6 +56,8 @@ def test_driver_versions_compare_as_versions():
     assert dra.same_version("550.163.1", "550.163.01")
     assert not dra.same_version("550.163.1", "550.163.10")
     assert not dra.same_version("", "")
+    assert dra.same_version("13.0", "13.0.0")
+    assert not dra.same_version("13.0", "12.8")
 
 
 def test_a_node_whose_plugin_is_not_ready_is_named_with_why():
@@ -110,3 +113,10 @@ def test_allocation_is_checked(tmp_path):
         resolve_profile("a", path)
     assert resolve_profile("b", path).allocation == "auto"
     assert resolve_profile("b", path).dra.name == "nvidia-dra-driver-gpu"
+
+
+def test_a_cuda_version_that_disagrees_with_nvidia_smi():
+    smi = {n: [dict(g, cuda_version="12.8") for g in _smi(n)] for n in UUIDS}
+    text = [str(f) for f in readiness_findings(_state(), EXPECTED, smi)]
+    assert len(text) == 4, text
+    assert "cudaDriverVersion '13.0.0', nvidia-smi CUDA Version '12.8'" in text[0]
