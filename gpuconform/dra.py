@@ -150,3 +150,12 @@ def claim_pod(
     if node:
         spec["nodeSelector"] = {"kubernetes.io/hostname": node}
     return body
+
+
+def with_listing(pod: dict[str, Any], command: list[str]) -> dict[str, Any]:
+    """``pod`` plus an init container ``list`` holding the same claims and running
+    ``command``: its output is complete once the pod runs, while the pod (and so its claims,
+    which go when it finishes) stays up for the checks that read them."""
+    first = pod["spec"]["containers"][0]
+    pod["spec"]["initContainers"] = [{**first, "name": "list", "command": command}]
+    return pod

@@ -33,12 +33,22 @@ QUERY = (
 
 
 def _claim_pod(
-    run, name: str, templates: list[str], script: str, node: str | None, bystander: bool = False
+    run,
+    name: str,
+    templates: list[str],
+    script: str,
+    node: str | None,
+    bystander: bool = False,
+    held: bool = False,
 ) -> None:
     """A pod of the run asking for GPUs through claims made from ``templates`` (none: a pod
-    without a request); ``bystander`` adds a container that references none of them."""
+    without a request); ``bystander`` adds a container that references none of them; ``held``
+    runs ``script`` in an init container and keeps the pod (and its claims) up until deleted."""
     run.ensure_workload_namespace()
-    body = dra.claim_pod(name, run.profile.workload_image, ["sh", "-c", script], templates, node)
+    command = ["sleep", "600"] if held else ["sh", "-c", script]
+    body = dra.claim_pod(name, run.profile.workload_image, command, templates, node)
+    if held:
+        dra.with_listing(body, ["sh", "-c", script])
     if not templates:
         del body["spec"]["resourceClaims"]
         body["spec"]["containers"][0]["resources"] = {}
@@ -124,10 +134,10 @@ def test_two_claims_get_two_distinct_gpus(run, dra_driver, dra_apis, pool):
     if not nodes:
         pytest.skip(f"no GPU node{pool.where} publishes 2 GPUs: readiness says why")
     # Held until deleted, so its claims can be read while allocated.
-    _claim_pod(run, name, templates, "nvidia-smi -L; sleep 600", nodes[0])
+    _claim_pod(run, name, templates, "nvidia-smi -L", nodes[0], held=True)
     wait_pod_running(run, name, run.profile.timeouts["workload"])
     devices = allocated_devices(pod_claims(custom, run.workload_namespace, name))
-    logs = run.kube.core.read_namespaced_pod_log(name, run.workload_namespace)
+    logs = run.kube.core.read_namespaced_pod_log(name, run.workload_namespace, container="list")
     listed = sorted(m.group(3) for m in GPU_LINE.finditer(logs))
     _delete(run, name)
     assert len(devices) == 2 and len(set(devices)) == 2, f"claims of {name} got {devices}"

@@ -132,14 +132,8 @@ def test_a_claim_pod_sees_exactly_its_allocated_gpu_and_the_claim_goes_with_it(
     resource.create_namespaced_resource_claim_template(NAMESPACE, dra.claim_template("one-gpu"))
     pod = dra.claim_pod(name, CUDA_IMAGE, ["sleep", "300"], ["one-gpu"], node)
     # What the pod's GPU container sees, listed before it starts (the claim is held by both).
-    listing = {**pod["spec"]["containers"][0], "name": "list"}
-    listing["command"] = [
-        "sh",
-        "-c",
-        "nvidia-smi -L; ls /dev | grep nvidia; echo ENV=$NVIDIA_VISIBLE_DEVICES",
-    ]
-    pod["spec"]["initContainers"] = [listing]
-    core.create_namespaced_pod(NAMESPACE, pod)
+    script = "nvidia-smi -L; ls /dev | grep nvidia; echo ENV=$NVIDIA_VISIBLE_DEVICES"
+    core.create_namespaced_pod(NAMESPACE, dra.with_listing(pod, ["sh", "-c", script]))
 
     def running(pods: dict) -> tuple[bool, str]:
         found = pods.get(f"{NAMESPACE}/{name}")
@@ -208,13 +202,12 @@ def test_two_claims_on_one_node_get_two_distinct_gpus(core, resource, custom):
     node, name = "real-gpu-0", "dra-two-claims"
     resource.create_namespaced_resource_claim_template(NAMESPACE, dra.claim_template("gpu-a"))
     resource.create_namespaced_resource_claim_template(NAMESPACE, dra.claim_template("gpu-b"))
-    script = "nvidia-smi -L"
-    pod = dra.claim_pod(name, CUDA_IMAGE, ["sh", "-c", script], ["gpu-a", "gpu-b"], node)
-    core.create_namespaced_pod(NAMESPACE, pod)
+    pod = dra.claim_pod(name, CUDA_IMAGE, ["sleep", "300"], ["gpu-a", "gpu-b"], node)
+    core.create_namespaced_pod(NAMESPACE, dra.with_listing(pod, ["nvidia-smi", "-L"]))
+    # Running: listed, and the claims are still allocated (they go when the pod finishes).
     _wait_phase(core, name, {"Running", "Succeeded", "Failed"})
     devices = allocated_devices(pod_claims(custom, NAMESPACE, name))
-    _wait_phase(core, name, {"Succeeded", "Failed"})
-    log = core.read_namespaced_pod_log(name, NAMESPACE)
+    log = core.read_namespaced_pod_log(name, NAMESPACE, container="list")
     assert len(devices) == 2 and len(set(devices)) == 2, devices
     pool = dra.pools(dra.list_slices(resource))[node]
     expected = sorted(pool.devices[device]["uuid"] for _, device in devices)
