@@ -29,6 +29,7 @@ class RunFacts:
     host_gpus: dict[str, str] = field(default_factory=dict)  # "GPU i of node" -> nvidia-smi's line
     run_id: str = ""
     gpuconform: str = ""
+    gpu_allocation: str = ""  # "dra (why)" or "device-plugin (why)"
     # The steps, as they pass.
     gpu_nodes: str = ""
     chart_installed: str = ""
@@ -36,6 +37,8 @@ class RunFacts:
     gpu_pods: dict[str, str] = field(default_factory=dict)  # pool suffix -> what the pod saw
     gpu_sharing: dict[str, str] = field(default_factory=dict)  # pool suffix -> pods at once
     upgraded: str = ""
+    dra_chart: str = ""  # the DRA driver chart installed (allocation dra)
+    dra_pools: str = ""  # the ResourceSlice pools found ready
 
     def rows(self) -> dict[str, Any]:
         """Label -> value of every fact that is set, in run order (the report's Run table)."""
@@ -55,11 +58,14 @@ class RunFacts:
             **self.host_gpus,
             "run id": self.run_id,
             "gpuconform": self.gpuconform,
+            "GPU allocation": self.gpu_allocation,
             "GPU nodes": self.gpu_nodes,
             "chart installed": self.chart_installed,
             "GPUs advertised": self.gpus_advertised,
             **{f"GPU pod{where}": seen for where, seen in self.gpu_pods.items()},
             **{f"GPU sharing{where}": text for where, text in self.gpu_sharing.items()},
             "upgraded": self.upgraded,
+            "DRA driver chart": self.dra_chart,
+            "DRA ResourceSlice pools": self.dra_pools,
         }
         return {k: v for k, v in rows.items() if v not in ("", None)}

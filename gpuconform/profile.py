@@ -19,6 +19,7 @@ from gpuconform.pools import GpuPool, PoolError, parse_pools, pool_fields
 DEFAULTS_FILE = Path(__file__).with_name("profile_defaults.yaml")
 CHART_SOURCES = ("repo", "path", "oci", "manifest")
 MODES = ("install", "existing")
+ALLOCATIONS = ("device-plugin", "dra", "auto")
 POD_SECURITY_LEVELS = ("privileged", "baseline", "restricted")
 
 
@@ -68,6 +69,19 @@ class WorkloadPod:
 
 
 @dataclass(frozen=True)
+class DraSource:
+    """NVIDIA's DRA driver chart, for `allocation: dra` (profile key `dra`)."""
+
+    repo: str | None = None
+    name: str = "nvidia-dra-driver-gpu"
+    version: str | None = None
+    values: list[str] = field(default_factory=list)
+    set: list[str] = field(default_factory=list)
+    release_name: str = "nvidia-dra"
+    namespace: str = "nvidia-dra-driver-gpu"
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     kubeconfig: str | None
@@ -92,6 +106,8 @@ class Profile:
     upgrade_set: list[str] = field(default_factory=list)  # --set for the upgrade target only
     canary_selector: str | None = None  # --nodes: validate on this subset of GPU nodes only
     workload_pod: WorkloadPod = field(default_factory=WorkloadPod)
+    allocation: str = "device-plugin"
+    dra: DraSource = field(default_factory=DraSource)
 
     @property
     def simulated(self) -> bool:
@@ -306,6 +322,7 @@ def _build(name: str, data: dict[str, Any], base: Path) -> Profile:
     workload_pod = _workload_pod(name, data["workload"])
     budget = _positive(name, "diagnostics.budget_s", data["diagnostics"]["budget_s"])
     simulated = data.get("simulated") or {}
+    allocation, dra = _allocation(name, data, base)
     return Profile(
         name=name,
         kubeconfig=_resolve_path(data.get("kubeconfig"), base) if data.get("kubeconfig") else None,
@@ -338,6 +355,34 @@ def _build(name: str, data: dict[str, Any], base: Path) -> Profile:
         upgrade_set=upgrade_sets,
         workload_pod=workload_pod,
         diagnostics_budget_s=budget,
+        allocation=allocation,
+        dra=dra,
+    )
+
+
+def _allocation(name: str, data: dict[str, Any], base: Path) -> tuple[str, DraSource]:
+    """`allocation` and the DRA driver's chart (`dra`), checked."""
+    allocation = str(data.get("allocation") or "device-plugin")
+    if allocation not in ALLOCATIONS:
+        raise ProfileError(
+            f"profile {name!r}: allocation must be one of {', '.join(ALLOCATIONS)}, "
+            f"got {allocation!r}"
+        )
+    dra = data.get("dra") or {}
+    chart = dra.get("chart") or {}
+    release = dra.get("release") or {}
+    sets = [str(s) for s in chart.get("set") or []]
+    for item in sets:
+        if "=" not in item:
+            raise ProfileError(f"profile {name!r}: dra.chart.set entry {item!r} is not key=value")
+    return allocation, DraSource(
+        repo=chart.get("repo"),
+        name=chart.get("name") or "nvidia-dra-driver-gpu",
+        version=str(chart["version"]) if chart.get("version") is not None else None,
+        values=[_resolve_path(str(v), base) or str(v) for v in chart.get("values") or []],
+        set=sets,
+        release_name=release.get("name") or "nvidia-dra",
+        namespace=release.get("namespace") or "nvidia-dra-driver-gpu",
     )
 
 

@@ -2,8 +2,9 @@
 
 ```
 configure  profile + report paths                          -> RunState       (session.py)
-gate       start the cluster; API, permissions, chart, pools, plugin present/absent
-                                                           -> RunContext     (session.py)
+gate       start the cluster; API, permissions, chart, pools, plugin present/absent,
+           which path hands out GPUs                       -> RunContext     (session.py,
+                                                                              allocation.py)
 install    the `release` fixture, the first time a step needs it            (cluster.py)
 steps      suites/ in runbook order; a step whose need failed is skipped    (steps.py)
 diagnose   a failed step: collect -> explain -> redact -> attach            (diagnostics.py)
@@ -23,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from gpuconform_pytest import diagnostics, history, report, session, steps
+from gpuconform_pytest import allocation, diagnostics, history, report, session, steps
 from gpuconform_pytest.shared import step_of
 from gpuconform_pytest.state import STATE_KEY, RunState, state_of
 
@@ -65,6 +66,8 @@ class Lifecycle:
 
     def collected(self, items: list[pytest.Item]) -> None:
         steps.require_cluster(self.config, items)
+        if self.state is not None:
+            allocation.leave_out_dra_step(self.config, items, self.state)
 
     def parametrize(self, metafunc: pytest.Metafunc) -> None:
         """A check that takes `pool` runs once per GPU node pool when the profile has several
@@ -80,6 +83,7 @@ class Lifecycle:
             return
         if step_of(item)[0] == report.SNAPSHOT_BEFORE_STEP:
             report.snapshot(self.state)
+        allocation.skip_device_plugin_step(item, self.state)
         steps.skip_if_a_need_failed(item, self.state)
 
     def before_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:

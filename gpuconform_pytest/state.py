@@ -44,6 +44,8 @@ class RunState:
     kind: Any = None
     run: RunContext | None = None
     previous_sigterm: Callable[..., Any] | int | None = None
+    # gate: which path hands out GPUs, and why ("dra" | "device-plugin", why).
+    allocation: tuple[str, str] | None = None
     # steps: the first failure of each step (`step` or `step[pool]`), and every check's entry
     # for summary.json (by node id).
     failed_steps: dict[str, str] = field(default_factory=dict)

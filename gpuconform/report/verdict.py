@@ -84,7 +84,8 @@ def context_line(profile: str, facts: RunFacts) -> str:
         parts.append(f"cluster {facts.cluster}")
     if facts.server_version:
         parts.append(f"Kubernetes {facts.server_version}")
-    chart = facts.chart_installed or facts.chart
+    # On the DRA path the device plugin is not installed: the DRA driver's chart is the one.
+    chart = facts.dra_chart or facts.chart_installed or facts.chart
     if chart:
         parts.append(f"chart {chart}")
     if facts.upgraded:

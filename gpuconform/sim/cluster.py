@@ -388,6 +388,14 @@ class SimCluster:
                     f"set {third_party.ENV_VAR} to the directory that holds it"
                 )
             shutil.copy(archive, self.paths.charts_dir / archive.name)
+        for version in spec.get("dra_driver_versions", []):
+            archive = third_party.dra_chart_archive(str(version))
+            if archive is None:
+                raise SimClusterError(
+                    f"NVIDIA's DRA driver chart {version} is not in the third-party directory; "
+                    f"set {third_party.ENV_VAR} to the directory that holds it"
+                )
+            shutil.copy(archive, self.paths.charts_dir / archive.name)
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         subprocess.run(

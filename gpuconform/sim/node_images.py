@@ -117,17 +117,26 @@ def resolve_source(source: str) -> Path:
     if source == "vectoradd":
         return build_vector_add(images_dir() / "bin" / "vector_add")
     kind, _, rest = source.partition(":")
-    if kind == "plugin":
+    if kind in ("plugin", "dra"):
+        # NVIDIA's binaries and files: <tag>/<name>, built or taken from the third-party set.
         version, _, name = rest.partition("/")
-        binary = third_party.plugin_binary(version, name)
-        if binary is None:
+        lookup = third_party.plugin_binary if kind == "plugin" else third_party.dra_driver_file
+        found = lookup(version, name)
+        if found is None:
             raise ImageError(
-                f"no {name} {version} binary (not built, not in $GPUCONFORM_THIRD_PARTY); "
-                "run `make toolchain`"
+                f"no {name} {version} (not built, not in ${third_party.ENV_VAR}); "
+                "run `make toolchain` or point the variable at the third_party directory"
             )
-        return binary
+        return found
     if kind == "node":
         return toolchain.require_node_binary(rest)
+    if kind == "image-tool":
+        return toolchain.require_image_binary(rest)
+    if kind == "host":
+        path = Path(rest)
+        if not path.is_file():
+            raise ImageError(f"{path} is missing on this host; run `make node-deps`")
+        return path.resolve()
     raise ImageError(f"unknown image file source {source!r} in {IMAGES_FILE.name}")
 
 

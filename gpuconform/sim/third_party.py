@@ -46,10 +46,14 @@ _PLUGIN_DIR = "nvidia-device-plugin"
 # only ever built from source; there is no prebuilt copy.
 NFD = "node-feature-discovery"
 _MOCK_DIR = "mock-nvml"
+# NVIDIA's DRA driver for GPUs: only prebuilt (the proxy refuses its module), GPU plugin only.
+_DRA_DIR = "nvidia-dra-driver-gpu"
+DRA_FILES = ("gpu-kubelet-plugin", "kubelet-plugin-prestart.sh")
 # The artifacts the simulated cluster uses: binaries, charts, the mock library and its profiles.
 _NEEDED = re.compile(
     rf"^(?:{_PLUGIN_DIR}/v[^/]+/(?:bin/[^/]+\.xz|[^/]+\.tgz)"
-    rf"|{_MOCK_DIR}/(?:libnvidia-ml\.so\.1\.xz|mock-nvml-config-[^/]+\.yaml))$"
+    rf"|{_MOCK_DIR}/(?:libnvidia-ml\.so\.1\.xz|mock-nvml-config-[^/]+\.yaml)"
+    rf"|{_DRA_DIR}/v[^/]+/(?:bin/[^/]+\.xz|[^/]+\.tgz|[^/]+\.sh))$"
 )
 # Serialises unpacking within this process; across processes the tmp+rename keeps it safe.
 _LOCK = threading.Lock()
@@ -421,6 +425,22 @@ def chart_archive(version: str) -> Path | None:
     return _unpacked(f"{_PLUGIN_DIR}/v{version}/nvidia-device-plugin-{version}.tgz")
 
 
+def dra_driver_file(version: str, name: str) -> Path | None:
+    """A file of NVIDIA's DRA driver ``version`` (e.g. ``v25.12.0``) that its image carries:
+    the GPU kubelet plugin or the init container's prestart script; None when not shipped."""
+    if name not in DRA_FILES:
+        raise ValueError(f"unknown DRA driver file {name!r}; expected one of {DRA_FILES}")
+    version = version if version.startswith("v") else f"v{version}"
+    rel = f"bin/{name}.xz" if name == "gpu-kubelet-plugin" else name
+    return _unpacked(f"{_DRA_DIR}/{version}/{rel}", executable=True)
+
+
+def dra_chart_archive(version: str) -> Path | None:
+    """NVIDIA's published ``nvidia-dra-driver-gpu`` chart ``.tgz`` (e.g. ``25.12.0``); or None."""
+    version = version.removeprefix("v")
+    return _unpacked(f"{_DRA_DIR}/v{version}/nvidia-dra-driver-gpu-{version}.tgz")
+
+
 def ensure_third_party(log: Callable[[str], None] = print) -> bool:
     """Verify and unpack every artifact; True when real plugin binaries are available.
 
@@ -435,7 +455,7 @@ def ensure_third_party(log: Callable[[str], None] = print) -> bool:
     # stale checksum on it must not stop the cluster.
     for rel in sorted(_checksums(src)):
         if _NEEDED.match(rel):
-            _unpacked(rel, executable="/bin/" in rel)
+            _unpacked(rel, executable="/bin/" in rel or rel.endswith(".sh"))
     versions = [v for v in available_plugin_versions() if plugin_binary(v)]
     for version, source in load_sources().items():
         for name in source.packages:

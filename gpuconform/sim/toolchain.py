@@ -23,6 +23,7 @@ import yaml
 
 TOOLCHAIN_FILE = Path(__file__).with_name("toolchain.yaml")
 NODE_TOOLCHAIN_FILE = Path(__file__).with_name("node_toolchain.yaml")
+IMAGE_TOOLCHAIN_FILE = Path(__file__).with_name("image_toolchain.yaml")
 # What a cgo component needs from the system, and the Debian package that provides it.
 CGO_NEEDS = {"gcc": "gcc", "/usr/include/stdio.h": "libc6-dev"}
 SECCOMP_HEADER = ("/usr/include/seccomp.h", "libseccomp-dev")
@@ -234,6 +235,11 @@ def ensure_toolchain(log=print, path: Path = TOOLCHAIN_FILE) -> Path:
 def ensure_node_toolchain(log=print) -> Path:
     """The real nodes' binaries, built once (see node_toolchain.yaml)."""
     return ensure_toolchain(log, NODE_TOOLCHAIN_FILE)
+
+
+def require_image_binary(name: str, log=print) -> Path:
+    """A binary only the nodes' images carry (image_toolchain.yaml), built on first use."""
+    return ensure_toolchain(log, IMAGE_TOOLCHAIN_FILE) / name
 
 
 if __name__ == "__main__":

@@ -56,10 +56,11 @@ def test_steps_come_in_runbook_order_with_durations_and_reasons():
     grouped = group_by_step(tests)
     names = [s.name for s in grouped]
     assert names == [s.name for s in steps()] + ["custom-step"]
-    assert names[:9] == [
+    assert names[:10] == [
         "preflight",
         "install",
         "readiness",
+        "dra",
         "advertise",
         "workload",
         "scheduling",

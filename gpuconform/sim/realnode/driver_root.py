@@ -6,7 +6,8 @@ with the mock NVML in place of the real library and no kernel module behind the 
     <root>/etc/nvml-mock/config.yaml            the node's GPUs (MOCK_NVML_CONFIG)
     <root>/dev/nvidia<N>, nvidiactl             char 195,N and 195,255, as the driver makes them
     <root>/usr/bin/nvidia-smi                   SIMULATED (nvidia_smi/main.go): NVIDIA's is not
-                                                ours to ship; it reads the mock NVML like the real
+                                                ours to ship; it reads the mock NVML like the real;
+                                                the node's config follows its ELF image (main.go)
 
 ``nvidia-ctk cdi generate`` (NVIDIA's, unchanged) reads it and writes the node's CDI spec.
 """
@@ -29,6 +30,7 @@ NVIDIACTL_MINOR = 255
 CONFIG_IN_ROOT = "etc/nvml-mock/config.yaml"
 # The mock reads its GPUs from MOCK_NVML_CONFIG; without it, it reports 8 default A100s.
 MOCK_CONFIG_ENV = "MOCK_NVML_CONFIG"
+NODE_CONFIG_MARKER = b"\n========gpuconform-node-gpus\n"  # nvidia_smi/main.go's configMarker
 
 
 class DriverRootError(RuntimeError):
@@ -66,6 +68,9 @@ def build_driver_root(
     config = root / CONFIG_IN_ROOT
     if count > 0:
         nvml.write_node_nvml_config(node_name, gpu, count, config)
+        # The node's GPUs for nvidia-smi in a container without MOCK_NVML_CONFIG (main.go).
+        with (bin_dir / "nvidia-smi").open("ab") as smi:
+            smi.write(NODE_CONFIG_MARKER + config.read_bytes())
     for index in range(count):
         _mknod(dev_dir / f"nvidia{index}", index)
     _mknod(dev_dir / "nvidiactl", NVIDIACTL_MINOR)

@@ -35,6 +35,9 @@ NODE_MOUNTS = {
     "/var/log/pods": "var/log/pods",
     "/var/log/containers": "var/log/containers",
 }
+# The node's driver root, where a containerized driver (the GPU Operator's) puts it: one path
+# on every node, so the DRA driver's chart takes one `nvidiaDriverRoot` for all of them.
+DRIVER_ROOT = "/run/nvidia/driver"
 CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
 SOCKET_WAIT_S = 30
 
@@ -50,6 +53,13 @@ def mount_node_dirs(node_dir: Path) -> None:
         # The mount point on the host's filesystem: an empty directory, created once.
         Path(target).mkdir(parents=True, exist_ok=True)
         subprocess.run(["mount", "--bind", str(source), target], check=True)
+    if (node_dir / "driver").is_dir():
+        Path(DRIVER_ROOT).mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "--bind", str(node_dir / "driver"), DRIVER_ROOT], check=True)
+    # Shared, as systemd leaves a host's mounts: containerd refuses a Bidirectional or
+    # HostToContainer volume (the DRA kubelet plugin's) on a private mount. The namespace was
+    # made private first, so nothing propagates back to the host.
+    subprocess.run(["mount", "--make-rshared", "/"], check=True)
 
 
 def wait_for_socket(path: str, proc: subprocess.Popen, timeout_s: float) -> None:

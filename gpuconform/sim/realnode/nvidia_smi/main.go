@@ -3,16 +3,26 @@
 // NVIDIA's nvidia-smi is part of the proprietary driver and cannot be shipped here, so the
 // driver root carries this stand-in. It reads the node's NVML (NVIDIA's mock libnvidia-ml.so.1,
 // mounted by CDI) through go-nvml, as the real tool reads the real library, and prints what
-// the real one prints for `-L` and `--query-gpu=... --format=csv`. Like a real driver, it
-// shows only the GPUs whose /dev/nvidia<minor> the container has: the mock NVML itself lists
-// every GPU of the node. Messages and exit codes are the real ones (12 library not found,
+// the real one prints for `-L` and `--query-gpu=... --format=csv`, and a shortened default
+// table (its header line, one line per GPU). Like a real driver, it shows only the GPUs whose
+// /dev/nvidia<minor> the container has: the mock NVML itself lists every GPU of the node. Run
+// from inside a driver root (<root>/usr/bin/nvidia-smi, as the DRA driver's init container runs
+// it), the device nodes are that root's: the driver root is the dev root on these nodes.
+//
+// The mock NVML learns the node's GPUs only from MOCK_NVML_CONFIG, which a container gets from
+// the node's CDI spec (nvidia-ctk's, with our edit) but not from the DRA driver's. A real
+// driver's nvidia-smi knows its node's GPUs from the kernel module, so the driver root's copy
+// carries the node's config after the ELF image (driver_root.py appends it behind configMarker)
+// and hands it to the mock when the variable is unset. Messages and exit codes are the real ones (12 library not found,
 // 6 no devices, 2 bad arguments).
 package main
 
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 )
@@ -27,6 +37,50 @@ const (
 	badArgs   = "Invalid combination of input arguments. Please run 'nvidia-smi -h' for help."
 )
 
+// Built at run time, so the binary's own data never holds the whole marker.
+var configMarker = "\n" + strings.Repeat("=", 8) + "gpuconform-node-gpus\n"
+
+// useNodeConfig: rerun this program with MOCK_NVML_CONFIG naming the config appended to it,
+// if there is one and the variable is unset. A rerun, not os.Setenv: the mock library reads
+// its environment when it is loaded (at exec under LD_PRELOAD, as the DRA init container runs
+// this), not when nvmlInit is called.
+func useNodeConfig() {
+	if os.Getenv("MOCK_NVML_CONFIG") != "" {
+		return
+	}
+	self, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		return
+	}
+	at := strings.LastIndex(string(self), configMarker)
+	if at < 0 {
+		return
+	}
+	file, err := os.CreateTemp("", tempPrefix+"*.yaml")
+	if err != nil {
+		return
+	}
+	_, err = file.Write(self[at+len(configMarker):])
+	file.Close()
+	if err != nil {
+		return
+	}
+	env := append(os.Environ(), "MOCK_NVML_CONFIG="+file.Name())
+	err = syscall.Exec("/proc/self/exe", os.Args, env)
+	os.Remove(file.Name()) // only reached when the exec failed
+}
+
+// dropNodeConfig: remove the temporary config useNodeConfig wrote, once NVML has read it.
+func dropNodeConfig() {
+	name := os.Getenv("MOCK_NVML_CONFIG")
+	if filepath.Dir(name) == filepath.Clean(os.TempDir()) &&
+		strings.HasPrefix(filepath.Base(name), tempPrefix) {
+		os.Remove(name)
+	}
+}
+
+const tempPrefix = "gpuconform-node-gpus-"
+
 type gpu struct {
 	index             int
 	name, uuid, busID string
@@ -39,14 +93,29 @@ func fail(message string, code int) {
 	os.Exit(code)
 }
 
+// devRoot: "" for /usr/bin/nvidia-smi (mounted by CDI), else the driver root it was run from.
+func devRoot() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	root := strings.TrimSuffix(filepath.Dir(exe), "/usr/bin")
+	if root == filepath.Dir(exe) || root == "/" {
+		return ""
+	}
+	return root
+}
+
 // visibleGPUs: the node's GPUs whose device node this container has, renumbered from 0.
 func visibleGPUs() []gpu {
+	useNodeConfig()
 	if ret := nvml.Init(); ret != nvml.SUCCESS {
 		if ret == nvml.ERROR_LIBRARY_NOT_FOUND {
 			fail(noLibrary, 12)
 		}
 		fail(noDriver, 9)
 	}
+	dropNodeConfig()
 	driver, _ := nvml.SystemGetDriverVersion()
 	count, ret := nvml.DeviceGetCount()
 	if ret != nvml.SUCCESS {
@@ -62,7 +131,7 @@ func visibleGPUs() []gpu {
 		if ret != nvml.SUCCESS {
 			continue
 		}
-		if _, err := os.Stat(fmt.Sprintf("/dev/nvidia%d", minor)); err != nil {
+		if _, err := os.Stat(fmt.Sprintf("%s/dev/nvidia%d", devRoot(), minor)); err != nil {
 			continue
 		}
 		name, _ := device.GetName()
@@ -144,6 +213,24 @@ func query(gpus []gpu, names []string, format string) {
 	}
 }
 
+// table: the default view, shortened to its header and one line per GPU.
+func table(gpus []gpu) {
+	cuda := "N/A"
+	if v, ret := nvml.SystemGetCudaDriverVersion(); ret == nvml.SUCCESS {
+		cuda = fmt.Sprintf("%d.%d", v/1000, v%1000/10)
+	}
+	rule := "+" + strings.Repeat("-", 89) + "+"
+	fmt.Println(rule)
+	fmt.Printf("| NVIDIA-SMI %-22s Driver Version: %-14s CUDA Version: %-9s|\n",
+		gpus[0].driver, gpus[0].driver, cuda)
+	fmt.Println(rule)
+	for _, g := range gpus {
+		fmt.Printf("| %3d  %-34s | %-16s | %8d MiB | %-16s|\n",
+			g.index, g.name, g.busID, g.memoryMiB, g.uuid[:min(len(g.uuid), 16)])
+	}
+	fmt.Println(rule)
+}
+
 func main() {
 	args := os.Args[1:]
 	var queryFields []string
@@ -167,7 +254,7 @@ func main() {
 	case queryFields != nil && format != "":
 		query(visibleGPUs(), queryFields, format)
 	case len(args) == 0:
-		fail("SIMULATED nvidia-smi: the default table is not simulated; use -L or --query-gpu", 2)
+		table(visibleGPUs())
 	default:
 		fail(badArgs, 2)
 	}
