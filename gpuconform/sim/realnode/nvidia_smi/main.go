@@ -7,12 +7,20 @@
 // shows only the GPUs whose /dev/nvidia<minor> the container has: the mock NVML itself lists
 // every GPU of the node. Messages and exit codes are the real ones (12 library not found,
 // 6 no devices, 2 bad arguments).
+//
+// The mock learns its GPUs from MOCK_NVML_CONFIG, which a real driver never needs. A container
+// whose devices came from a CDI spec without that simulated edit (the device plugin's own spec,
+// cdi-cri) has no such variable; for it, each node's copy of this tool carries the node's mock
+// config after its ELF image (configStart, configEnd) and hands it to the mock before
+// loading NVML.
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 )
@@ -34,6 +42,52 @@ type gpu struct {
 	driver            string
 }
 
+// The node's mock NVML config appended to this binary: configStart, the YAML, configEnd. The
+// binary ends with configEnd only when a config was appended (the constants themselves lie
+// inside the ELF image, never at its end).
+const (
+	configStart = "\n#gpuconform-mock-nvml-config\n"
+	configEnd   = "\n#end-gpuconform-mock-nvml-config\n"
+)
+
+// carriedEnv marks a process this tool re-executed with the config it carries.
+const carriedEnv = "GPUCONFORM_MOCK_NVML_CONFIG_CARRIED"
+
+// useCarriedMockConfig gives the mock the config this binary carries, when the container was
+// given none: written to a temporary file, then this tool executed again with
+// MOCK_NVML_CONFIG naming it (the mock, a Go library of its own, reads the environment the
+// process started with, so setting it now would not reach it). Without either, the mock
+// reports its default GPUs. It returns the temporary file to remove once NVML is loaded.
+func useCarriedMockConfig() string {
+	if os.Getenv(carriedEnv) != "" {
+		return os.Getenv("MOCK_NVML_CONFIG")
+	}
+	if os.Getenv("MOCK_NVML_CONFIG") != "" {
+		return ""
+	}
+	self, err := os.ReadFile("/proc/self/exe")
+	if err != nil || !bytes.HasSuffix(self, []byte(configEnd)) {
+		return ""
+	}
+	self = bytes.TrimSuffix(self, []byte(configEnd))
+	at := bytes.LastIndex(self, []byte(configStart))
+	if at < 0 {
+		return ""
+	}
+	file, err := os.CreateTemp("", "mock-nvml-config-*.yaml")
+	if err != nil {
+		return ""
+	}
+	_, err = file.Write(self[at+len(configStart):])
+	file.Close()
+	if err == nil {
+		env := append(os.Environ(), "MOCK_NVML_CONFIG="+file.Name(), carriedEnv+"=1")
+		err = syscall.Exec("/proc/self/exe", os.Args, env)
+	}
+	os.Remove(file.Name()) // only reached when the config could not be handed on
+	return ""
+}
+
 func fail(message string, code int) {
 	fmt.Println(message)
 	os.Exit(code)
@@ -41,7 +95,12 @@ func fail(message string, code int) {
 
 // visibleGPUs: the node's GPUs whose device node this container has, renumbered from 0.
 func visibleGPUs() []gpu {
-	if ret := nvml.Init(); ret != nvml.SUCCESS {
+	carried := useCarriedMockConfig()
+	ret := nvml.Init()
+	if carried != "" {
+		os.Remove(carried)
+	}
+	if ret != nvml.SUCCESS {
 		if ret == nvml.ERROR_LIBRARY_NOT_FOUND {
 			fail(noLibrary, 12)
 		}
