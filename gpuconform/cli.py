@@ -105,13 +105,17 @@ def cmd_history(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gpuconform", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sim = sub.add_parser("sim", help="the simulated GPU cluster (KWOK nodes, real control plane)")
+    sim = sub.add_parser(
+        "sim",
+        help="the simulated GPU cluster (real control plane; real or KWOK nodes, simulated GPUs)",
+    )
     sim.add_argument("action", choices=["up", "down", "status", "build"])
     sim.add_argument("--name", help="cluster name (default gpuconform-sim)")
     sim.add_argument(
         "--nodes",
-        default="healthy",
-        help=f"node profile: a name ({', '.join(_node_profile_names())}) or a YAML path",
+        default="real-healthy",  # the `sim` profile's: real nodes
+        help=f"node profile (default %(default)s): a name ({', '.join(_node_profile_names())})"
+        " or a YAML path",
     )
     sim.add_argument("--port", type=int, help="kube-apiserver port (default: a free one)")
     sim.add_argument("--timeout", type=float, default=120, help="seconds to wait for readiness")

@@ -193,7 +193,7 @@ def test_the_report_header_names_each_real_nodes_component_versions(core, real_c
         "kube-proxy v1.34.4",
         "runc 1.3.0",
         "CNI plugins v1.10.0",
-        "nvidia-container-toolkit 1.17.8",
+        "nvidia-container-toolkit 1.19.0",
     ):
         assert component in line
 

@@ -64,7 +64,7 @@ def test_full_run_against_sim_passes_and_reports_every_step(tmp_path):
         "v1.34.4",
         "run id",
         "nvidia-device-plugin-0.20.0",
-        "real NVIDIA binaries on simulated nodes",
+        "real NVIDIA binaries on real nodes (GPUs simulated)",
         "gpuconform",
     ):
         assert fact in html, fact
@@ -84,7 +84,7 @@ def test_full_run_on_the_real_0_17_4_chart_passes(tmp_path):
     assert all(outcome(c) == "passed" for c in cases.values())
     html = run.html()
     assert "nvidia-device-plugin-0.17.4" in html
-    assert "real NVIDIA binaries on simulated nodes" in html
+    assert "real NVIDIA binaries on real nodes (GPUs simulated)" in html
 
 
 def test_unlabeled_gpu_nodes_fail_readiness_not_pass_vacuously(tmp_path):

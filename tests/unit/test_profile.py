@@ -22,8 +22,12 @@ def write_profiles(tmp_path: Path, profiles: dict) -> Path:
 def test_shipped_sim_profiles_resolve():
     sim = resolve_profile("sim", REPO / "clusters.yaml")
     faulty = resolve_profile("sim-faulty", REPO / "clusters.yaml")
-    assert sim.simulated_nodes == "healthy" and faulty.simulated_nodes == "faulty"
-    assert faulty.chart == sim.chart
+    assert sim.simulated_nodes == "real-healthy" and faulty.simulated_nodes == "faulty"
+    # The demo's real nodes refuse NVIDIA_VISIBLE_DEVICES from unprivileged containers, so its
+    # chart hands GPUs out through CDI; profiles on KWOK nodes keep the chart's defaults.
+    assert [Path(v).name for v in sim.chart.values] == ["cdi-strict.yaml"]
+    assert faulty.chart.values == [] and faulty.chart.version == sim.chart.version
+    assert resolve_profile("sim-envvar-leak", REPO / "clusters.yaml").chart.values == []
     assert sim.chart.repo == "sim" and sim.chart.version == "0.20.0"
     (pool,) = sim.pools  # the mapping form: one pool, as before
     assert pool.count == 3 and pool.gpus_per_node == 8

@@ -6,8 +6,9 @@ with the mock NVML in place of the real library and no kernel module behind the 
     <root>/etc/nvml-mock/config.yaml            the node's GPUs (MOCK_NVML_CONFIG)
     <root>/dev/nvidia<N>, nvidiactl             char 195,N and 195,255, as the driver makes them
     <root>/usr/bin/nvidia-smi                   SIMULATED (nvidia_smi/main.go): NVIDIA's is not
-                                                ours to ship; it reads the mock NVML like the real;
-                                                the node's config follows its ELF image (main.go)
+                                                ours to ship; it reads the mock NVML like the real
+                                                one, and carries the node's mock config after its
+                                                ELF image for containers given no MOCK_NVML_CONFIG
 
 ``nvidia-ctk cdi generate`` (NVIDIA's, unchanged) reads it and writes the node's CDI spec.
 """
@@ -18,7 +19,9 @@ import os
 import shutil
 import stat
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -30,7 +33,8 @@ NVIDIACTL_MINOR = 255
 CONFIG_IN_ROOT = "etc/nvml-mock/config.yaml"
 # The mock reads its GPUs from MOCK_NVML_CONFIG; without it, it reports 8 default A100s.
 MOCK_CONFIG_ENV = "MOCK_NVML_CONFIG"
-NODE_CONFIG_MARKER = b"\n========gpuconform-node-gpus\n"  # nvidia_smi/main.go's configMarker
+# nvidia_smi/main.go's configStart and configEnd, around the config appended to the tool.
+CARRIED_CONFIG = (b"\n#gpuconform-mock-nvml-config\n", b"\n#end-gpuconform-mock-nvml-config\n")
 
 
 class DriverRootError(RuntimeError):
@@ -44,9 +48,15 @@ def _mknod(path: Path, minor: int) -> None:
 
 
 def build_driver_root(
-    root: Path, node_name: str, gpu: nvml.GpuSpec, count: int, *, with_nvml: bool = True
+    root: Path, node_name: str, gpu: nvml.GpuSpec, count: int, fault: Mapping[str, Any]
 ) -> Path:
-    """Lay out the driver root for ``count`` GPUs (0: a driver that finds no GPU)."""
+    """Lay out the driver root for ``count`` GPUs; ``fault`` (faults.yaml) changes it:
+    ``nvml: absent`` leaves the library out, ``nvml_devices: 0`` makes a driver that finds no
+    GPU (no device nodes, no GPUs in the mock's config), ``nvml_failures`` and ``mig`` go into
+    the mock's config (a GPU that takes an Xid; MIG mode)."""
+    with_nvml = fault.get("nvml") != "absent"
+    if fault.get("nvml_devices") == 0:
+        count = 0
     lib_dir = root / "usr" / "lib64"
     dev_dir = root / "dev"
     lib_dir.mkdir(parents=True, exist_ok=True)
@@ -62,15 +72,22 @@ def build_driver_root(
         _symlink(f"libnvidia-ml.so.{version}", lib_dir / "libnvidia-ml.so.1")
     bin_dir = root / "usr" / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(nvidia_smi_binary(), bin_dir / "nvidia-smi")
+    smi = bin_dir / "nvidia-smi"
+    shutil.copy2(nvidia_smi_binary(), smi)
     (lib_dir / f"libcuda.so.{version}").write_bytes(b"")
     _symlink(f"libcuda.so.{version}", lib_dir / "libcuda.so.1")
     config = root / CONFIG_IN_ROOT
     if count > 0:
-        nvml.write_node_nvml_config(node_name, gpu, count, config)
-        # The node's GPUs for nvidia-smi in a container without MOCK_NVML_CONFIG (main.go).
-        with (bin_dir / "nvidia-smi").open("ab") as smi:
-            smi.write(NODE_CONFIG_MARKER + config.read_bytes())
+        nvml.write_node_nvml_config(
+            node_name,
+            gpu,
+            count,
+            config,
+            failures=fault.get("nvml_failures"),
+            mig_mode=fault.get("mig"),
+        )
+        with smi.open("ab") as out:  # SIMULATED: see nvidia_smi/main.go, configStart
+            out.write(CARRIED_CONFIG[0] + config.read_bytes() + CARRIED_CONFIG[1])
     for index in range(count):
         _mknod(dev_dir / f"nvidia{index}", index)
     _mknod(dev_dir / "nvidiactl", NVIDIACTL_MINOR)

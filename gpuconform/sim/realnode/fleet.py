@@ -11,12 +11,15 @@ import json
 import re
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
+from gpuconform.sim import node_images, toolchain
 from gpuconform.sim.nodes import SimNode, gpu_labels
 from gpuconform.sim.realnode import network
 from gpuconform.sim.realnode.network import ClusterNetwork
 from gpuconform.sim.realnode.node import RealNode, RealNodeSpec, stop_node_dir
+from gpuconform.sim.realnode.nvidia_smi_build import nvidia_smi_binary
 
 NETWORK_FILE = "real-nodes-network.json"
 LABEL_RUNTIME = "gpuconform.io/node-runtime"
@@ -77,10 +80,16 @@ def start_real_nodes(
     log=print,
     timeout_s: float = 60,
 ) -> list[str]:
-    """Start each real node; return their names. Any failure leaves cleanup to the caller."""
+    """Start the real nodes, all at once; return their names. Any failure (the first one is
+    raised once every start has ended) leaves cleanup to the caller."""
     net = cluster_network(cluster, state_dir)
     network.ensure_bridge(net)
-    names = []
+    # What every node shares is built once, before the nodes start side by side.
+    toolchain.ensure_node_toolchain(log)
+    node_images.build_archives()
+    if any(node.gpus > 0 for node in nodes):
+        nvidia_smi_binary()
+    reals = []
     for index, node in enumerate(nodes):
         spec = RealNodeSpec(
             name=node.name,
@@ -101,13 +110,19 @@ def start_real_nodes(
         (real.dir / "node.json").write_text(
             json.dumps({"cgroup_root": real.cgroup_root, "host_veth": net.host_veth(index)})
         )
+        reals.append(real)
+
+    def start(real: RealNode) -> str:
         started = time.monotonic()
         real.prepare(kubeconfig, api_port)
         real.start(timeout_s)
+        log(f"real node {real.spec.name} started in {time.monotonic() - started:.1f}s ({real.ip})")
+        return real.spec.name
 
-        log(f"real node {node.name} started in {time.monotonic() - started:.1f}s ({real.ip})")
-        names.append(node.name)
-    return names
+    with ThreadPoolExecutor(max_workers=max(1, len(reals))) as pool:
+        futures = [pool.submit(start, real) for real in reals]
+        wait(futures)
+    return [future.result() for future in futures]
 
 
 def stop_real_nodes(state_dir: Path) -> None:

@@ -34,10 +34,13 @@ NODE_MOUNTS = {
     "/etc/nvidia-container-runtime": "etc/nvidia-container-runtime",
     "/var/log/pods": "var/log/pods",
     "/var/log/containers": "var/log/containers",
+    # Where the GPU Operator's driver container puts a node's driver root; the chart's
+    # nvidiaDriverRoot names it, so one value serves every node.
+    "/run/nvidia/driver": "run/nvidia/driver",
 }
-# The node's driver root, where a containerized driver (the GPU Operator's) puts it: one path
-# on every node, so the DRA driver's chart takes one `nvidiaDriverRoot` for all of them.
-DRIVER_ROOT = "/run/nvidia/driver"
+# Where the GPU Operator installs the container toolkit on a node: the chart's
+# cdi.nvidiaHookPath points into it, so the plugin's CDI spec names a hook every node has.
+TOOLKIT_DIR = "/usr/local/nvidia/toolkit"
 CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
 SOCKET_WAIT_S = 30
 
@@ -53,13 +56,15 @@ def mount_node_dirs(node_dir: Path) -> None:
         # The mount point on the host's filesystem: an empty directory, created once.
         Path(target).mkdir(parents=True, exist_ok=True)
         subprocess.run(["mount", "--bind", str(source), target], check=True)
-    if (node_dir / "driver").is_dir():
-        Path(DRIVER_ROOT).mkdir(parents=True, exist_ok=True)
-        subprocess.run(["mount", "--bind", str(node_dir / "driver"), DRIVER_ROOT], check=True)
     # Shared, as systemd leaves a host's mounts: containerd refuses a Bidirectional or
     # HostToContainer volume (the DRA kubelet plugin's) on a private mount. The namespace was
     # made private first, so nothing propagates back to the host.
     subprocess.run(["mount", "--make-rshared", "/"], check=True)
+
+
+def mount_toolkit(bin_dir: str) -> None:
+    Path(TOOLKIT_DIR).mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "--bind", "-o", "ro", bin_dir, TOOLKIT_DIR], check=True)
 
 
 def wait_for_socket(path: str, proc: subprocess.Popen, timeout_s: float) -> None:
@@ -88,6 +93,7 @@ def main(argv: list[str]) -> int:
     plan = json.loads((node_dir / "plan.json").read_text())
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # PID 1 has no default handler
     mount_node_dirs(node_dir)
+    mount_toolkit(plan["bin"])
     print("mounted", flush=True)  # the parent wires the network into our namespace now
     if sys.stdin.readline().strip() != "network-ready":
         log("the parent gave up before wiring the network")

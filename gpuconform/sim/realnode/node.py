@@ -152,26 +152,28 @@ class RealNode:
         ``nvml: absent`` (broken-driver): no libnvidia-ml.so in the driver root. nvidia-ctk
         then cannot write a spec, as on a real node whose driver is broken, and the node runs
         without one: containers that ask for GPUs fail in the runtime (unresolvable CDI devices).
+        ``nvml_devices: 0`` (no-devices): nvidia-ctk refuses to write a spec without devices
+        (``invalid device, empty device edits``), with the same result.
         """
         fault = load_faults().get(self.spec.fault or "", {})
-        with_nvml = fault.get("nvml") != "absent"
+        spec_expected = fault.get("nvml") != "absent" and fault.get("nvml_devices") != 0
         if self.spec.driver == "host":
             hidden = fault.get("driver_root") == "hidden"
-            with_nvml = not hidden
+            spec_expected = not hidden
             host_driver.record_host_gpus(self.dir)
             driver = host_driver.driver_root(self.dir, hidden)
         else:
             driver = driver_root.build_driver_root(
-                self.dir / "driver",
+                self.dir / "root" / "run/nvidia/driver",
                 self.spec.name,
                 self.spec.gpu,
                 self.spec.gpus,
-                with_nvml=with_nvml,
+                fault,
             )
         try:
             driver_root.generate_cdi_spec(driver, spec_path)
         except driver_root.DriverRootError as err:
-            if with_nvml:
+            if spec_expected:
                 raise
             (self.dir / "cdi-generate.log").write_text(f"{err}\n")
 

@@ -8,16 +8,19 @@
 // /dev/nvidia<minor> the container has: the mock NVML itself lists every GPU of the node. Run
 // from inside a driver root (<root>/usr/bin/nvidia-smi, as the DRA driver's init container runs
 // it), the device nodes are that root's: the driver root is the dev root on these nodes.
+// Messages and exit codes are the real ones (12 library not found, 6 no devices, 2 bad
+// arguments).
 //
-// The mock NVML learns the node's GPUs only from MOCK_NVML_CONFIG, which a container gets from
-// the node's CDI spec (nvidia-ctk's, with our edit) but not from the DRA driver's. A real
-// driver's nvidia-smi knows its node's GPUs from the kernel module, so the driver root's copy
-// carries the node's config after the ELF image (driver_root.py appends it behind configMarker)
-// and hands it to the mock when the variable is unset. Messages and exit codes are the real ones (12 library not found,
-// 6 no devices, 2 bad arguments).
+// The mock learns its GPUs from MOCK_NVML_CONFIG, which a real driver never needs (a real
+// nvidia-smi knows its node's GPUs from the kernel module). A container whose devices came
+// from a CDI spec without that simulated edit (the device plugin's own spec with cdi-cri, the
+// DRA driver's) has no such variable; for it, each node's copy of this tool carries the node's
+// mock config after its ELF image (configStart, configEnd) and hands it to the mock before
+// loading NVML.
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -37,55 +40,57 @@ const (
 	badArgs   = "Invalid combination of input arguments. Please run 'nvidia-smi -h' for help."
 )
 
-// Built at run time, so the binary's own data never holds the whole marker.
-var configMarker = "\n" + strings.Repeat("=", 8) + "gpuconform-node-gpus\n"
-
-// useNodeConfig: rerun this program with MOCK_NVML_CONFIG naming the config appended to it,
-// if there is one and the variable is unset. A rerun, not os.Setenv: the mock library reads
-// its environment when it is loaded (at exec under LD_PRELOAD, as the DRA init container runs
-// this), not when nvmlInit is called.
-func useNodeConfig() {
-	if os.Getenv("MOCK_NVML_CONFIG") != "" {
-		return
-	}
-	self, err := os.ReadFile("/proc/self/exe")
-	if err != nil {
-		return
-	}
-	at := strings.LastIndex(string(self), configMarker)
-	if at < 0 {
-		return
-	}
-	file, err := os.CreateTemp("", tempPrefix+"*.yaml")
-	if err != nil {
-		return
-	}
-	_, err = file.Write(self[at+len(configMarker):])
-	file.Close()
-	if err != nil {
-		return
-	}
-	env := append(os.Environ(), "MOCK_NVML_CONFIG="+file.Name())
-	err = syscall.Exec("/proc/self/exe", os.Args, env)
-	os.Remove(file.Name()) // only reached when the exec failed
-}
-
-// dropNodeConfig: remove the temporary config useNodeConfig wrote, once NVML has read it.
-func dropNodeConfig() {
-	name := os.Getenv("MOCK_NVML_CONFIG")
-	if filepath.Dir(name) == filepath.Clean(os.TempDir()) &&
-		strings.HasPrefix(filepath.Base(name), tempPrefix) {
-		os.Remove(name)
-	}
-}
-
-const tempPrefix = "gpuconform-node-gpus-"
-
 type gpu struct {
 	index             int
 	name, uuid, busID string
 	memoryMiB         uint64
 	driver            string
+}
+
+// The node's mock NVML config appended to this binary: configStart, the YAML, configEnd. The
+// binary ends with configEnd only when a config was appended (the constants themselves lie
+// inside the ELF image, never at its end).
+const (
+	configStart = "\n#gpuconform-mock-nvml-config\n"
+	configEnd   = "\n#end-gpuconform-mock-nvml-config\n"
+)
+
+// carriedEnv marks a process this tool re-executed with the config it carries.
+const carriedEnv = "GPUCONFORM_MOCK_NVML_CONFIG_CARRIED"
+
+// useCarriedMockConfig gives the mock the config this binary carries, when the container was
+// given none: written to a temporary file, then this tool executed again with
+// MOCK_NVML_CONFIG naming it (the mock, a Go library of its own, reads the environment the
+// process started with, so setting it now would not reach it). Without either, the mock
+// reports its default GPUs. It returns the temporary file to remove once NVML is loaded.
+func useCarriedMockConfig() string {
+	if os.Getenv(carriedEnv) != "" {
+		return os.Getenv("MOCK_NVML_CONFIG")
+	}
+	if os.Getenv("MOCK_NVML_CONFIG") != "" {
+		return ""
+	}
+	self, err := os.ReadFile("/proc/self/exe")
+	if err != nil || !bytes.HasSuffix(self, []byte(configEnd)) {
+		return ""
+	}
+	self = bytes.TrimSuffix(self, []byte(configEnd))
+	at := bytes.LastIndex(self, []byte(configStart))
+	if at < 0 {
+		return ""
+	}
+	file, err := os.CreateTemp("", "mock-nvml-config-*.yaml")
+	if err != nil {
+		return ""
+	}
+	_, err = file.Write(self[at+len(configStart):])
+	file.Close()
+	if err == nil {
+		env := append(os.Environ(), "MOCK_NVML_CONFIG="+file.Name(), carriedEnv+"=1")
+		err = syscall.Exec("/proc/self/exe", os.Args, env)
+	}
+	os.Remove(file.Name()) // only reached when the config could not be handed on
+	return ""
 }
 
 func fail(message string, code int) {
@@ -108,14 +113,17 @@ func devRoot() string {
 
 // visibleGPUs: the node's GPUs whose device node this container has, renumbered from 0.
 func visibleGPUs() []gpu {
-	useNodeConfig()
-	if ret := nvml.Init(); ret != nvml.SUCCESS {
+	carried := useCarriedMockConfig()
+	ret := nvml.Init()
+	if carried != "" {
+		os.Remove(carried)
+	}
+	if ret != nvml.SUCCESS {
 		if ret == nvml.ERROR_LIBRARY_NOT_FOUND {
 			fail(noLibrary, 12)
 		}
 		fail(noDriver, 9)
 	}
-	dropNodeConfig()
 	driver, _ := nvml.SystemGetDriverVersion()
 	count, ret := nvml.DeviceGetCount()
 	if ret != nvml.SUCCESS {
