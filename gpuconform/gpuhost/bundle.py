@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[2]
 UNPACK_SCRIPT = Path(__file__).with_name("unpack.py")
 HOST_DIR = "/opt/gpuconform"  # where the host keeps what arrives, while it is warm
 DEFAULT_CHUNK_MIB = 56  # 64 MiB a call, less the checkout that travels too (~3 MiB) and slack
-THIRD_PARTY_PARTS = ("nvidia-device-plugin", "mock-nvml")  # what the host's cluster reads
+THIRD_PARTY_PARTS = ("nvidia-device-plugin", "nvidia-dra-driver-gpu", "mock-nvml")  # the host reads
 XZ = ["xz", "-3", "-T2"]
 
 

@@ -6,6 +6,7 @@ set -u
 H=${GPUCONFORM_HOST_DIR:-/opt/gpuconform}
 PROFILE=${GPUHOST_PROFILE:-gpu-host}          # rehearsal elsewhere: gpu-host-mock
 BROKEN=${GPUHOST_BROKEN-gpu-host-broken}     # empty: no broken variant
+DRA=${GPUHOST_DRA-gpu-host-dra}              # the DRA path on the same node; empty: none
 NODES=${GPUHOST_NODES:-gpu-host}
 OUT=${OUT:-$H/out}
 mkdir -p "$OUT"
@@ -46,6 +47,12 @@ if [ -n "$BROKEN" ] && [ "$rc" = 0 ]; then  # a broken variant says little if th
   python3 -m pytest --cluster="$BROKEN" --reports-dir="$H/reports"
   echo "broken exit $?"
 fi
+if [ -n "$DRA" ]; then  # the other way GPUs are handed out, on the same real node
+  echo "== DRA path: pytest --cluster=$DRA"
+  d0=$(date +%s%N)
+  python3 -m pytest --cluster="$DRA" --reports-dir="$H/reports"
+  echo "dra exit $? wall $(( ($(date +%s%N) - d0) / 1000000 )) ms"
+fi
 if [ "${GPUHOST_RUNBOOK:-1}" = 1 ]; then
 echo "== runbook by hand"
 python3 -m gpuconform.gpuhost.runbook --nodes "$NODES" --timeout "${GPUHOST_RUNBOOK_TIMEOUT:-90}" --out "$OUT/runbook.json"
@@ -58,6 +65,13 @@ if diff "$H/state-before.txt" "$H/state-after.txt"; then echo "host state: uncha
 cp "$H/state-before.txt" "$OUT/"
 rm -f "$H"/reports/latest
 tar czf "$OUT/reports.tar.gz" -C "$H" reports
-echo "== host_run.sh done in $(( $(date +%s) - t0 )) s"
+run_s=$(( $(date +%s) - t0 ))
+echo "== host_run.sh done in $run_s s"
+# The device time this session's calls used on the host: every unpack call, then this run
+# (the lease's start-up and the transfers come on top; the device tool's status says those).
+echo "run $run_s" >>"$H/device-seconds.log"
+awk '{ s += $2; n++ } END { printf "== device time: %.0f s of command time over %d steps\n", s, n }' \
+  "$H/device-seconds.log" | tee "$OUT/device-time.txt"
+cat "$H/device-seconds.log" >>"$OUT/device-time.txt"
 # What was carried goes too (the reports are under $OUT by now), unless $OUT is inside it.
 case "$OUT" in "$H"/*) ;; *) rm -rf "$H" && echo "removed $H" ;; esac

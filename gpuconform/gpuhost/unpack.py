@@ -18,6 +18,8 @@ import tarfile
 import time
 from pathlib import Path
 
+DEVICE_SECONDS = "device-seconds.log"  # one line per call: what, seconds
+
 
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -95,7 +97,11 @@ def main(argv: list[str]) -> int:
         blob.unlink()
         install_wheels(host)
     state = "complete" if complete else f"{have}/{manifest['total']} bytes"
-    print(f"unpack: chunk {index} in {time.monotonic() - started:.1f}s; bundle {state}")
+    seconds = time.monotonic() - started
+    # Each call's time on the host, summed by host_run.sh into the session's device time.
+    with (host / DEVICE_SECONDS).open("a") as log:
+        log.write(f"chunk-{index:02d} {seconds:.1f}\n")
+    print(f"unpack: chunk {index} in {seconds:.1f}s; bundle {state}")
     return 0
 
 

@@ -100,6 +100,10 @@ def test_unpack_extracts_each_piece_once_its_bytes_have_arrived(pieces, tmp_path
     assert (host / "cache" / "bin" / "tool").stat().st_mode & 0o111  # still executable
     assert (host / "more" / "b").stat().st_size == 900_000
     assert not (host / "bundle.blob").exists()
+    # Each call's time is kept for host_run.sh's device-time line, one line per chunk.
+    logged = (host / "device-seconds.log").read_text().splitlines()
+    assert [line.split()[0] for line in logged] == ["chunk-00", "chunk-01", "chunk-02"]
+    assert all(float(line.split()[1]) >= 0 for line in logged)
 
 
 def test_unpack_refuses_a_chunk_out_of_order(pieces, tmp_path):
@@ -123,19 +127,24 @@ def test_unpack_refuses_a_damaged_chunk(pieces, tmp_path):
 
 def test_the_third_party_piece_keeps_the_checksums_of_what_it_carries(tmp_path, monkeypatch):
     src = tmp_path / "third_party"
-    for rel in ("nvidia-device-plugin/v0.20.0/chart.tgz", "mock-nvml/lib.xz", "other/x"):
+    carried_rels = (
+        "nvidia-device-plugin/v0.20.0/chart.tgz",
+        "nvidia-dra-driver-gpu/v25.12.0/chart.tgz",
+        "mock-nvml/lib.xz",
+    )
+    for rel in (*carried_rels, "other/x"):
         (src / rel).parent.mkdir(parents=True, exist_ok=True)
         (src / rel).write_bytes(rel.encode())
-    sums = [f"{'0' * 64}  ./{rel}" for rel in ("nvidia-device-plugin/v0.20.0/chart.tgz",
-                                                 "mock-nvml/lib.xz", "other/x")]  # fmt: skip
+    sums = [f"{'0' * 64}  ./{rel}" for rel in (*carried_rels, "other/x")]
     (src / "SHA256SUMS").write_text("\n".join(sums) + "\n")
     monkeypatch.setenv("GPUCONFORM_THIRD_PARTY", str(src))
     monkeypatch.setenv("GPUCONFORM_CACHE", str(tmp_path / "cache"))
     piece = bundle.third_party_piece()
     names = bundle.read_tar_names(piece.path)
     assert "third_party/nvidia-device-plugin/v0.20.0/chart.tgz" in names
+    assert "third_party/nvidia-dra-driver-gpu/v25.12.0/chart.tgz" in names  # the DRA path
     assert "third_party/mock-nvml/lib.xz" in names
     assert not any(name.startswith("third_party/other") for name in names)
     with tarfile.open(piece.path) as tar:
         carried = tar.extractfile("third_party/SHA256SUMS").read().decode().splitlines()
-    assert carried == sums[:2]
+    assert carried == sums[:3]
