@@ -28,6 +28,7 @@ from pathlib import Path
 from gpuconform.gpuhost import hosttools, prebuilt
 from gpuconform.gpuhost.unpack import sha256  # the host's own check, the same function
 from gpuconform.sim import node_images, third_party, toolchain
+from gpuconform.sim.staging import staging_path
 
 REPO = Path(__file__).resolve().parents[2]
 UNPACK_SCRIPT = Path(__file__).with_name("unpack.py")
@@ -66,7 +67,7 @@ def _tar(name: str, base: Path, members: list[str], compress: bool) -> Path:
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{name}.tmp")
+    tmp = staging_path(out)
     with tmp.open("wb") as sink:
         tar = subprocess.Popen(
             ["tar", "-C", str(base), "-cf", "-", *members],
@@ -174,7 +175,7 @@ def source_piece(ref: str = "HEAD") -> Piece:
     name = f"source-{commit[:12]}.tar.xz"
     out = pieces_dir() / name
     if not out.exists():
-        tmp = out.with_name(f".{name}.tmp")
+        tmp = staging_path(out)
         with tmp.open("wb") as sink:
             archive = subprocess.Popen(
                 ["git", "-C", str(REPO), "archive", "--prefix=src/", commit],

@@ -20,6 +20,7 @@ import yaml
 from gpuconform.gpuhost import prebuilt
 from gpuconform.sim import third_party, toolchain
 from gpuconform.sim.oci import ImageSpec, write_archive
+from gpuconform.sim.staging import staging_path
 
 IMAGES_FILE = Path(__file__).with_name("images.yaml")
 BUSYBOX = Path("/bin/busybox")  # Debian's busybox-static, as the upstream Dockerfiles copy it
@@ -84,7 +85,7 @@ def compile_c(source: Path, out: Path, flags: list[str], libs: tuple[str, ...] =
     if shutil.which("gcc") is None:
         raise ImageError(f"building {out.name} needs gcc; run `make node-deps`")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
+    tmp = staging_path(out)
     proc = subprocess.run(
         ["gcc", *flags, "-o", str(tmp), str(source), *libs], capture_output=True, text=True
     )

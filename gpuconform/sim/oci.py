@@ -15,6 +15,8 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gpuconform.sim.staging import staging_path
+
 LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar"
 CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
@@ -160,7 +162,7 @@ def write_archive(spec: ImageSpec, dest: Path) -> str:
         },
     }
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
+    tmp = staging_path(dest)
     with tarfile.open(tmp, mode="w") as tar:
         for name in ["blobs", "blobs/sha256"]:
             tar.addfile(_tar_info(name, tarfile.DIRTYPE, 0o755))

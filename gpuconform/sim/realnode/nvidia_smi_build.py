@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 from gpuconform.sim import toolchain
+from gpuconform.sim.staging import staging_path
 
 SOURCE_DIR = Path(__file__).with_name("nvidia_smi")
 SOURCES = ("go.mod", "go.sum", "main.go")
@@ -28,11 +29,11 @@ def nvidia_smi_binary() -> Path:
         name="nvidia-smi (simulated)", module="", version="", packages={}, ldflags={}, cgo=True
     )
     toolchain.check_cgo_needs(component)
-    work = out_dir / "src"
+    work = staging_path(out_dir / "src")  # a build beside ours copies into its own
     work.mkdir(parents=True, exist_ok=True)
     for name in SOURCES:
         shutil.copy(SOURCE_DIR / name, work / name)
-    tmp = out_dir / ".nvidia-smi.tmp"
+    tmp = staging_path(binary)
     toolchain.run_go(
         ["go", "build", "-ldflags", "-s -w", "-o", str(tmp), "."],
         work,
@@ -40,4 +41,5 @@ def nvidia_smi_binary() -> Path:
         toolchain.go_env(cgo=True),
     )
     tmp.replace(binary)
+    shutil.rmtree(work, ignore_errors=True)
     return binary
