@@ -43,6 +43,13 @@ def test_a_chart_path_outside_the_repo_in_the_space_form_is_the_charts(tmp_path)
     assert "tests/" not in proc.stdout  # the project's testpaths (suites/), not the cwd
 
 
+def test_the_suite_runs_where_pytest_kind_is_not_installed(tmp_path):
+    # --kubeconfig is pytest-kind's option; the lent GPU host has no pytest-kind.
+    proc = collect(REPO, tmp_path, "-p", "no:pytest-kind", "--cluster=sim")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"{SUITE_CHECKS} tests collected" in proc.stdout
+
+
 def test_clusters_yaml_is_found_in_the_working_directory_first(tmp_path):
     (tmp_path / "clusters.yaml").write_text(
         "profiles:\n  mine:\n    context: mine\n    chart: {repo: https://example.invalid}\n"

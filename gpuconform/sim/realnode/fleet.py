@@ -87,7 +87,8 @@ def start_real_nodes(
     # What every node shares is built once, before the nodes start side by side.
     toolchain.ensure_node_toolchain(log)
     node_images.build_archives()
-    if any(node.gpus > 0 for node in nodes):
+    # Only a SIMULATED driver root carries our nvidia-smi; a host's driver has its own.
+    if any(node.gpus > 0 and node.driver == "mock" for node in nodes):
         nvidia_smi_binary()
     reals = []
     for index, node in enumerate(nodes):
