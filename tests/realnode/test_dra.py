@@ -25,6 +25,7 @@ from gpuconform.dra_workload import (
     unschedulable_reason,
     with_bystander,
 )
+from gpuconform.sim.realnode.driver_root import CONFIG_IN_ROOT, ROOT_IN_NODE_DIR
 from gpuconform.wait import WaitTimeout, wait_for
 
 NAMESPACE = "default"
@@ -83,7 +84,7 @@ def dra_driver(real_cluster, helm, core):
 
 def _node_gpus(real_cluster, node: str) -> list[dict]:
     """The node's GPUs as its driver root's mock NVML config describes them."""
-    path = real_cluster.paths.state_dir / "nodes" / node / "driver/etc/nvml-mock/config.yaml"
+    path = real_cluster.paths.state_dir / "nodes" / node / ROOT_IN_NODE_DIR / CONFIG_IN_ROOT
     return yaml.safe_load(path.read_text())["devices"]
 
 
@@ -279,7 +280,7 @@ def test_only_the_container_that_claims_a_gpu_sees_one(core, resource, custom, n
 
 def _nvidia_smi(real_cluster, node: str) -> list[dict[str, str]]:
     """nvidia-smi on the node: the driver root's own, on its own library and device nodes."""
-    root = real_cluster.paths.state_dir / "nodes" / node / "driver"
+    root = real_cluster.paths.state_dir / "nodes" / node / ROOT_IN_NODE_DIR
     out = subprocess.run(
         [str(root / "usr/bin/nvidia-smi"), "--query-gpu=uuid,name,driver_version",
          "--format=csv,noheader"],
@@ -303,7 +304,7 @@ def test_a_node_with_a_broken_driver_root_is_named(core, resource, custom, real_
     """The DRA plugin restarts on a node whose driver root lost nvidia-smi: the chart's init
     container never passes its driver check, and readiness names that node."""
     node = "real-strict-0"
-    smi = real_cluster.paths.state_dir / "nodes" / node / "driver/usr/bin/nvidia-smi"
+    smi = real_cluster.paths.state_dir / "nodes" / node / ROOT_IN_NODE_DIR / "usr/bin/nvidia-smi"
     hidden = smi.with_name("nvidia-smi.hidden")
     smi.rename(hidden)
     try:

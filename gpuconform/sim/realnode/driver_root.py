@@ -31,6 +31,8 @@ from gpuconform.sim.realnode.nvidia_smi_build import nvidia_smi_binary
 NVIDIA_MAJOR = 195  # the NVIDIA driver's character-device major
 NVIDIACTL_MINOR = 255
 CONFIG_IN_ROOT = "etc/nvml-mock/config.yaml"
+# Where a node keeps its driver root: its view of /run/nvidia/driver (init.py's NODE_MOUNTS).
+ROOT_IN_NODE_DIR = "root/run/nvidia/driver"
 # The mock reads its GPUs from MOCK_NVML_CONFIG; without it, it reports 8 default A100s.
 MOCK_CONFIG_ENV = "MOCK_NVML_CONFIG"
 # nvidia_smi/main.go's configStart and configEnd, around the config appended to the tool.

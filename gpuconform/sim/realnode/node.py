@@ -164,7 +164,7 @@ class RealNode:
             driver = host_driver.driver_root(self.dir, hidden)
         else:
             driver = driver_root.build_driver_root(
-                self.dir / "root" / "run/nvidia/driver",
+                self.dir / driver_root.ROOT_IN_NODE_DIR,
                 self.spec.name,
                 self.spec.gpu,
                 self.spec.gpus,
