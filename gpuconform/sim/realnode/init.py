@@ -63,7 +63,15 @@ def mount_node_dirs(node_dir: Path) -> None:
 
 
 def mount_toolkit(bin_dir: str) -> None:
-    Path(TOOLKIT_DIR).mkdir(parents=True, exist_ok=True)
+    """The toolkit's binaries where the GPU Operator puts them, when the host lets us."""
+    try:
+        Path(TOOLKIT_DIR).mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        # The lent GPU host keeps its own driver under a read-only /usr/local/nvidia. Only a
+        # chart whose cdi.nvidiaHookPath points here needs the mount (values/cdi-strict.yaml);
+        # the gpu-host profiles keep the chart's defaults.
+        log(f"toolkit not mounted at {TOOLKIT_DIR}: {err.strerror}")
+        return
     subprocess.run(["mount", "--bind", "-o", "ro", bin_dir, TOOLKIT_DIR], check=True)
 
 
