@@ -100,6 +100,17 @@ def real_chart(version: str = "0.20.0") -> Path:
     return chart
 
 
+def shipped_profiles() -> dict:
+    """The project's clusters.yaml profiles, their values files' paths made absolute: a
+    profiles file elsewhere finds values files next to itself."""
+    profiles = yaml.safe_load((REPO / "clusters.yaml").read_text())["profiles"]
+    for profile in profiles.values():
+        for chart in (profile.get("chart"), (profile.get("dra") or {}).get("chart")):
+            if isinstance(chart, dict) and chart.get("values"):
+                chart["values"] = [str(REPO / v) for v in chart["values"]]
+    return profiles
+
+
 def write_profiles(tmp_path: Path, profiles: dict) -> Path:
     """A clusters.yaml with a `base` profile: the shipped `sim` settings, no simulation."""
     base = yaml.safe_load((REPO / "clusters.yaml").read_text())["profiles"]["sim"]

@@ -14,6 +14,7 @@ from tests.suite.conftest import (
     preinstalled_plugin,
     remove_kept_run,
     run_suite,
+    shipped_profiles,
     write_profiles,
 )
 
@@ -52,7 +53,7 @@ def assert_clean_refusal(run, message: str, api: client.ApiClient | None) -> Non
 def test_unknown_profile_lists_the_known_ones(tmp_path):
     run = run_suite(tmp_path, "--cluster=prod-gpu-typo")
     assert_clean_refusal(run, "unknown cluster 'prod-gpu-typo'", None)
-    assert "(profiles: in-cluster, sim, sim-dra, sim-faulty" in run.output
+    assert f"(profiles: {', '.join(sorted(shipped_profiles()))}" in run.output
 
 
 @pytest.mark.parametrize(

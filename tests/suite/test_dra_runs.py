@@ -8,7 +8,7 @@ import json
 
 import yaml
 
-from tests.suite.conftest import REPO, outcome, run_suite
+from tests.suite.conftest import REPO, outcome, run_suite, shipped_profiles
 
 DRA_CHECKS = (
     "test_dra_is_ready_on_every_gpu_node",
@@ -24,12 +24,8 @@ def _facts(run) -> dict:
 
 
 def _profiles(tmp_path, **profiles) -> str:
-    shipped = yaml.safe_load((REPO / "clusters.yaml").read_text())["profiles"]
-    # Values files are found next to the profiles file: this one is elsewhere.
-    chart = shipped["sim-dra"]["dra"]["chart"]
-    chart["values"] = [str(REPO / v) for v in chart["values"]]
     path = tmp_path / "clusters.yaml"
-    path.write_text(yaml.safe_dump({"profiles": shipped | profiles}))
+    path.write_text(yaml.safe_dump({"profiles": shipped_profiles() | profiles}))
     return str(path)
 
 

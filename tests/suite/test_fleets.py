@@ -15,7 +15,13 @@ from kubernetes import client
 
 from gpuconform.fleet import COUNT_LABEL
 from gpuconform.sim.nodes import PROFILES_DIR
-from tests.suite.conftest import REPO, labelled_leftovers, outcome, run_suite, write_profiles
+from tests.suite.conftest import (
+    labelled_leftovers,
+    outcome,
+    run_suite,
+    shipped_profiles,
+    write_profiles,
+)
 
 POOLS = ("training", "inference", "shared")
 PER_POOL = (
@@ -69,9 +75,8 @@ def broken_pool_profiles(tmp_path: Path) -> str:
     inference["taints"].append({"key": "sku", "value": "gpu", "effect": "NoSchedule"})
     node_profile = tmp_path / "mixed-fleet-tainted.yaml"
     node_profile.write_text(yaml.safe_dump(nodes))
-    shipped = yaml.safe_load((REPO / "clusters.yaml").read_text())["profiles"]
+    shipped = shipped_profiles()
     mixed = shipped["sim-mixed"]
-    mixed["chart"]["values"] = [str(REPO / v) for v in mixed["chart"]["values"]]
     broken = {"extends": "sim-mixed", "simulated": {"nodes": str(node_profile)}}
     path = tmp_path / "clusters.yaml"
     profiles = {"sim": shipped["sim"], "sim-mixed": mixed, "broken": broken}
