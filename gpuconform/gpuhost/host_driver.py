@@ -16,6 +16,7 @@ from pathlib import Path
 HOST_ROOT = Path("/")
 HIDDEN_ROOT = "hidden-driver-root"
 GPU_FILE = "host-gpu.csv"  # what the host's nvidia-smi says, for the report header
+OPERATOR_DRIVER_ROOT = "/run/nvidia/driver"  # where the GPU Operator shows a node's driver
 QUERY = ["--query-gpu=index,name,uuid,driver_version", "--format=csv,noheader"]
 
 
@@ -30,6 +31,36 @@ def driver_root(node_dir: Path, hidden: bool) -> Path:
     empty = node_dir / HIDDEN_ROOT
     empty.mkdir(parents=True, exist_ok=True)
     return empty
+
+
+def nvml_path(ld_cache: str) -> str | None:
+    """The first libnvidia-ml.so.1 in ``ldconfig -p`` output (the one the loader takes)."""
+    for line in ld_cache.splitlines():
+        name, _, path = line.strip().partition(" => ")
+        if name.startswith("libnvidia-ml.so.1 "):
+            return path.strip()
+    return None
+
+
+def operator_layout(root: str = OPERATOR_DRIVER_ROOT) -> dict[str, str]:
+    """Bind mounts (node path -> host path) that show the host's driver at ``root`` in the
+    layout the GPU Operator's driver container gives it: ``usr/bin`` (nvidia-smi's
+    directory), ``usr/lib64`` (libnvidia-ml.so.1's, as the host's ld cache names it) and
+    ``dev``. NVIDIA's DRA driver looks for its driver only in such standard directories
+    (its chart's kubelet-plugin-prestart.sh); the lent H200 keeps its driver in
+    /usr/local/nvidia/{bin,lib64}. Nothing is copied: the node sees the host's own files."""
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        raise HostDriverError("nvidia-smi is not on PATH: this host has no NVIDIA driver")
+    cache = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
+    nvml = nvml_path(cache)
+    if nvml is None:
+        raise HostDriverError("the host's ld cache has no libnvidia-ml.so.1 (ldconfig -p)")
+    return {
+        f"{root}/usr/bin": str(Path(smi).resolve().parent),
+        f"{root}/usr/lib64": str(Path(nvml).resolve().parent),
+        f"{root}/dev": "/dev",
+    }
 
 
 def record_host_gpus(node_dir: Path) -> str:

@@ -14,6 +14,7 @@ from gpuconform.sim.nodes import NodeProfileError, load_node_profile, parse_node
 
 CLUSTERS = Path(__file__).resolve().parents[2] / "clusters.yaml"
 VECTORADD = "nvcr.io/nvidia/k8s/cuda-sample:vectoradd-cuda12.5.0"
+DATA = CLUSTERS.parent / "tests/data/gpu-host"
 
 
 def test_the_gpu_host_profile_runs_the_cuda_workload_on_one_host_node():
@@ -120,3 +121,19 @@ def test_every_base_image_carries_the_glibc_the_real_driver_libraries_link():
         names = {Path(dest).name for dest in spec.files}
         assert set(GLIBC_SIBLINGS) <= names, ref
         assert "libc.so.6" in names, ref
+
+
+def test_the_nvml_the_hosts_loader_takes_is_found_in_its_ld_cache():
+    # The lent H200's `ldconfig -p` (its node probe, tests/data/gpu-host/2026-12-01-s2): the
+    # driver lives in /usr/local/nvidia/lib64, which NVIDIA's DRA driver does not search.
+    probe = (DATA / "2026-12-01-s2" / "node-probe.txt").read_text()
+    assert host_driver.nvml_path(probe) == "/usr/local/nvidia/lib64/libnvidia-ml.so.1"
+    assert host_driver.nvml_path("\tlibcuda.so.1 (libc6,x86-64) => /lib/libcuda.so.1\n") is None
+
+
+def test_the_dra_profile_on_the_host_takes_the_hosts_driver_in_the_operators_layout():
+    profile = resolve_profile("gpu-host-dra", CLUSTERS)
+    assert profile.allocation == "dra"
+    assert "nvidiaDriverRoot=/run/nvidia/driver" in profile.dra.set
+    nodes = load_node_profile(profile.simulated_nodes)
+    assert [(n.driver, n.accept_envvar_unprivileged) for n in nodes] == [("host", False)]

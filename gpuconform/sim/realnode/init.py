@@ -102,6 +102,10 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # PID 1 has no default handler
     mount_node_dirs(node_dir)
     mount_toolkit(plan["bin"])
+    for target, source in plan.get("binds", {}).items():
+        # Under the node's own driver-root directory (NODE_MOUNTS), so nothing lands on the host.
+        Path(target).mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "--rbind", source, target], check=True)
     print("mounted", flush=True)  # the parent wires the network into our namespace now
     if sys.stdin.readline().strip() != "network-ready":
         log("the parent gave up before wiring the network")

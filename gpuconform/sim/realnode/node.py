@@ -124,12 +124,14 @@ class RealNode:
                 cluster_cidr=network.POD_CIDR,
             )
         )
+        binds: dict[str, str] = {}
         if self.spec.gpus > 0:
-            self._prepare_driver(root / "etc/cdi/nvidia.yaml")
+            binds = self._prepare_driver(root / "etc/cdi/nvidia.yaml")
         labels = ",".join(f"{k}={v}" for k, v in sorted(self.spec.labels.items()))
         archives = node_images.build_archives()  # every image images.yaml defines
         plan = {
             "bin": str(bin_dir),
+            "binds": binds,  # node path -> host path, bound in the node's mount namespace
             "images": {ref: str(path) for ref, path in archives.items()},
             "containerd": [str(bin_dir / "containerd"), "--config", "/etc/containerd/config.toml"],
             "kubelet": [
@@ -146,7 +148,7 @@ class RealNode:
         (self.dir / "plan.json").write_text(json.dumps(plan, indent=2))
         cgroups.create(self.cgroup_root)
 
-    def _prepare_driver(self, spec_path: Path) -> None:
+    def _prepare_driver(self, spec_path: Path) -> dict[str, str]:
         """The driver root and its CDI spec; a fault (faults.yaml) changes the driver root.
 
         ``nvml: absent`` (broken-driver): no libnvidia-ml.so in the driver root. nvidia-ctk
@@ -154,14 +156,17 @@ class RealNode:
         without one: containers that ask for GPUs fail in the runtime (unresolvable CDI devices).
         ``nvml_devices: 0`` (no-devices): nvidia-ctk refuses to write a spec without devices
         (``invalid device, empty device edits``), with the same result.
+        Returns the bind mounts the node needs for its driver (a host driver's layout).
         """
         fault = load_faults().get(self.spec.fault or "", {})
+        binds: dict[str, str] = {}
         spec_expected = fault.get("nvml") != "absent" and fault.get("nvml_devices") != 0
         if self.spec.driver == "host":
             hidden = fault.get("driver_root") == "hidden"
             spec_expected = not hidden
             host_driver.record_host_gpus(self.dir)
             driver = host_driver.driver_root(self.dir, hidden)
+            binds = {} if hidden else host_driver.operator_layout()
         else:
             driver = driver_root.build_driver_root(
                 self.dir / driver_root.ROOT_IN_NODE_DIR,
@@ -176,6 +181,7 @@ class RealNode:
             if spec_expected:
                 raise
             (self.dir / "cdi-generate.log").write_text(f"{err}\n")
+        return binds
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self, timeout_s: float = 60) -> None:
