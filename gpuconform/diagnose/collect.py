@@ -167,10 +167,13 @@ def collect(
     affected: list[str] = []
     core = ctx.kube.core
     daemonsets = find_plugin_daemonsets(ctx)
+    # On the DRA path (or where it may be: auto) the DRA driver's namespace is the plugin's:
+    # every pod there (kubelet plugin, controller) is the driver's.
+    dra = [ctx.profile.dra.namespace] if ctx.profile.allocation != "device-plugin" else []
     plugin = list(
-        dict.fromkeys([ctx.profile.namespace, *(d.metadata.namespace for d in daemonsets)])
+        dict.fromkeys([ctx.profile.namespace, *dra, *(d.metadata.namespace for d in daemonsets)])
     )
-    ours = {ctx.profile.namespace, ctx.workload_namespace, ctx.probe_namespace}
+    ours = {ctx.profile.namespace, ctx.workload_namespace, ctx.probe_namespace, *dra}
     for ns in _namespaces(ctx, plugin):
         pods = core.list_namespaced_pod(ns).items
         if ns not in ours:  # someone else's namespace (kube-system...): the plugin's pods only
@@ -221,7 +224,13 @@ def collect(
                     f"logs of {ns}/{pod.metadata.name} were not read"
                 )
                 continue
-            for cs in pod.status.container_statuses or []:
+            # Init containers first: one that never finishes (the DRA driver's driver check, an
+            # operator's validator) says why in its own log.
+            statuses = [
+                *(pod.status.init_container_statuses or []),
+                *(pod.status.container_statuses or []),
+            ]
+            for cs in statuses:
                 current = _logs(ctx, pod, cs.name, previous=False)
                 if current:
                     got.add(

@@ -55,6 +55,10 @@ def test_a_node_with_a_broken_dra_setup_is_not_conformant_and_named(tmp_path):
     message = failure.get("message", "")
     assert "gpu-dra-broken-0: no Ready DRA kubelet plugin (init container" in message, message
     assert "gpu-node-0" not in message and "gpu-node-1" not in message, message
+    # The diagnostics kept the init container's own log: NVIDIA's driver check, saying what it
+    # did not find under the driver root (kubelet-plugin-prestart.sh).
+    init_logs = list((run.report_dir / "diagnostics").glob("pod-*/init-container.log"))
+    assert any("libnvidia-ml.so.1: not found" in p.read_text() for p in init_logs), init_logs
 
 
 def test_a_runtime_that_leaks_gpus_to_unclaimed_containers_is_named_with_the_fix(tmp_path):
