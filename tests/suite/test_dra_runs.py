@@ -42,6 +42,7 @@ def test_sim_dra_is_conformant_and_the_report_says_the_dra_path_ran(tmp_path):
     )
     assert _facts(run)["GPU allocation"] == "dra (the profile says allocation: dra)"
     assert _facts(run)["DRA driver chart"] == "nvidia-dra-driver-gpu 25.12.0"
+    assert "chart" not in _facts(run)  # the device plugin's chart was never installed
 
 
 def test_a_node_with_a_broken_dra_setup_is_not_conformant_and_named(tmp_path):
