@@ -26,8 +26,10 @@ def _facts(run) -> dict:
 def _profiles(tmp_path, **profiles) -> str:
     shipped = yaml.safe_load((REPO / "clusters.yaml").read_text())["profiles"]
     # Values files are found next to the profiles file: this one is elsewhere.
-    chart = shipped["sim-dra"]["dra"]["chart"]
-    chart["values"] = [str(REPO / v) for v in chart["values"]]
+    for profile in shipped.values():
+        for chart in (profile.get("chart"), (profile.get("dra") or {}).get("chart")):
+            if chart and chart.get("values"):
+                chart["values"] = [str(REPO / v) for v in chart["values"]]
     path = tmp_path / "clusters.yaml"
     path.write_text(yaml.safe_dump({"profiles": shipped | profiles}))
     return str(path)
@@ -59,12 +61,18 @@ def test_a_node_with_a_broken_dra_setup_is_not_conformant_and_named(tmp_path):
     message = failure.get("message", "")
     assert "gpu-dra-broken-0: no Ready DRA kubelet plugin (init container" in message, message
     assert "gpu-node-0" not in message and "gpu-node-1" not in message, message
+    # The diagnosis reads the init container's own words (the real prestart script's check).
+    diagnosis = (
+        run.report_dir / "diagnostics" / "diagnosis-test_dra_is_ready_on_every_gpu_node.txt"
+    ).read_text()
+    assert "The DRA driver's kubelet plugin waits in its init container" in diagnosis, diagnosis
+    assert "> Check failed. Has the NVIDIA GPU driver been set up?" in diagnosis, diagnosis
 
 
 def test_a_runtime_that_leaks_gpus_to_unclaimed_containers_is_named_with_the_fix(tmp_path):
-    # sim-dra on the toolkit's default runtime setting (sim-real's nodes).
+    # sim-dra on the toolkit's default runtime setting (sim-envvar-leak's nodes).
     profiles = _profiles(
-        tmp_path, leaky={"extends": "sim-dra", "simulated": {"nodes": "real-healthy"}}
+        tmp_path, leaky={"extends": "sim-dra", "simulated": {"nodes": "envvar-leak"}}
     )
     run = run_suite(tmp_path, "--cluster=leaky", f"--profiles={profiles}")
     assert run.returncode != 0 and "NOT CONFORMANT" in run.output
