@@ -167,10 +167,15 @@ def collect(
     affected: list[str] = []
     core = ctx.kube.core
     daemonsets = find_plugin_daemonsets(ctx)
+    # The DRA driver's namespace too (where it exists): its kubelet plugin is the node's GPU
+    # allocator on the DRA path, and the namespace holds nothing else.
+    dra_namespace = ctx.profile.dra.namespace
     plugin = list(
-        dict.fromkeys([ctx.profile.namespace, *(d.metadata.namespace for d in daemonsets)])
+        dict.fromkeys(
+            [ctx.profile.namespace, *(d.metadata.namespace for d in daemonsets), dra_namespace]
+        )
     )
-    ours = {ctx.profile.namespace, ctx.workload_namespace, ctx.probe_namespace}
+    ours = {ctx.profile.namespace, dra_namespace, ctx.workload_namespace, ctx.probe_namespace}
     for ns in _namespaces(ctx, plugin):
         pods = core.list_namespaced_pod(ns).items
         if ns not in ours:  # someone else's namespace (kube-system...): the plugin's pods only
@@ -221,7 +226,13 @@ def collect(
                     f"logs of {ns}/{pod.metadata.name} were not read"
                 )
                 continue
-            for cs in pod.status.container_statuses or []:
+            # Init containers too: the DRA kubelet plugin's driver check waits in one and
+            # says why there (Check failed. Has the NVIDIA GPU driver been set up?).
+            statuses = [
+                *(pod.status.init_container_statuses or []),
+                *(pod.status.container_statuses or []),
+            ]
+            for cs in statuses:
                 current = _logs(ctx, pod, cs.name, previous=False)
                 if current:
                     got.add(

@@ -167,6 +167,24 @@ def test_an_xid_on_one_gpu_is_named_with_its_node_gpu_and_fix(tmp_path):
     assert rows["gpu-node-0"]["gpus_unhealthy"] == 0 and rows["gpu-node-0"]["healthy"]
 
 
+def test_a_gpu_leaking_into_a_pod_without_a_request_is_diagnosed_with_the_fix(tmp_path):
+    # sim-envvar-leak: the toolkit's default (NVIDIA_VISIBLE_DEVICES honoured from unprivileged
+    # containers) on real nodes; the CUDA image's =all hands every GPU to a pod with no request.
+    run = run_suite(tmp_path, "--cluster=sim-envvar-leak")
+    assert run.returncode == 1, run.output[-3000:]
+    cases = run.junit()
+    failed = [name for name, case in cases.items() if outcome(case) == "failure"]
+    assert failed == ["test_pod_without_gpu_request_sees_no_gpu"], failed
+    diagnostics = run.report_dir / "diagnostics"
+    diagnosis = (diagnostics / "diagnosis-test_pod_without_gpu_request_sees_no_gpu.txt").read_text()
+    assert diagnosis.startswith("1. [container-runtime] A container that asked for no GPU"), (
+        diagnosis
+    )
+    assert "accept-nvidia-visible-devices-envvar-when-unprivileged = false" in diagnosis
+    assert "deviceListStrategy cdi-cri" in diagnosis
+    assert "k8s-device-plugin/issues/87" in diagnosis
+
+
 def test_selecting_one_step_still_installs_and_cleans_up(tmp_path, shared_cluster, shared_api):
     profiles = external_profiles(tmp_path, shared_cluster)
     run = run_suite(tmp_path, "--cluster=ext", f"--profiles={profiles}", "-k", "workload")
