@@ -67,6 +67,10 @@ def test_a_node_with_a_broken_dra_setup_is_not_conformant_and_named(tmp_path):
     ).read_text()
     assert "The DRA driver's kubelet plugin waits in its init container" in diagnosis, diagnosis
     assert "> Check failed. Has the NVIDIA GPU driver been set up?" in diagnosis, diagnosis
+    assert "The node publishes no GPUs for Dynamic Resource Allocation" in diagnosis, diagnosis
+    # Only the broken node fails: the others refuse NVIDIA_VISIBLE_DEVICES as real-dra's do.
+    failed = [name for name, case in run.junit().items() if outcome(case) == "failure"]
+    assert failed == ["test_dra_is_ready_on_every_gpu_node"], failed
 
 
 def test_a_runtime_that_leaks_gpus_to_unclaimed_containers_is_named_with_the_fix(tmp_path):

@@ -504,3 +504,24 @@ def test_the_dra_plugins_pcie_root_warning_is_no_cause():
     explanation = explained(text, source="plugin-log")
     assert explanation.primary is None
     assert [f.signature.id for f in explanation.findings] == ["dra-pcie-root-unavailable"]
+
+
+def test_a_node_without_resourceslices_is_named_and_ranked_after_its_cause():
+    # The dra step's own finding (gpuconform/dra_checks.py), then the plugin's init container.
+    failure = (
+        "DRA not ready: gpu-dra-broken-0: no Ready DRA kubelet plugin (init container "
+        "init-container still running: its driver check has not passed); gpu-dra-broken-0: "
+        "publishes no ResourceSlice (fix: see the kubelet plugin's log)\n"
+    )
+    alone = explained(failure, source="failure").primary
+    assert alone.signature.id == "dra-no-resourceslice"
+    assert "gpu-dra-broken-0" in alone.cause and "init-container" in alone.signature.remediation
+    init_log = (
+        "Check failed. Has the NVIDIA GPU driver been set up? It is expected to be installed "
+        "under NVIDIA_DRIVER_ROOT (currently set to '/') in the host filesystem.\n"
+    )
+    both = explain([Evidence("failure", "check", failure), Evidence("plugin-log", "p", init_log)])
+    assert [f.signature.id for f in both.causes] == [
+        "dra-driver-root-check-failed",
+        "dra-no-resourceslice",
+    ]
