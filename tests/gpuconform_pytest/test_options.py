@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-SUITE_CHECKS = 14
+# suites/ as collected: the dra step's 5 are deselected only once the gate has run.
+SUITE_CHECKS = 20
 
 
 def collect(cwd: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -40,6 +40,7 @@ STEPS = [
     "test_over_request_stays_pending_with_insufficient_gpus",
     "test_pod_without_gpu_request_sees_no_gpu",
     "test_no_gpu_went_unhealthy_during_the_run",
+    "test_every_gpu_has_utilisation_and_memory_metrics",
     "test_upgrade_rolls_out_and_gpu_pods_keep_running",
     "test_uninstall_removes_the_plugin",
     "test_nothing_with_the_run_id_remains",
@@ -55,6 +56,8 @@ def test_full_run_against_sim_passes_and_reports_every_step(tmp_path):
     assert "no --upgrade-from given" in upgrade.find("skipped").get("message")
     shared = cases.pop("test_a_shared_gpu_runs_two_pods_at_once")
     assert "configures no GPU sharing" in shared.find("skipped").get("message")
+    metrics = cases.pop("test_every_gpu_has_utilisation_and_memory_metrics")
+    assert "names no accelerator metrics exporter" in metrics.find("skipped").get("message")
     assert all(outcome(c) == "passed" for c in cases.values())
     html = run.html()
     for step in STEPS:
@@ -175,6 +178,12 @@ def test_a_gpu_leaking_into_a_pod_without_a_request_is_diagnosed_with_the_fix(tm
     cases = run.junit()
     failed = [name for name, case in cases.items() if outcome(case) == "failure"]
     assert failed == ["test_pod_without_gpu_request_sees_no_gpu"], failed
+    # No exporter on the sim: the metrics step says so, in the report too.
+    skipped = cases["test_every_gpu_has_utilisation_and_memory_metrics"].find("skipped")
+    assert "names no accelerator metrics exporter" in skipped.get("message"), skipped.attrib
+    assert "The profile names no accelerator metrics exporter: set accelerator_metrics" in (
+        run.html()
+    )
     diagnostics = run.report_dir / "diagnostics"
     diagnosis = (diagnostics / "diagnosis-test_pod_without_gpu_request_sees_no_gpu.txt").read_text()
     assert diagnosis.startswith("1. [container-runtime] A container that asked for no GPU"), (

@@ -56,7 +56,7 @@ def test_steps_come_in_runbook_order_with_durations_and_reasons():
     grouped = group_by_step(tests)
     names = [s.name for s in grouped]
     assert names == [s.name for s in steps()] + ["custom-step"]
-    assert names[:10] == [
+    assert names[:11] == [
         "preflight",
         "install",
         "readiness",
@@ -65,6 +65,7 @@ def test_steps_come_in_runbook_order_with_durations_and_reasons():
         "workload",
         "scheduling",
         "health",
+        "metrics",
         "upgrade",
         "uninstall",
     ]
