@@ -17,7 +17,7 @@ from gpuconform.run import RunContext
 from gpuconform_pytest.shared import step_of
 from gpuconform_pytest.state import RunState
 
-DRA_STEPS = {"preflight", "dra"}  # what runs on the DRA path
+DRA_STEPS = {"preflight", "dra", "metrics"}  # what runs on the DRA path (metrics: both)
 
 
 class AllocationError(RuntimeError):

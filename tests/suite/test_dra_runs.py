@@ -36,7 +36,7 @@ def _profiles(tmp_path, **profiles) -> str:
 
 
 def test_sim_dra_is_conformant_and_the_report_says_the_dra_path_ran(tmp_path):
-    run = run_suite(tmp_path, "--cluster=sim-dra")
+    run = run_suite(tmp_path, "--cluster=sim-dra", "--ai-conformance")
     assert run.returncode == 0, run.output[-3000:]
     assert "CONFORMANT - profile sim-dra" in run.output
     cases = run.junit()
@@ -48,6 +48,27 @@ def test_sim_dra_is_conformant_and_the_report_says_the_dra_path_ran(tmp_path):
     )
     assert _facts(run)["GPU allocation"] == "dra (the profile says allocation: dra)"
     assert _facts(run)["DRA driver chart"] == "nvidia-dra-driver-gpu 25.12.0"
+    # --ai-conformance: the program's evidence beside the report, each requirement's status
+    # in the verdict; the metrics requirement is not claimed (the sim names no exporter).
+    assert (run.report_dir / "junit.xml").is_file()
+    evidence = yaml.safe_load((run.report_dir / "ai-conformance.yaml").read_text())
+    assert evidence["metadata"]["kubernetesVersion"] == "v1.34"
+    status = {r["id"]: r["status"] for reqs in evidence["spec"].values() for r in reqs}
+    assert status == {
+        "dra_support": "Implemented",
+        "accelerator_metrics": "",
+        "secure_accelerator_access": "Implemented",
+    }
+    log = (run.report_dir / "e2e.log").read_text()
+    assert "test_two_claims_get_two_distinct_gpus: passed" in log
+    # The metrics step runs on the DRA path too; here it says why it has nothing to read.
+    assert "test_every_gpu_has_utilisation_and_memory_metrics: skipped" in log
+    assert "The profile names no accelerator metrics exporter" in log
+    for line in (
+        "AI Conformance dra_support (MUST): Implemented - passed: ",
+        "AI Conformance accelerator_metrics (MUST): not assessed - not shown by this run",
+    ):
+        assert line in run.output and line in run.html(), line
 
 
 def test_a_node_with_a_broken_dra_setup_is_not_conformant_and_named(tmp_path):
