@@ -45,7 +45,8 @@ def snapshot(state: RunState) -> None:
     if ctx is None or state.snapshot is not None:
         return
     try:
-        snap = take_snapshot(ctx)
+        dra_path = state.allocation is not None and state.allocation[0] == "dra"
+        snap = take_snapshot(ctx, dra_path)
     except Exception as err:  # the report must not fail a run; the matrix says it is missing
         ctx.progress(f"node matrix: could not read the cluster: {err}")
         return

@@ -48,6 +48,11 @@ def test_sim_dra_is_conformant_and_the_report_says_the_dra_path_ran(tmp_path):
     )
     assert _facts(run)["GPU allocation"] == "dra (the profile says allocation: dra)"
     assert _facts(run)["DRA driver chart"] == "nvidia-dra-driver-gpu 25.12.0"
+    # The node matrix judges DRA nodes by their ResourceSlice pool, not nvidia.com/gpu.
+    assert "GPU nodes: 3 OK" in run.output, run.output[-3000:]
+    nodes = json.loads((run.report_dir / "summary.json").read_text())["nodes"]
+    gpu_rows = [n for n in nodes if n["expected"]]
+    assert [(n["gpus_advertised"], n["healthy"]) for n in gpu_rows] == [(8, True)] * 3
     # --ai-conformance: the program's evidence beside the report, each requirement's status
     # in the verdict; the metrics requirement is not claimed (the sim names no exporter).
     assert (run.report_dir / "junit.xml").is_file()
@@ -82,6 +87,7 @@ def test_a_node_with_a_broken_dra_setup_is_not_conformant_and_named(tmp_path):
     message = failure.get("message", "")
     assert "gpu-dra-broken-0: no Ready DRA kubelet plugin (init container" in message, message
     assert "gpu-node-0" not in message and "gpu-node-1" not in message, message
+    assert "GPU nodes: 2 OK, 1 broken (gpu-dra-broken-0)" in run.output, run.output[-3000:]
     # The diagnosis reads the init container's own words (the real prestart script's check).
     diagnosis = (
         run.report_dir / "diagnostics" / "diagnosis-test_dra_is_ready_on_every_gpu_node.txt"
