@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from gpuconform.metrics import MetricsEndpoint, MetricsSettingError, parse_endpoint
 from gpuconform.pools import GpuPool, PoolError, parse_pools, pool_fields
 
 DEFAULTS_FILE = Path(__file__).with_name("profile_defaults.yaml")
@@ -108,6 +109,7 @@ class Profile:
     workload_pod: WorkloadPod = field(default_factory=WorkloadPod)
     allocation: str = "device-plugin"
     dra: DraSource = field(default_factory=DraSource)
+    accelerator_metrics: MetricsEndpoint | None = None  # the exporter; None: step skipped
 
     @property
     def simulated(self) -> bool:
@@ -323,6 +325,10 @@ def _build(name: str, data: dict[str, Any], base: Path) -> Profile:
     budget = _positive(name, "diagnostics.budget_s", data["diagnostics"]["budget_s"])
     simulated = data.get("simulated") or {}
     allocation, dra = _allocation(name, data, base)
+    try:
+        metrics = parse_endpoint(name, data.get("accelerator_metrics"))
+    except MetricsSettingError as err:
+        raise ProfileError(str(err)) from None
     return Profile(
         name=name,
         kubeconfig=_resolve_path(data.get("kubeconfig"), base) if data.get("kubeconfig") else None,
@@ -357,6 +363,7 @@ def _build(name: str, data: dict[str, Any], base: Path) -> Profile:
         diagnostics_budget_s=budget,
         allocation=allocation,
         dra=dra,
+        accelerator_metrics=metrics,
     )
 
 

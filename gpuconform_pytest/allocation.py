@@ -17,7 +17,7 @@ from gpuconform.run import RunContext
 from gpuconform_pytest.shared import step_of
 from gpuconform_pytest.state import RunState
 
-DRA_STEPS = {"preflight", "dra"}  # what runs on the DRA path
+DRA_STEPS = {"preflight", "dra", "metrics"}  # what runs on the DRA path (metrics: both)
 
 
 class AllocationError(RuntimeError):
@@ -55,3 +55,11 @@ def skip_device_plugin_step(item: pytest.Item, state: RunState) -> None:
     path, why = state.allocation
     if path == "dra":
         pytest.skip(f"a device-plugin step: GPUs are handed out by the DRA driver ({why})")
+
+
+def leaves_dra_step(item: pytest.Item, nextitem: pytest.Item, state: RunState) -> bool:
+    """On the DRA path, whether ``item`` is the dra step's last check: its module's fixtures
+    (the DRA driver it installed) are torn down next, so the node matrix reads the cluster now."""
+    if state.allocation is None or state.allocation[0] != "dra":
+        return False
+    return step_of(item)[0] == "dra" and step_of(nextitem)[0] != "dra"

@@ -87,8 +87,12 @@ class Lifecycle:
         steps.skip_if_a_need_failed(item, self.state)
 
     def before_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
-        if self.state is not None and nextitem is None:
+        if self.state is None:
+            return
+        if nextitem is None:
             report.snapshot(self.state)  # the session fixtures (the installed plugin) go next
+        elif allocation.leaves_dra_step(item, nextitem, self.state):
+            report.snapshot(self.state)  # the dra step's fixture (the DRA driver) goes next
 
     def after_check(
         self, item: pytest.Item, call: pytest.CallInfo, result: pytest.TestReport

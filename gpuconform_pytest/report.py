@@ -45,7 +45,8 @@ def snapshot(state: RunState) -> None:
     if ctx is None or state.snapshot is not None:
         return
     try:
-        snap = take_snapshot(ctx)
+        dra_path = state.allocation is not None and state.allocation[0] == "dra"
+        snap = take_snapshot(ctx, dra_path)
     except Exception as err:  # the report must not fail a run; the matrix says it is missing
         ctx.progress(f"node matrix: could not read the cluster: {err}")
         return
@@ -113,7 +114,7 @@ def summary_sections(state: RunState) -> list[str]:
     if view is None:
         return []
     sections = [
-        verdict_html(view.verdict),
+        verdict_html(view.verdict, view.requirements),
         node_matrix_html(view.nodes, view.nodes_note),
         steps_html(view.steps, state.details),
     ]
@@ -164,6 +165,8 @@ def write_verdict(terminalreporter: Any, state: RunState) -> None:
     terminalreporter.write_sep("=", "gpuconform verdict")
     for line in node_lines(view.nodes):
         terminalreporter.write_line(line)
+    for requirement in view.requirements:
+        terminalreporter.write_line(f"AI Conformance {requirement.line()}")
     terminalreporter.write_line(
         view.verdict.line(), green=view.verdict.conformant, red=not view.verdict.conformant
     )

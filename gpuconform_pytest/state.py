@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from gpuconform.ai_conformance import Result as RequirementResult
 from gpuconform.diagnose.probe import ProbeResult
 from gpuconform.profile import Profile
 from gpuconform.report.node_matrix import NodeRow, Snapshot
@@ -31,6 +32,7 @@ class ReportView:
     nodes: list[NodeRow]
     nodes_note: str
     trend: list[TrendRow] = field(default_factory=list)
+    requirements: list[RequirementResult] = field(default_factory=list)  # --ai-conformance
 
 
 @dataclass

@@ -297,14 +297,22 @@ def cached_node_probe(ctx: RunContext, node: str, timeout_s: float = PROBE_TIMEO
     return text
 
 
-def probed_gpu_count(ctx: RunContext, node: str) -> int | None:
-    """How many GPUs the node's probe lists (`nvidia-smi -L`); None when it listed none or
-    could not run, so no expectation is made up from a failed probe."""
+def probed_gpu_uuids(ctx: RunContext, node: str) -> list[str] | None:
+    """The UUIDs of the GPUs the node's probe lists (`nvidia-smi -L`); None when it listed
+    none or could not run, so no expectation is made up from a failed probe."""
     probe = parse_probe(cached_node_probe(ctx, node))
     listed = [
-        line for line in probe.text("nvidia-smi -L").splitlines() if GPU_LIST_LINE.match(line)
+        found["uuid"]
+        for line in probe.text("nvidia-smi -L").splitlines()
+        if (found := GPU_LIST_LINE.match(line))
     ]
-    return len(listed) if probe.exit_code("nvidia-smi -L") == 0 and listed else None
+    return listed if probe.exit_code("nvidia-smi -L") == 0 and listed else None
+
+
+def probed_gpu_count(ctx: RunContext, node: str) -> int | None:
+    """How many GPUs the node's probe lists (`nvidia-smi -L`); None as probed_gpu_uuids."""
+    uuids = probed_gpu_uuids(ctx, node)
+    return len(uuids) if uuids else None
 
 
 def node_probe_body(ctx: RunContext, node: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from pathlib import Path
 PROBE_SCRIPT = Path(__file__).with_name("node_probe.sh")
 SECTION = re.compile(r"^=== gpuconform-probe: (.+?) ===$")
 SECTION_EXIT = re.compile(r"^=== gpuconform-probe-exit: (.+) (\d+) ===$")
-GPU_LIST_LINE = re.compile(r"^GPU \d+: (.+?) \(UUID: GPU-[0-9a-fA-F-]+\)")
+GPU_LIST_LINE = re.compile(r"^GPU \d+: (.+?) \(UUID: (?P<uuid>GPU-[0-9a-fA-F-]+)\)")
 CLI_MODEL = re.compile(r"^Model:\s+(.+)$", re.MULTILINE)
 DRIVER_VERSION = re.compile(
     r"(?:Driver Version\s*:\s*|NVRM version:\s+(?:NVIDIA .*?Kernel Module(?: for \S+)?\s+)?)"

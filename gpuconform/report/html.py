@@ -28,13 +28,16 @@ def seconds(value: float) -> str:
     return f"{value:.1f} s"
 
 
-def verdict_html(verdict: Verdict) -> str:
+def verdict_html(verdict: Verdict, requirements: Sequence[Any] = ()) -> str:
+    """The verdict line; with --ai-conformance, each requirement's status under it."""
     state = "pass" if verdict.conformant else "fail"
     fix = f" <b>Fix:</b> {_e(verdict.fix)}" if verdict.fix else ""
+    listed = "".join(f"<li>AI Conformance {_e(r.line())}</li>" for r in requirements)
     return (
         f"<div id='gpuconform-verdict' class='gc-verdict gc-{state}'>"
         f"<strong>{_e(verdict.word)}</strong> - {_e(verdict.context)}: {_e(verdict.reason)}{fix}"
-        "</div>"
+        + (f"<ul class='gc-requirements'>{listed}</ul>" if listed else "")
+        + "</div>"
     )
 
 

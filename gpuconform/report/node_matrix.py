@@ -55,6 +55,15 @@ class NodeRow:
 
 
 @dataclass
+class DraView:
+    """On the DRA path: what each node publishes (its ResourceSlice pool's devices) and the
+    DRA driver's kubelet-plugin pods; a node is judged by these, not nvidia.com/gpu."""
+
+    gpus: dict[str, int]  # node -> devices in its gpu.nvidia.com pool
+    plugin_pods: list[Any]  # the kubelet-plugin DaemonSet's pods
+
+
+@dataclass
 class Snapshot:
     """What the node matrix is built from: objects listed once, at the end of the checks."""
 
@@ -65,6 +74,7 @@ class Snapshot:
     workload_pods: list[Any]  # the run's GPU test pods
     api_calls: int = 0
     seconds: float = 0.0
+    dra: DraView | None = None  # the DRA path's view; None on the device-plugin path
 
 
 def is_gpu_labelled(node: Any) -> bool:
@@ -113,17 +123,19 @@ def _plugin_pod(pods: list[Any]) -> Any | None:
     return max(live, key=lambda p: p.metadata.creation_timestamp or 0, default=None)
 
 
-def _problems(row: NodeRow, wanted: bool, pod: Any) -> list[str]:
+def _problems(row: NodeRow, wanted: bool, pod: Any, dra: bool = False) -> list[str]:
     out = []
     if not row.ready:
         out.append("node not Ready")
+    plugin = "DRA kubelet-plugin" if dra else "device-plugin"
     if pod is None:
-        out.append("no device-plugin pod" + ("" if wanted else " wanted (node affinity)"))
+        out.append(f"no {plugin} pod" + ("" if wanted else " wanted (node affinity)"))
     elif row.plugin_phase != "Running":
         out.append(f"plugin pod {row.plugin_phase}")
     expected = row.gpus_expected
     if (expected is not None and row.gpus_advertised != expected) or not row.gpus_advertised:
-        out.append(f"advertises {row.gpus_advertised} GPUs")
+        verb = "publishes" if dra else "advertises"
+        out.append(f"{verb} {row.gpus_advertised} GPUs" + (" (ResourceSlice)" if dra else ""))
     if row.gpus_unhealthy:
         out.append(f"{row.gpus_unhealthy} GPU(s) unhealthy")
     if any(not w.endswith(("Succeeded", "Running")) for w in row.workload):
@@ -187,7 +199,9 @@ def build_node_matrix(
     or whose expectation has no counts, passes with any positive nvidia.com/gpu count.
     """
     pool_rank = {e.pool: i for i, e in reversed(list(enumerate(expectations.values())))}
-    plugin_pods = owned_pods(snap.daemonsets, snap.plugin_pods)
+    plugin_pods = (
+        snap.dra.plugin_pods if snap.dra else owned_pods(snap.daemonsets, snap.plugin_pods)
+    )
     rows = []
     for node in snap.nodes:
         name = node.metadata.name
@@ -197,12 +211,15 @@ def build_node_matrix(
         want = expectations.get(name) if expected else None
         pod = _plugin_pod([p for p in plugin_pods if p.spec.node_name == name])
         row = _node_row(node, expected, want, pod, snap.workload_pods)
+        if snap.dra is not None:  # GPUs go out by ResourceClaim: judge the published pool
+            row.gpus_advertised = snap.dra.gpus.get(name, 0)
+            row.gpus_unhealthy = 0
         row.probe = probe_facts(probes[name]) if name in probes else None
         row.diagnosis = diagnoses.get(name)
         labels = node.metadata.labels or {}
         placed = not snap.daemonsets or any(matches_placement(ds, labels) for ds in snap.daemonsets)
         row.problems = (
-            _problems(row, placed, pod)
+            _problems(row, placed, pod, dra=snap.dra is not None)
             if expected
             else ["not matched by the profile's GPU node selector"]
         )

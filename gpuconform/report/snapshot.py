@@ -10,16 +10,20 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from kubernetes import client
+
+from gpuconform import dra
 from gpuconform.readiness import is_plugin_daemonset
-from gpuconform.report.node_matrix import Snapshot
+from gpuconform.report.node_matrix import DraView, Snapshot
 from gpuconform.run import RunContext
 from gpuconform.wait import api_retry
 
 WORKLOAD_APP = "app.kubernetes.io/name=gpuconform-workload"  # gpuconform/manifests/gpu-pod.yaml
 
 
-def take_snapshot(ctx: RunContext) -> Snapshot:
-    """Nodes, plugin DaemonSets and pods, GPU test pods: 3 to 4 list calls in all."""
+def take_snapshot(ctx: RunContext, dra_path: bool = False) -> Snapshot:
+    """Nodes, plugin DaemonSets and pods, GPU test pods: 3 to 4 list calls in all; on the DRA
+    path also the ResourceSlices and the DRA driver's pods (2 more)."""
     started = time.monotonic()
     core, apps = ctx.kube.core, ctx.kube.apps
     calls = 0
@@ -45,6 +49,24 @@ def take_snapshot(ctx: RunContext) -> Snapshot:
         ctx.workload_namespace,
         label_selector=f"{ctx.selector},{WORKLOAD_APP}",
     )
+    view = None
+    if dra_path:
+        slices = dra.as_dicts(
+            resource := client.ResourceV1Api(core.api_client),
+            listed(resource.list_resource_slice),
+        )
+        kubelet_plugin = dra.settings()["kubelet_plugin_daemonset"]
+        view = DraView(
+            gpus={node: len(pool.devices) for node, pool in dra.pools(slices).items()},
+            plugin_pods=[
+                p
+                for p in listed(core.list_namespaced_pod, ctx.profile.dra.namespace)
+                if any(
+                    o.kind == "DaemonSet" and o.name == kubelet_plugin
+                    for o in p.metadata.owner_references or []
+                )
+            ],
+        )
     return Snapshot(
         nodes=nodes,
         expected=expected,
@@ -53,4 +75,5 @@ def take_snapshot(ctx: RunContext) -> Snapshot:
         workload_pods=workload_pods,
         api_calls=calls,
         seconds=round(time.monotonic() - started, 3),
+        dra=view,
     )

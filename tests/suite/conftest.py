@@ -48,10 +48,12 @@ def outcome(case: ET.Element) -> str:
     return "passed"
 
 
-# Steps the `sim` profile does not ask for: no --upgrade-from, no GPU sharing.
+# Steps the `sim` profile does not ask for: no --upgrade-from, no GPU sharing, no metrics
+# exporter (the simulated GPUs have no DCGM).
 SKIPPED_BY_SIM_PROFILE = (
     "test_upgrade_rolls_out_and_gpu_pods_keep_running",
     "test_a_shared_gpu_runs_two_pods_at_once",
+    "test_every_gpu_has_utilisation_and_memory_metrics",
 )
 
 

@@ -30,7 +30,7 @@ def _profiles(tmp_path, **profiles) -> str:
 
 
 def test_sim_dra_is_conformant_and_the_report_says_the_dra_path_ran(tmp_path):
-    run = run_suite(tmp_path, "--cluster=sim-dra")
+    run = run_suite(tmp_path, "--cluster=sim-dra", "--ai-conformance")
     assert run.returncode == 0, run.output[-3000:]
     assert "CONFORMANT - profile sim-dra" in run.output
     cases = run.junit()
@@ -43,6 +43,32 @@ def test_sim_dra_is_conformant_and_the_report_says_the_dra_path_ran(tmp_path):
     assert _facts(run)["GPU allocation"] == "dra (the profile says allocation: dra)"
     assert _facts(run)["DRA driver chart"] == "nvidia-dra-driver-gpu 25.12.0"
     assert "chart" not in _facts(run)  # the device plugin's chart was never installed
+    # The node matrix judges DRA nodes by their ResourceSlice pool, not nvidia.com/gpu.
+    assert "GPU nodes: 3 OK" in run.output, run.output[-3000:]
+    nodes = json.loads((run.report_dir / "summary.json").read_text())["nodes"]
+    gpu_rows = [n for n in nodes if n["expected"]]
+    assert [(n["gpus_advertised"], n["healthy"]) for n in gpu_rows] == [(8, True)] * 3
+    # --ai-conformance: the program's evidence beside the report, each requirement's status
+    # in the verdict; the metrics requirement is not claimed (the sim names no exporter).
+    assert (run.report_dir / "junit.xml").is_file()
+    evidence = yaml.safe_load((run.report_dir / "ai-conformance.yaml").read_text())
+    assert evidence["metadata"]["kubernetesVersion"] == "v1.34"
+    status = {r["id"]: r["status"] for reqs in evidence["spec"].values() for r in reqs}
+    assert status == {
+        "dra_support": "Implemented",
+        "accelerator_metrics": "",
+        "secure_accelerator_access": "Implemented",
+    }
+    log = (run.report_dir / "e2e.log").read_text()
+    assert "test_two_claims_get_two_distinct_gpus: passed" in log
+    # The metrics step runs on the DRA path too; here it says why it has nothing to read.
+    assert "test_every_gpu_has_utilisation_and_memory_metrics: skipped" in log
+    assert "The profile names no accelerator metrics exporter" in log
+    for line in (
+        "AI Conformance dra_support (MUST): Implemented - passed: ",
+        "AI Conformance accelerator_metrics (MUST): not assessed - not shown by this run",
+    ):
+        assert line in run.output and line in run.html(), line
 
 
 def test_a_node_with_a_broken_dra_setup_is_not_conformant_and_named(tmp_path):
@@ -60,6 +86,17 @@ def test_a_node_with_a_broken_dra_setup_is_not_conformant_and_named(tmp_path):
     # did not find under the driver root (kubelet-plugin-prestart.sh).
     init_logs = list((run.report_dir / "diagnostics").glob("pod-*/init-container.log"))
     assert any("libnvidia-ml.so.1: not found" in p.read_text() for p in init_logs), init_logs
+    assert "GPU nodes: 2 OK, 1 broken (gpu-dra-broken-0)" in run.output, run.output[-3000:]
+    # The diagnosis reads the init container's own words (the real prestart script's check).
+    diagnosis = (
+        run.report_dir / "diagnostics" / "diagnosis-test_dra_is_ready_on_every_gpu_node.txt"
+    ).read_text()
+    assert "The DRA driver's kubelet plugin waits in its init container" in diagnosis, diagnosis
+    assert "> Check failed. Has the NVIDIA GPU driver been set up?" in diagnosis, diagnosis
+    assert "The node publishes no GPUs for Dynamic Resource Allocation" in diagnosis, diagnosis
+    # Only the broken node fails: the others refuse NVIDIA_VISIBLE_DEVICES as sim's nodes do.
+    failed = [name for name, case in run.junit().items() if outcome(case) == "failure"]
+    assert failed == ["test_dra_is_ready_on_every_gpu_node"], failed
 
 
 def test_a_runtime_that_leaks_gpus_to_unclaimed_containers_is_named_with_the_fix(tmp_path):

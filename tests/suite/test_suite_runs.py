@@ -40,6 +40,7 @@ STEPS = [
     "test_over_request_stays_pending_with_insufficient_gpus",
     "test_pod_without_gpu_request_sees_no_gpu",
     "test_no_gpu_went_unhealthy_during_the_run",
+    "test_every_gpu_has_utilisation_and_memory_metrics",
     "test_upgrade_rolls_out_and_gpu_pods_keep_running",
     "test_uninstall_removes_the_plugin",
     "test_nothing_with_the_run_id_remains",
@@ -55,6 +56,8 @@ def test_full_run_against_sim_passes_and_reports_every_step(tmp_path):
     assert "no --upgrade-from given" in upgrade.find("skipped").get("message")
     shared = cases.pop("test_a_shared_gpu_runs_two_pods_at_once")
     assert "configures no GPU sharing" in shared.find("skipped").get("message")
+    metrics = cases.pop("test_every_gpu_has_utilisation_and_memory_metrics")
+    assert "names no accelerator metrics exporter" in metrics.find("skipped").get("message")
     assert all(outcome(c) == "passed" for c in cases.values())
     html = run.html()
     for step in STEPS:
@@ -165,6 +168,30 @@ def test_an_xid_on_one_gpu_is_named_with_its_node_gpu_and_fix(tmp_path):
     rows = {row["name"]: row for row in summary["nodes"]}
     assert rows["gpu-xid-0"]["gpus_unhealthy"] == 1 and not rows["gpu-xid-0"]["healthy"]
     assert rows["gpu-node-0"]["gpus_unhealthy"] == 0 and rows["gpu-node-0"]["healthy"]
+
+
+def test_a_gpu_leaking_into_a_pod_without_a_request_is_diagnosed_with_the_fix(tmp_path):
+    # sim-envvar-leak: the toolkit's default (NVIDIA_VISIBLE_DEVICES honoured from unprivileged
+    # containers) on real nodes; the CUDA image's =all hands every GPU to a pod with no request.
+    run = run_suite(tmp_path, "--cluster=sim-envvar-leak")
+    assert run.returncode == 1, run.output[-3000:]
+    cases = run.junit()
+    failed = [name for name, case in cases.items() if outcome(case) == "failure"]
+    assert failed == ["test_pod_without_gpu_request_sees_no_gpu"], failed
+    # No exporter on the sim: the metrics step says so, in the report too.
+    skipped = cases["test_every_gpu_has_utilisation_and_memory_metrics"].find("skipped")
+    assert "names no accelerator metrics exporter" in skipped.get("message"), skipped.attrib
+    assert "The profile names no accelerator metrics exporter: set accelerator_metrics" in (
+        run.html()
+    )
+    diagnostics = run.report_dir / "diagnostics"
+    diagnosis = (diagnostics / "diagnosis-test_pod_without_gpu_request_sees_no_gpu.txt").read_text()
+    assert diagnosis.startswith("1. [container-runtime] A container that asked for no GPU"), (
+        diagnosis
+    )
+    assert "accept-nvidia-visible-devices-envvar-when-unprivileged = false" in diagnosis
+    assert "deviceListStrategy cdi-cri" in diagnosis
+    assert "k8s-device-plugin/issues/87" in diagnosis
 
 
 def test_selecting_one_step_still_installs_and_cleans_up(tmp_path, shared_cluster, shared_api):

@@ -53,6 +53,8 @@ def test_every_signature_has_a_test_or_a_scenario():
     scenario_ids = {"no-node-matches-affinity", "container-toolkit-missing", "plugin-crash-loop"}
     scenario_ids.add("podsecurity-rejected")  # tests/suite/test_hardened_clusters.py
     scenario_ids.add("plugin-taint-not-tolerated")  # tests/suite/test_fleets.py
+    scenario_ids.add("gpu-visible-without-request")  # tests/suite/test_suite_runs.py (leak)
+    scenario_ids.add("dra-no-resourceslice")  # tests/suite/test_dra_runs.py (broken DRA node)
     # And on real failures: tests/data/real-world/ (test_corpus_accuracy.py).
     corpus_ids = {
         sig_id

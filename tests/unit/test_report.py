@@ -16,7 +16,7 @@ from gpuconform.fleet import Expectation
 from gpuconform.readiness import unhealthy_note
 from gpuconform.report.html import node_matrix_html, steps_html, verdict_html
 from gpuconform.report.layout import steps
-from gpuconform.report.node_matrix import Snapshot, build_node_matrix
+from gpuconform.report.node_matrix import DraView, Snapshot, build_node_matrix
 from gpuconform.report.steps import group_by_step, sentence
 from gpuconform.report.trend import format_history, load_trend
 from gpuconform.report.verdict import Diagnosis, decide
@@ -56,7 +56,7 @@ def test_steps_come_in_runbook_order_with_durations_and_reasons():
     grouped = group_by_step(tests)
     names = [s.name for s in grouped]
     assert names == [s.name for s in steps()] + ["custom-step"]
-    assert names[:10] == [
+    assert names[:11] == [
         "preflight",
         "install",
         "readiness",
@@ -65,6 +65,7 @@ def test_steps_come_in_runbook_order_with_durations_and_reasons():
         "workload",
         "scheduling",
         "health",
+        "metrics",
         "upgrade",
         "uninstall",
     ]
@@ -537,3 +538,21 @@ def test_node_matrix_groups_rows_by_pool_and_says_where_expectations_come_from()
     # One pool: no Pool column.
     single = build_node_matrix(snap, expecting({"nvidia.com/gpu": 8}), {}, {})
     assert "<th>Pool</th>" not in node_matrix_html(single)
+
+
+def test_on_the_dra_path_nodes_are_judged_by_their_resourceslice_pool():
+    # Neither node advertises nvidia.com/gpu for the DRA path's purpose: gpu-b has 0, which
+    # the device-plugin matrix calls broken; the DRA view says what each node publishes.
+    snap = matrix_snapshot()
+    snap.dra = DraView(
+        gpus={"gpu-a": 8, "gpu-b": 8},
+        plugin_pods=[pod("dra-a", "gpu-a", "dra-uid"), pod("dra-b", "gpu-b", "dra-uid")],
+    )
+    snap.nodes = [n for n in snap.nodes if n.metadata.name != "gpu-outside"]
+    a, b = build_node_matrix(snap, expecting({"nvidia.com/gpu": 8}), {}, {})
+    assert a.healthy and b.healthy, (a.problems, b.problems)
+    assert (b.plugin_pod, b.gpus_advertised) == ("dra-b", 8)
+    snap.dra = DraView(gpus={"gpu-a": 8}, plugin_pods=[pod("dra-a", "gpu-a", "dra-uid")])
+    a, b = build_node_matrix(snap, expecting({"nvidia.com/gpu": 8}), {}, {})
+    assert a.healthy
+    assert b.problems == ["no DRA kubelet-plugin pod", "publishes 0 GPUs (ResourceSlice)"]
