@@ -153,7 +153,8 @@ class RealNode:
         then cannot write a spec, as on a real node whose driver is broken, and the node runs
         without one: containers that ask for GPUs fail in the runtime (unresolvable CDI devices).
         ``nvml_devices: 0`` (no-devices): nvidia-ctk refuses to write a spec without devices
-        (``invalid device, empty device edits``), with the same result.
+        (``invalid device, empty device edits``), with the same result. ``cdi_spec: absent``
+        (cdi-spec-missing): the driver root is whole, but nvidia-ctk is never run.
         """
         fault = load_faults().get(self.spec.fault or "", {})
         spec_expected = fault.get("nvml") != "absent" and fault.get("nvml_devices") != 0
@@ -170,6 +171,9 @@ class RealNode:
                 self.spec.gpus,
                 fault,
             )
+        if fault.get("cdi_spec") == "absent":
+            (self.dir / "cdi-generate.log").write_text("not run: fault cdi-spec-missing\n")
+            return
         try:
             driver_root.generate_cdi_spec(driver, spec_path)
         except driver_root.DriverRootError as err:
