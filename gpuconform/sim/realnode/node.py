@@ -284,7 +284,8 @@ def _kill_namespace_members(node_dir: Path, timeout_s: float = 10) -> None:
         return
     inodes = set((record.get("namespaces") or {}).values())
     deadline = time.monotonic() + timeout_s
-    while members := leftovers.pids_in(inodes, [record["cgroup_root"]]):
+    marker = leftovers.cluster_marker(node_dir.parent.parent)
+    while members := leftovers.pids_in(inodes, [record["cgroup_root"]], marker):
         for member in members:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(member, signal.SIGKILL)
