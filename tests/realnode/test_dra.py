@@ -81,9 +81,15 @@ def dra_driver(real_cluster, helm, core):
     helm("uninstall", "nvdra", "-n", DRA_NAMESPACE, "--wait")
 
 
+def _driver_root(real_cluster, node: str) -> Path:
+    """The node's driver root (realnode/driver_root.py), in the node's directory where init.py
+    bind-mounts it on /run/nvidia/driver."""
+    return real_cluster.paths.state_dir / "nodes" / node / "root/run/nvidia/driver"
+
+
 def _node_gpus(real_cluster, node: str) -> list[dict]:
     """The node's GPUs as its driver root's mock NVML config describes them."""
-    path = real_cluster.paths.state_dir / "nodes" / node / "driver/etc/nvml-mock/config.yaml"
+    path = _driver_root(real_cluster, node) / "etc/nvml-mock/config.yaml"
     return yaml.safe_load(path.read_text())["devices"]
 
 
@@ -279,7 +285,7 @@ def test_only_the_container_that_claims_a_gpu_sees_one(core, resource, custom, n
 
 def _nvidia_smi(real_cluster, node: str) -> list[dict[str, str]]:
     """nvidia-smi on the node: the driver root's own, on its own library and device nodes."""
-    root = real_cluster.paths.state_dir / "nodes" / node / "driver"
+    root = _driver_root(real_cluster, node)
     out = subprocess.run(
         [str(root / "usr/bin/nvidia-smi"), "--query-gpu=uuid,name,driver_version",
          "--format=csv,noheader"],
@@ -303,7 +309,7 @@ def test_a_node_with_a_broken_driver_root_is_named(core, resource, custom, real_
     """The DRA plugin restarts on a node whose driver root lost nvidia-smi: the chart's init
     container never passes its driver check, and readiness names that node."""
     node = "real-strict-0"
-    smi = real_cluster.paths.state_dir / "nodes" / node / "driver/usr/bin/nvidia-smi"
+    smi = _driver_root(real_cluster, node) / "usr/bin/nvidia-smi"
     hidden = smi.with_name("nvidia-smi.hidden")
     smi.rename(hidden)
     try:
