@@ -52,7 +52,9 @@ def assert_clean_refusal(run, message: str, api: client.ApiClient | None) -> Non
 def test_unknown_profile_lists_the_known_ones(tmp_path):
     run = run_suite(tmp_path, "--cluster=prod-gpu-typo")
     assert_clean_refusal(run, "unknown cluster 'prod-gpu-typo'", None)
-    assert "(profiles: in-cluster, sim, sim-dra, sim-faulty" in run.output
+    assert "(profiles: gpu-host, gpu-host-broken, gpu-host-mock, in-cluster, sim, sim-dra," in (
+        run.output
+    )
 
 
 @pytest.mark.parametrize(
