@@ -62,9 +62,9 @@ def test_a_node_with_a_broken_dra_setup_is_not_conformant_and_named(tmp_path):
 
 
 def test_a_runtime_that_leaks_gpus_to_unclaimed_containers_is_named_with_the_fix(tmp_path):
-    # sim-dra on the toolkit's default runtime setting (sim-real's nodes).
+    # sim-dra on the toolkit's default runtime setting (sim-envvar-leak's nodes).
     profiles = _profiles(
-        tmp_path, leaky={"extends": "sim-dra", "simulated": {"nodes": "real-healthy"}}
+        tmp_path, leaky={"extends": "sim-dra", "simulated": {"nodes": "envvar-leak"}}
     )
     run = run_suite(tmp_path, "--cluster=leaky", f"--profiles={profiles}")
     assert run.returncode != 0 and "NOT CONFORMANT" in run.output
