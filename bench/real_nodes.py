@@ -28,8 +28,9 @@ def _rss_kib(pid: int) -> int:
     return 0  # a kernel thread or a zombie
 
 
-def node_rss_mib(record: dict) -> float:
-    pids = leftovers.pids_in(set(record["namespaces"].values()), [record["cgroup_root"]])
+def node_rss_mib(record: dict, state_dir: Path) -> float:
+    marker = leftovers.cluster_marker(state_dir)
+    pids = leftovers.pids_in(set(record["namespaces"].values()), [record["cgroup_root"]], marker)
     total = 0
     for pid in pids:
         try:
@@ -45,7 +46,8 @@ def bench_real_nodes() -> RealNodeCost:
     try:
         cluster.up(PROFILE)
         up_s = time.monotonic() - started
-        rss = [node_rss_mib(r) for r in leftovers.load_records(cluster.paths.state_dir)]
+        state = cluster.paths.state_dir
+        rss = [node_rss_mib(r, state) for r in leftovers.load_records(state)]
     finally:
         stopping = time.monotonic()
         cluster.down(quiet=True)

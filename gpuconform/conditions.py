@@ -31,9 +31,24 @@ def all_ready(names: Iterable[str]) -> Callable[[dict[str, Any]], tuple[bool, st
 
     def check(objects: dict[str, Any]) -> tuple[bool, str]:
         ready = {name for name, obj in objects.items() if is_ready(obj)}
-        return wanted <= ready, f"{len(ready & wanted)}/{len(wanted)} Ready"
+        # A timeout names who is missing and why, as its Ready condition says.
+        short = "; ".join(
+            _why_not_ready(name, objects.get(name)) for name in sorted(wanted - ready)
+        )
+        counted = f"{len(ready & wanted)}/{len(wanted)} Ready"
+        return wanted <= ready, f"{counted} ({short})" if short else counted
 
     return check
+
+
+def _why_not_ready(name: str, obj: Any) -> str:
+    if obj is None:
+        return f"{name}: not registered"
+    conditions = getattr(getattr(obj, "status", None), "conditions", None) or []
+    for c in conditions:
+        if c.type == "Ready":
+            return f"{name}: {c.reason or c.status}: {c.message or ''}".rstrip(": ")
+    return f"{name}: no Ready condition yet"
 
 
 def wait_nodes_ready(

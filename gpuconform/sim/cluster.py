@@ -1,6 +1,7 @@
 """Start and stop the simulated GPU cluster: a real control plane (etcd, kube-apiserver,
-kube-controller-manager, kube-scheduler) run by kwokctl's binary runtime, KWOK nodes from a
-node profile, and the sim agent. Only kubelet, container runtime and GPUs are SIMULATED.
+kube-controller-manager, kube-scheduler) run by kwokctl's binary runtime, and the node
+profile's nodes: real nodes (realnode/: only their GPUs SIMULATED) and KWOK nodes, whose
+kubelet and container runtime the sim agent SIMULATES (started only when there are any).
 """
 
 from __future__ import annotations
@@ -281,7 +282,11 @@ class SimCluster:
                     "--wait",
                     f"{int(timeout_s)}s",
                 )
-            self._start_agent()
+            # The sim agent is the kubelet of KWOK nodes only; real nodes run their own.
+            if kwok_nodes:
+                self._start_agent()
+            else:
+                self.paths.device_plugin_mode.write_text("real")  # the image's own binary
             self._start_chart_repo()
             if real_nodes:
                 fleet.start_real_nodes(

@@ -1,7 +1,9 @@
 """Nothing of a real node survives: after `sim down`, after a `sim up` SIGKILLed while it
-starts the node, and after the node itself is SIGKILLed. Each kind of leftover is listed:
-processes in the node's namespaces (containerd, shims, kubelet, containers), mounts, cgroups,
-iptables rules, veths and the bridge."""
+starts the node (or while it starts the cluster's second node), and after the node itself is
+SIGKILLed. Each kind of leftover is listed on its own (KINDS): processes in the node's
+namespaces or cgroups (containerd, kubelet, kube-proxy, containers), containerd shims, the
+node's namespaces (held by any process or pinned by a mount), mounts, cgroups, iptables rules,
+veths and the bridge."""
 
 from __future__ import annotations
 
@@ -23,7 +25,17 @@ from gpuconform.wait import wait_for
 PROFILE = "real"
 NODE = "real-gpu-0"
 SLEEP_IMAGE = "nvcr.io/nvidia/cuda:12.8.0-base-ubuntu24.04"
-PROCESSES = "processes and namespaces (containerd, shims, kubelet, containers)"
+PROCESSES = leftovers.PROCESSES
+# Every kind the issue names; the inventory must list each, so none is silently unchecked.
+KINDS = {
+    PROCESSES,
+    "containerd shims",
+    "namespaces",
+    "mounts",
+    "cgroups",
+    "iptables rules",
+    "veths and bridge",
+}
 
 
 def _inventory(cluster: SimCluster) -> tuple[list[dict], str, Path, str]:
@@ -35,11 +47,9 @@ def _inventory(cluster: SimCluster) -> tuple[list[dict], str, Path, str]:
 
 def _leftovers(inventory) -> dict[str, list[str]]:
     records, bridge, state, subnet = inventory
-    return {
-        kind: found
-        for kind, found in leftovers.find(records, bridge, state, subnet).items()
-        if found
-    }
+    listed = leftovers.find(records, bridge, state, subnet)
+    assert set(listed) == KINDS, sorted(listed)
+    return {kind: found for kind, found in listed.items() if found}
 
 
 def _wait_until(condition, what: str, timeout_s: float = 60) -> None:
@@ -47,6 +57,13 @@ def _wait_until(condition, what: str, timeout_s: float = 60) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"timed out after {timeout_s}s waiting for {what}"
         time.sleep(0.1)  # a file written by another process: no event to wait on
+
+
+def _node_iptables(cluster: SimCluster) -> str:
+    unshare = (cluster.paths.state_dir / "nodes" / NODE / "unshare.pid").read_text().strip()
+    (init,) = Path(f"/proc/{unshare}/task/{unshare}/children").read_text().split()
+    save = ["nsenter", "-t", init, "-n", "iptables-save"]
+    return subprocess.run(save, capture_output=True, text=True, check=True).stdout
 
 
 def _run_sleeping_pod(cluster: SimCluster) -> None:
@@ -78,9 +95,14 @@ def test_sim_down_leaves_nothing():
         found = _leftovers(inventory)
         # While up, the lists are not empty: the check can see what it looks for.
         processes = " ".join(found[PROCESSES])
-        for what in ("containerd)", "containerd-shim", "kubelet", "kube-proxy", "(sleep)"):
+        for what in ("containerd)", "kubelet", "kube-proxy", "(sleep)", "(pause)"):
             assert what in processes, f"{what} not seen among the node's processes: {processes}"
-        assert found.get("veths and bridge")
+        assert "containerd-shim" in " ".join(found["containerd shims"]), found
+        assert found["namespaces"] and found["veths and bridge"] and found["cgroups"], found
+        # kube-proxy's and CNI's rules live in the node's network namespace (network.py), so
+        # they go with it; the host has none to leave behind, then or now.
+        assert "KUBE-SERVICES" in _node_iptables(cluster), "kube-proxy wrote no rules"
+        assert "iptables rules" not in found, found
         assert any(
             Path(p).exists()
             for r in inventory[0]
@@ -91,8 +113,9 @@ def test_sim_down_leaves_nothing():
     assert _leftovers(inventory) == {}
 
 
-def test_an_interrupted_start_is_cleaned_up_by_sim_down():
-    name = f"gpuconform-rkill-{os.getpid()}"
+def _start_interrupted(name: str) -> tuple[subprocess.Popen, SimCluster]:
+    """`sim up` in a child process, returned once the real node's namespaces exist (the node
+    is not ready yet)."""
     cluster = SimCluster(name, log=lambda line: None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "gpuconform.cli", "sim", "up", "--name", name, "--nodes", PROFILE],
@@ -101,11 +124,21 @@ def test_an_interrupted_start_is_cleaned_up_by_sim_down():
     )
     record = cluster.paths.state_dir / "nodes" / NODE / "node.json"
     try:
-        # SIGKILL `sim up` once the node's namespaces exist, before the node is ready.
         _wait_until(
             lambda: record.exists() and "namespaces" in json.loads(record.read_text() or "{}"),
             "the real node's namespaces",
         )
+    except BaseException:
+        proc.kill()
+        cluster.down(quiet=True)
+        raise
+    return proc, cluster
+
+
+def test_an_interrupted_start_is_cleaned_up_by_sim_down():
+    proc, cluster = _start_interrupted(f"gpuconform-rkill-{os.getpid()}")
+    try:
+        # SIGKILL `sim up` once the node's namespaces exist, before the node is ready.
         proc.kill()
         proc.wait(timeout=10)
         inventory = _inventory(cluster)
@@ -115,6 +148,22 @@ def test_an_interrupted_start_is_cleaned_up_by_sim_down():
             proc.kill()
         cluster.down(quiet=True)
     assert _leftovers(inventory) == {}
+
+
+def test_ctrl_c_during_start_cleans_up_by_itself():
+    """Ctrl-C while `sim up` starts the node: `sim up` removes what it started, no `sim down`."""
+    proc, cluster = _start_interrupted(f"gpuconform-rint-{os.getpid()}")
+    try:
+        inventory = _inventory(cluster)
+        assert _leftovers(inventory), "nothing started yet: the test would be blind"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) != 0  # interrupted, not started
+        assert _leftovers(inventory) == {}
+        assert not cluster.paths.state_dir.exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        cluster.down(quiet=True)
 
 
 def test_a_sigkilled_node_takes_its_processes_and_sim_down_the_rest():

@@ -141,7 +141,8 @@ def test_cli_bad_node_profile_is_one_clear_line(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
         f"gpuconform: error: {bad}: node_groups[0]: unknown fault 'melted'; "
-        "known faults: broken-driver, driver-hidden, mig-enabled, no-devices, unlabeled, xid"
+        "known faults: broken-driver, cdi-spec-missing, driver-hidden, mig-enabled, no-devices, "
+        "unlabeled, xid"
     ]
     assert "Traceback" not in proc.stderr
 

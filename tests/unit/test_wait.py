@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import urllib3
 
 from gpuconform import wait
+from gpuconform.conditions import all_ready
 
 
 def listing(items, version):
@@ -39,3 +40,20 @@ def test_a_connection_reset_mid_watch_relists_and_goes_on(monkeypatch):
         timeout_s=5,
     )
     assert objects["a"].ready and len(calls) == 2
+
+
+def test_waiting_for_nodes_names_those_not_ready_and_why():
+    def node(status: str, reason: str, message: str) -> SimpleNamespace:
+        ready = SimpleNamespace(type="Ready", status=status, reason=reason, message=message)
+        return SimpleNamespace(status=SimpleNamespace(conditions=[ready]))
+
+    done, progress = all_ready(["a", "b", "c"])(
+        {
+            "a": node("True", "KubeletReady", "kubelet is posting ready status"),
+            "b": node("False", "KubeletNotReady", "container runtime network not ready"),
+        }
+    )
+    assert not done
+    assert progress == (
+        "1/3 Ready (b: KubeletNotReady: container runtime network not ready; c: not registered)"
+    )

@@ -155,7 +155,8 @@ class RealNode:
         then cannot write a spec, as on a real node whose driver is broken, and the node runs
         without one: containers that ask for GPUs fail in the runtime (unresolvable CDI devices).
         ``nvml_devices: 0`` (no-devices): nvidia-ctk refuses to write a spec without devices
-        (``invalid device, empty device edits``), with the same result.
+        (``invalid device, empty device edits``), with the same result. ``cdi_spec: absent``
+        (cdi-spec-missing): the driver root is whole, but nvidia-ctk is never run.
         Returns the bind mounts the node needs for its driver (a host driver's layout).
         """
         fault = load_faults().get(self.spec.fault or "", {})
@@ -175,6 +176,9 @@ class RealNode:
                 self.spec.gpus,
                 fault,
             )
+        if fault.get("cdi_spec") == "absent":
+            (self.dir / "cdi-generate.log").write_text("not run: fault cdi-spec-missing\n")
+            return binds
         try:
             driver_root.generate_cdi_spec(driver, spec_path)
         except driver_root.DriverRootError as err:
@@ -286,7 +290,8 @@ def _kill_namespace_members(node_dir: Path, timeout_s: float = 10) -> None:
         return
     inodes = set((record.get("namespaces") or {}).values())
     deadline = time.monotonic() + timeout_s
-    while members := leftovers.pids_in(inodes, [record["cgroup_root"]]):
+    marker = leftovers.cluster_marker(node_dir.parent.parent)
+    while members := leftovers.pids_in(inodes, [record["cgroup_root"]], marker):
         for member in members:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(member, signal.SIGKILL)
