@@ -71,6 +71,7 @@ class Catalogue:
     components: tuple[Component, ...]
     error_words: re.Pattern[str]
     report_fields: re.Pattern[str]
+    quiet_levels: re.Pattern[str]
     source_components: dict[str, str]
 
     def all_signatures(self) -> list[Signature]:
@@ -175,6 +176,7 @@ def load_catalogue(folder: Path = CATALOGUE_DIR) -> Catalogue:
             ]
             error_words = re.compile(doc["error_words"])
             report_fields = re.compile(doc["report_fields"])
+            quiet_levels = re.compile(doc["quiet_levels"])
             source_components = dict(doc["source_components"])
         elif path.name == "scheduler.yaml":
             gpu_terms = re.compile(doc["gpu_terms"])
@@ -203,6 +205,7 @@ def load_catalogue(folder: Path = CATALOGUE_DIR) -> Catalogue:
         tuple(components),
         error_words,
         report_fields,
+        quiet_levels,
         source_components,
     )
 

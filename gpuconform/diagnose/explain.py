@@ -20,6 +20,7 @@ from gpuconform.diagnose.catalogue import load_catalogue
 from gpuconform.diagnose.fallback import decisive_finding, naming_finding
 from gpuconform.diagnose.healthy import DriverHealth, probe_driver_health, read_driver_health
 from gpuconform.diagnose.model import EXACT, Evidence, Finding, Signature, where_of
+from gpuconform.diagnose.owner import attributed
 from gpuconform.diagnose.parse import message_lines, wrapped_messages
 from gpuconform.diagnose.probe import ProbeResult, parse_probe
 from gpuconform.diagnose.structured import Hit, code_hits, fit_error_hits, superseded_removed
@@ -120,6 +121,8 @@ def load_signatures(path: Path = SIGNATURES_FILE) -> tuple[list[str], list[Signa
             hardware=bool(item.get("hardware", False)),
             symptom=bool(item.get("symptom", False)),
             detail=item.get("detail"),
+            unless=tuple(re.compile(p) for p in item.get("unless") or ()),
+            layer_by=item.get("layer_by"),
         )
         for item in data["signatures"]
     ]
@@ -241,8 +244,9 @@ def explain(evidence: list[Evidence]) -> Explanation:
                 healthy_drivers[item.node or item.subject] = probe
     findings: dict[tuple[str, str], Finding] = {}
     healthy: list[HealthyFinding] = []
+    working = set(healthy_drivers)
     for item in evidence:
-        found, seen = match_item(item, signatures, set(healthy_drivers))
+        found, seen = match_item(item, signatures, working)
         if (positive := healthy_finding(item, found)) is not None:
             healthy.append(positive)
         if not any(f.signature.severity == "error" and not f.signature.symptom for f in found):
@@ -250,8 +254,12 @@ def explain(evidence: list[Evidence]) -> Explanation:
             # symptom - a crash loop - explains no line's cause).
             lines = message_lines(item.text)
             decisive = decisive_finding(item, _node_of(item), lines, seen, load_catalogue())
-            found += [decisive] if decisive else []
+            # A guessed driver fault on a node whose probe shows a working driver is
+            # contradicted, as a known one would be (e.g. one nvidia-smi query failing there).
+            if decisive and usable(decisive.signature, item.source, decisive.node, working):
+                found.append(decisive)
         for finding in found:
+            finding = attributed(finding, item, load_catalogue())
             findings.setdefault((finding.signature.id, item.node or item.subject), finding)
     if not findings and not healthy:
         # Never silent: text that names a GPU-stack component says which, even with no error.

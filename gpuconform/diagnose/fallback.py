@@ -69,7 +69,7 @@ def decisive_finding(
     for n, line in enumerate(lines):
         if n in explained or not catalogue.error_words.search(line):
             continue
-        if catalogue.report_fields.search(line):
+        if catalogue.report_fields.search(line) or catalogue.quiet_levels.search(line):
             continue
         component = _component_of_line(line, catalogue) or default
         if component is not None:

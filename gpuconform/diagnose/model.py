@@ -58,6 +58,9 @@ class Signature:
     # about a missing label ("pci-0300_10de" where the selectors want "pci-10de") stands
     # only where the wanted one is not there too.
     unless: tuple[re.Pattern[str], ...] = field(default=(), hash=False, compare=False)
+    # `image`: the layer is that of the component owning the image in the matched line
+    # (owner.py), e.g. an image that could not be pulled; `layer` is the default.
+    layer_by: str | None = None
 
     def applies_to(self, source: str) -> bool:
         return not self.sources or source in self.sources or source == "file"

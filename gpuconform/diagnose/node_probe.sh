@@ -33,16 +33,75 @@ section() {
   echo "=== gpuconform-probe-exit: $name $rc ==="
 }
 
-# Where the driver's user-space lives: the host itself, the GPU Operator's containerized
-# driver (/run/nvidia/driver, a whole root filesystem) or GKE's (/home/kubernetes/bin/nvidia,
-# bin/ and lib64/). A containerized driver is not in the host's linker cache, and that is fine.
-DRIVER_ROOT=/
-for candidate in /run/nvidia/driver /home/kubernetes/bin/nvidia; do
-  for lib in usr/lib/x86_64-linux-gnu usr/lib/aarch64-linux-gnu usr/lib64 lib64; do
-    if [ -e "$HOST_ROOT$candidate/$lib/libnvidia-ml.so.1" ]; then
-      DRIVER_ROOT="$candidate"; DRIVER_LIBS="$candidate/$lib"; break 2
-    fi
+# The NVIDIA Container Toolkit's config: the host's, or the GPU Operator's beside its toolkit.
+OPERATOR_TOOLKIT=/usr/local/nvidia/toolkit
+TOOLKIT_CONFIGS="/etc/nvidia-container-runtime/config.toml $OPERATOR_TOOLKIT/.config/nvidia-container-runtime/config.toml"
+CDI_DIRS="/etc/cdi /var/run/cdi"
+TOOLKIT_CONFIG=
+for f in $TOOLKIT_CONFIGS; do
+  if [ -f "$HOST_ROOT$f" ]; then TOOLKIT_CONFIG="$f"; break; fi
+done
+
+# A key's value in one [table] of the toolkit's TOML config (quotes dropped).
+toolkit_value() {
+  [ -n "$TOOLKIT_CONFIG" ] || return 0
+  awk -v table="[$1]" -v key="$2" '
+    /^[ \t]*\[/ { gsub(/[ \t]/, ""); current = $0; next }
+    current == table && $0 ~ "^[ \t]*" key "[ \t]*=" {
+      sub(/^[^=]*=[ \t]*/, ""); sub(/[ \t]*#.*$/, ""); gsub(/"/, ""); print; exit
+    }' "$HOST_ROOT$TOOLKIT_CONFIG"
+}
+
+# The runtime's mode decides whether it needs nvidia-container-cli: `legacy` (and `auto`, which
+# resolves to legacy unless a container asks for CDI devices) runs it as a prestart hook;
+# `cdi` and `csv` inject what a CDI spec (or CSV files) name and never call it.
+RUNTIME_MODE="$(toolkit_value nvidia-container-runtime mode)"
+[ -n "$TOOLKIT_CONFIG" ] && [ -z "$RUNTIME_MODE" ] && RUNTIME_MODE=auto
+
+LIB_DIRS="usr/lib/x86_64-linux-gnu usr/lib/aarch64-linux-gnu usr/lib64 lib64 usr/lib lib"
+# The libraries' directory under a candidate driver root, if libnvidia-ml.so.1 is there.
+driver_libs_in() {
+  for lib in $LIB_DIRS; do
+    if [ -e "$HOST_ROOT$1/$lib/libnvidia-ml.so.1" ]; then echo "$1/$lib"; return 0; fi
   done
+  return 1
+}
+
+# The driver root a CDI spec names: the root of the libnvidia-ml it mounts into containers.
+cdi_driver_root() {
+  for dir in $CDI_DIRS; do
+    for spec in "$HOST_ROOT$dir"/*.yaml "$HOST_ROOT$dir"/*.json; do
+      [ -f "$spec" ] || continue
+      path="$(grep -oE '"?hostPath"?: *"?/[^" ,]*/libnvidia-ml\.so[^" ,]*' "$spec" | head -n 1 | sed -E 's#^"?hostPath"?: *"?##')"
+      for lib in $LIB_DIRS; do
+        case "$path" in */"$lib"/libnvidia-ml.so*) echo "${path%/"$lib"/libnvidia-ml.so*}"; return 0 ;; esac
+      done
+    done
+  done
+  return 1
+}
+
+# Where the driver's user-space lives, found as the toolkit finds it: the root the node's CDI
+# spec mounts libraries from, the root its config gives nvidia-container-cli
+# ([nvidia-container-cli] root), then the usual places - the GPU Operator's containerized
+# driver (/run/nvidia/driver, a whole root filesystem) or GKE's (/home/kubernetes/bin/nvidia,
+# bin/ and lib64/) - then the host itself. A containerized driver is not in the host's linker
+# cache, and that is fine.
+DRIVER_ROOT=/
+DRIVER_ROOT_FROM="the host (no other driver root holds libnvidia-ml.so.1)"
+for candidate in "cdi:$(cdi_driver_root)" "config:$(toolkit_value nvidia-container-cli root)" \
+    known:/run/nvidia/driver known:/home/kubernetes/bin/nvidia; do
+  root="${candidate#*:}"
+  case "$root" in ""|/) continue ;; esac
+  if libs="$(driver_libs_in "$root")"; then
+    DRIVER_ROOT="$root"; DRIVER_LIBS="$libs"
+    case "$candidate" in
+      cdi:*) DRIVER_ROOT_FROM="the CDI spec's libnvidia-ml" ;;
+      config:*) DRIVER_ROOT_FROM="$TOOLKIT_CONFIG [nvidia-container-cli] root" ;;
+      *) DRIVER_ROOT_FROM="a known driver location" ;;
+    esac
+    break
+  fi
 done
 
 # A host path as in_host's commands see it (the simulated node's root is a directory here).
@@ -50,16 +109,42 @@ in_host_path() {
   if [ -n "$GPUCONFORM_SIM" ]; then echo "$HOST_ROOT$1"; else echo "$1"; fi
 }
 
-# The driver's own tools, from its root: chroot into a containerized driver (what the GPU
-# Operator documents), GKE's bin/ with its lib64/.
+# The driver's own tools, from its root: chroot into a whole root filesystem (the GPU
+# Operator's driver container, what its docs say to do); otherwise the root's own binary with
+# the root's libraries (GKE's bin/ and lib64/, a driver root of libraries and tools only).
 driver_tool() {
-  case "$DRIVER_ROOT" in
-    /) in_host "$@" ;;
-    /home/kubernetes/bin/nvidia)
-      tool="$1"; shift
-      in_host env LD_LIBRARY_PATH="$(in_host_path "$DRIVER_LIBS")" "$(in_host_path "$DRIVER_ROOT/bin/$tool")" "$@" ;;
-    *) if [ -n "$GPUCONFORM_SIM" ]; then "$@"; else chroot "$HOST_ROOT$DRIVER_ROOT" "$@"; fi ;;
-  esac
+  tool="$1"; shift
+  if [ "$DRIVER_ROOT" = "/" ]; then in_host "$tool" "$@"; return; fi
+  if [ -e "$HOST_ROOT$DRIVER_ROOT/bin/sh" ]; then
+    if [ -n "$GPUCONFORM_SIM" ]; then "$tool" "$@"; else chroot "$HOST_ROOT$DRIVER_ROOT" "$tool" "$@"; fi
+    return
+  fi
+  for bin in usr/bin bin; do
+    if [ -x "$HOST_ROOT$DRIVER_ROOT/$bin/$tool" ]; then
+      in_host env LD_LIBRARY_PATH="$(in_host_path "$DRIVER_LIBS")" "$(in_host_path "$DRIVER_ROOT/$bin/$tool")" "$@"
+      return
+    fi
+  done
+  if [ -n "$GPUCONFORM_SIM" ]; then "$tool" "$@"; return; fi  # the simulated tools on PATH
+  echo "tool not found: $tool (not in the driver root $DRIVER_ROOT)"
+  return 127
+}
+
+# What the toolkit is told: its config's mode and roots, and the CDI specs it may read.
+toolkit_summary() {
+  if [ -n "$TOOLKIT_CONFIG" ]; then
+    echo "# $TOOLKIT_CONFIG"
+    echo "nvidia-container-runtime mode = $RUNTIME_MODE"
+    grep -nE '^[[:space:]]*(\[|root[[:space:]]*=|runtimes[[:space:]]*=|spec-dirs[[:space:]]*=)' "$HOST_ROOT$TOOLKIT_CONFIG"
+  else
+    echo "no nvidia-container-runtime config (looked for: $TOOLKIT_CONFIGS)"
+  fi
+  for dir in $CDI_DIRS; do
+    for spec in "$HOST_ROOT$dir"/*; do
+      [ -f "$spec" ] && echo "CDI spec: ${spec#"$HOST_ROOT"}"
+    done
+  done
+  echo "driver root $DRIVER_ROOT from $DRIVER_ROOT_FROM"
 }
 
 # The seed runbook's `nvidia-container-cli -k -d /dev/tty info`: a pod has no TTY, so the
@@ -68,7 +153,6 @@ CLI_DEBUG="$(mktemp 2>/dev/null || echo /tmp/gpuconform-cli-debug.log)"
 # The GPU Operator installs the toolkit off the host's PATH, with its libraries beside it.
 CLI=nvidia-container-cli
 CLI_LIBS=
-OPERATOR_TOOLKIT=/usr/local/nvidia/toolkit
 if ! has_tool nvidia-container-cli && [ -e "$HOST_ROOT$OPERATOR_TOOLKIT/nvidia-container-cli" ]; then
   CLI="$(in_host_path "$OPERATOR_TOOLKIT")/nvidia-container-cli"
   CLI_LIBS="$(in_host_path "$OPERATOR_TOOLKIT")"
@@ -83,9 +167,12 @@ cli_info() {
 
 section "host" uname -a
 section "driver root" --file echo "$DRIVER_ROOT"
+section "container toolkit" --file toolkit_summary
 if has_tool nvidia-container-cli || [ -n "$CLI_LIBS" ]; then
   section "nvidia-container-cli info" --file cli_info
   section "nvidia-container-cli debug log" --file cat "$CLI_DEBUG"
+elif [ "$RUNTIME_MODE" = cdi ] || [ "$RUNTIME_MODE" = csv ]; then
+  section "nvidia-container-cli info" --file sh -c "echo 'tool not found: nvidia-container-cli (not needed: nvidia-container-runtime mode = $RUNTIME_MODE)'; exit 127"
 else
   section "nvidia-container-cli info" nvidia-container-cli info
 fi

@@ -133,3 +133,87 @@ def test_on_a_real_h200_host_the_driver_is_found_in_the_host_root_and_healthy():
     assert {f.signature.id: f.signature.severity for f in explanation.findings} == {
         "container-toolkit-missing": "warning"
     }
+
+
+def _probe_with(tmp_path: Path, files: dict[str, str]) -> str:
+    """Run the probe on a host root holding `files` (path -> text; `#!` ones executable)."""
+    host = tmp_path / "host"
+    for rel, text in files.items():
+        path = host / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        if text.startswith("#!"):
+            path.chmod(0o755)
+    env = {"PATH": "/usr/bin:/bin", "HOST_ROOT": str(host), "GPUCONFORM_SIM": "1"}
+    proc = subprocess.run(
+        ["sh", "-c", probe_script()], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+SMI_WITH_LIBS = """#!/bin/sh
+echo "GPU 0: NVIDIA H200 (UUID: GPU-8a1f0f3e-0000-0000-0000-000000000000)"
+echo "libraries from $LD_LIBRARY_PATH" >&2
+"""
+CDI_CONFIG = '[nvidia-container-runtime]\nmode = "cdi" # the GPU Operator\'s\n'
+# The shape of a spec nvidia-ctk writes (see tests/data/real-node-probe), for a driver
+# root that is libraries and tools only (no /bin/sh to chroot into).
+SPEC = """cdiVersion: 0.5.0
+kind: nvidia.com/gpu
+containerEdits:
+  mounts:
+  - hostPath: /drivers/current/usr/lib64/libnvidia-ml.so.580.159.04
+    containerPath: /usr/lib64/libnvidia-ml.so.580.159.04
+"""
+
+
+def test_the_driver_root_is_the_one_the_cdi_spec_mounts_from(tmp_path):
+    out = _probe_with(
+        tmp_path,
+        {
+            "etc/nvidia-container-runtime/config.toml": CDI_CONFIG,
+            "etc/cdi/nvidia.yaml": SPEC,
+            "drivers/current/usr/lib64/libnvidia-ml.so.1": "",
+            "drivers/current/usr/bin/nvidia-smi": SMI_WITH_LIBS,
+        },
+    )
+    probe = parse_probe(out)
+    assert probe.text("driver root") == "/drivers/current"
+    # The root's own nvidia-smi, with the root's libraries.
+    assert probe.exit_code("nvidia-smi -L") == 0 and probe.gpu_models == ["NVIDIA H200"]
+    assert f"libraries from {tmp_path}/host/drivers/current/usr/lib64" in probe.text(
+        "nvidia-smi -L"
+    )
+    assert "nvidia-container-runtime mode = cdi" in probe.text("container toolkit")
+    ids = {f.signature.id for f in explain([Evidence("node-probe", "n", out, "n")]).findings}
+    assert "container-toolkit-missing" not in ids
+
+
+def test_a_legacy_runtime_without_the_cli_is_still_reported(tmp_path):
+    config = '[nvidia-container-cli]\nroot = "/run/nvidia/driver"\n'
+    out = _probe_with(
+        tmp_path,
+        {
+            "etc/nvidia-container-runtime/config.toml": config,
+            "run/nvidia/driver/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1": "",
+        },
+    )
+    probe = parse_probe(out)
+    assert "nvidia-container-runtime mode = auto" in probe.text("container toolkit")
+    assert "[nvidia-container-cli] root" in probe.text("container toolkit")
+    assert probe.text("nvidia-container-cli info") == "tool not found: nvidia-container-cli"
+    findings = explain([Evidence("node-probe", "n", out, "n")]).findings
+    assert "container-toolkit-missing" in {f.signature.id for f in findings}
+
+
+def test_the_toolkit_configs_driver_root_is_taken(tmp_path):
+    config = '[nvidia-container-cli]\nroot = "/opt/nvidia-driver"\n'
+    out = _probe_with(
+        tmp_path,
+        {
+            "etc/nvidia-container-runtime/config.toml": config,
+            "opt/nvidia-driver/lib64/libnvidia-ml.so.1": "",
+        },
+    )
+    assert parse_probe(out).text("driver root") == "/opt/nvidia-driver"

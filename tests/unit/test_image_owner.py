@@ -1,0 +1,46 @@
+"""An image that could not be pulled is filed under the layer that owns the image (owner.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gpuconform.diagnose.explain import Evidence, explain
+
+# The kubelet's events for a pull of a tag that does not exist (tests/data/outputs).
+PULL = (Path(__file__).resolve().parents[1] / "data" / "outputs" / "image-pull.txt").read_text()
+PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.99.0"
+
+
+def _layer(subject: str, text: str) -> str:
+    findings = explain([Evidence("describe", subject, text, "gpu-node-0")]).findings
+    (pull,) = [f for f in findings if f.signature.id == "image-pull-failed"]
+    return pull.layer
+
+
+@pytest.mark.parametrize(
+    "image, subject, layer",
+    [
+        (PLUGIN_IMAGE, "kube-system/nvidia-device-plugin-daemonset-x", "device-plugin"),
+        # The suite's GPU test pod's image (the missing-image profile's).
+        ("nvcr.io/nvidia/cuda:12.8.0-base-ubuntu-24.04", "gpuconform-w/gpu-workload", "workload"),
+        # A user's own image in a pod that names no GPU component: the workload's.
+        ("registry.example/team/train:1", "default/train", "workload"),
+        # A mirrored plugin image whose name says nothing: the pod says whose it is.
+        (
+            "registry.example/mirror/dp:1",
+            "kube-system/nvidia-device-plugin-daemonset-x",
+            "device-plugin",
+        ),
+    ],
+)
+def test_the_image_decides_the_layer(image: str, subject: str, layer: str):
+    assert PLUGIN_IMAGE in PULL
+    assert _layer(subject, PULL.replace(PLUGIN_IMAGE, image)) == layer
+
+
+def test_a_bare_err_image_pull_keeps_the_signatures_layer():
+    assert _layer("default/x", "  Warning  Failed  8s  kubelet  Error: ErrImagePull\n") == (
+        "device-plugin"
+    )
