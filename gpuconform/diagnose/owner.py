@@ -18,8 +18,9 @@ from gpuconform.diagnose.fallback import innermost_component
 from gpuconform.diagnose.model import Evidence, Finding
 
 # The kubelet's words (pkg/kubelet/images/image_manager.go): `Failed to pull image "%s": %v`,
-# `Back-off pulling image "%s"`, and `Pulling image "%s"`.
-IMAGE_REF = re.compile(r'(?:pull(?:ing)?|Pulling) image \\?"(?P<image>[^"\\]+)\\?"')
+# `Back-off pulling image "%s"`, `Pulling image "%s"`; containerd's, in the pod's waiting
+# message: `failed to pull and unpack image "%s"`.
+IMAGE_REF = re.compile(r'(?:pull(?:ing)?|pull and unpack) image \\?"(?P<image>[^"\\]+)\\?"', re.I)
 WORKLOAD = "workload"
 
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from gpuconform.sim import nvml
 from tests.suite.conftest import SuiteRun, outcome, run_suite
 
@@ -75,29 +73,36 @@ def test_an_xid_marks_one_gpu_unhealthy_in_the_real_kubelet(tmp_path: Path):
     assert f"XidCriticalError: Xid=79 on Device={uuid}" in _plugin_logs(run)
 
 
-@pytest.mark.parametrize(
-    "profile, node",
-    [
-        # The driver is whole, but nobody ran `nvidia-ctk cdi generate`.
-        ("sim-real-no-cdi", "gpu-nocdi-0"),
-        # The driver finds 0 GPUs: the real nvidia-ctk then writes no spec either (`invalid
-        # device, empty device edits`), so the node's components print the same CDI error and
-        # the verdict names that layer (the probe cannot tell 0 GPUs from a spec never
-        # written: see the report of issue 17).
-        ("sim-real-no-gpus", "gpu-nodev-0"),
-    ],
-)
-def test_a_runtime_without_a_cdi_spec(tmp_path: Path, profile: str, node: str):
-    run = run_suite(tmp_path, f"--cluster={profile}")
+def test_a_runtime_without_a_cdi_spec(tmp_path: Path):
+    # The driver is whole, but nobody ran `nvidia-ctk cdi generate`.
+    run = run_suite(tmp_path, "--cluster=sim-real-no-cdi")
+    verdict = _no_ready_plugin(run, "gpu-nocdi-0")
+    assert "container-runtime" in verdict["reason"] and "CDI spec" in verdict["reason"], verdict
+    assert "nvidia-ctk cdi generate" in verdict["fix"], verdict
+
+
+def test_a_driver_that_finds_no_gpu(tmp_path: Path):
+    # The driver finds 0 GPUs: the real nvidia-ctk then writes no spec either (`invalid
+    # device, empty device edits`), so the node's components print the same CDI error as
+    # above; the node probe runs the driver root's own nvidia-smi, which finds no GPU, and
+    # the verdict names the driver, the first broken layer.
+    run = run_suite(tmp_path, "--cluster=sim-real-no-gpus")
+    verdict = _no_ready_plugin(run, "gpu-nodev-0")
+    assert "driver on gpu-nodev-0" in verdict["reason"], verdict
+    assert "nvidia-smi finds no GPU" in verdict["reason"], verdict
+    assert "No devices were found" in _diagnostics(run)
+
+
+def _no_ready_plugin(run: SuiteRun, node: str) -> dict:
+    """The verdict of a run where `node`'s plugin never became Ready (no CDI spec
+    on the node: the real runtime's error is in containerd's event on the plugin pod)."""
     verdict, rows = _not_conformant(run)
     assert _failed(run) == ["test_daemonset_is_ready_on_every_gpu_node"], run.output[-3000:]
     assert f"no Ready plugin pod on {node}" in _failure(run, _failed(run)[0])
-    assert "container-runtime" in verdict["reason"] and "CDI spec" in verdict["reason"], verdict
-    assert "nvidia-ctk cdi generate" in verdict["fix"], verdict
-    # The real runtime's words, in containerd's event on the plugin pod.
     assert "unresolvable CDI devices nvidia.com/gpu=all" in _diagnostics(run)
     assert rows[node]["gpus_advertised"] == 0 and not rows[node]["healthy"]
     assert rows["gpu-node-0"]["gpus_advertised"] == 8
+    return verdict
 
 
 def test_an_image_that_is_not_there(tmp_path: Path):
@@ -109,6 +114,8 @@ def test_an_image_that_is_not_there(tmp_path: Path):
         "test_pod_without_gpu_request_sees_no_gpu",
     ], run.output[-3000:]
     assert "could not be pulled" in verdict["reason"], verdict
+    # The image is the workload's (NVIDIA's CUDA base image), not the plugin's.
+    assert verdict["reason"].startswith("first broken layer: workload"), verdict
     # The real kubelet's reason, with the reference it could not pull.
     evidence = _diagnostics(run)
     assert "ErrImagePull" in evidence or "ImagePullBackOff" in evidence

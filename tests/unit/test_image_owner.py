@@ -44,3 +44,23 @@ def test_a_bare_err_image_pull_keeps_the_signatures_layer():
     assert _layer("default/x", "  Warning  Failed  8s  kubelet  Error: ErrImagePull\n") == (
         "device-plugin"
     )
+
+
+# The sim-real-missing-image run on the sim's real nodes (tests/data/real-node-probe/README.md):
+# the suite's failure message (containerd's words) and the workload namespace's events.
+MISSING = Path(__file__).resolve().parents[1] / "data" / "real-node-probe" / "missing-image"
+
+
+@pytest.mark.parametrize(
+    "source, subject, name",
+    [
+        ("failure", "failed check", "failure-message.txt"),
+        ("events", "gpuconform-20261201-052705-663e63", "workload-events.txt"),
+    ],
+)
+def test_the_workloads_missing_image_on_a_real_node_is_a_workload_fault(source, subject, name):
+    text = (MISSING / name).read_text()
+    assert "nvcr.io/nvidia/cuda:12.8.0-base-ubuntu-24.04" in text
+    findings = explain([Evidence(source, subject, text)]).findings
+    pulls = [f for f in findings if f.signature.id == "image-pull-failed"]
+    assert [f.layer for f in pulls] == ["workload"]
