@@ -16,7 +16,6 @@ from pathlib import Path
 HOST_ROOT = Path("/")
 HIDDEN_ROOT = "hidden-driver-root"
 GPU_FILE = "host-gpu.csv"  # what the host's nvidia-smi says, for the report header
-OPERATOR_DRIVER_ROOT = "/run/nvidia/driver"  # where the GPU Operator shows a node's driver
 QUERY = ["--query-gpu=index,name,uuid,driver_version", "--format=csv,noheader"]
 
 
@@ -42,7 +41,7 @@ def nvml_path(ld_cache: str) -> str | None:
     return None
 
 
-def operator_layout(root: str = OPERATOR_DRIVER_ROOT) -> dict[str, str]:
+def operator_layout(root: str) -> dict[str, str]:
     """Bind mounts (node path -> host path) that show the host's driver at ``root`` in the
     layout the GPU Operator's driver container gives it: ``usr/bin`` (nvidia-smi's
     directory), ``usr/lib64`` (libnvidia-ml.so.1's, as the host's ld cache names it) and

@@ -31,8 +31,10 @@ from gpuconform.sim.realnode.nvidia_smi_build import nvidia_smi_binary
 NVIDIA_MAJOR = 195  # the NVIDIA driver's character-device major
 NVIDIACTL_MINOR = 255
 CONFIG_IN_ROOT = "etc/nvml-mock/config.yaml"
-# Where a node keeps its driver root: its view of /run/nvidia/driver (init.py's NODE_MOUNTS).
-ROOT_IN_NODE_DIR = "root/run/nvidia/driver"
+# Where a node shows its driver: the GPU Operator's path, so one chart value serves every node.
+NODE_DRIVER_ROOT = "/run/nvidia/driver"
+# Where a node keeps it: its view of NODE_DRIVER_ROOT (init.py's NODE_MOUNTS).
+ROOT_IN_NODE_DIR = "root" + NODE_DRIVER_ROOT
 # The mock reads its GPUs from MOCK_NVML_CONFIG; without it, it reports 8 default A100s.
 MOCK_CONFIG_ENV = "MOCK_NVML_CONFIG"
 # nvidia_smi/main.go's configStart and configEnd, around the config appended to the tool.

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from gpuconform.sim import node_images
+from gpuconform.sim.realnode import driver_root
 
 # Fixed path on a node -> directory under the node's dir mounted there (per node).
 NODE_MOUNTS = {
@@ -36,7 +37,7 @@ NODE_MOUNTS = {
     "/var/log/containers": "var/log/containers",
     # Where the GPU Operator's driver container puts a node's driver root; the chart's
     # nvidiaDriverRoot names it, so one value serves every node.
-    "/run/nvidia/driver": "run/nvidia/driver",
+    driver_root.NODE_DRIVER_ROOT: driver_root.ROOT_IN_NODE_DIR.removeprefix("root/"),
 }
 # Where the GPU Operator installs the container toolkit on a node: the chart's
 # cdi.nvidiaHookPath points into it, so the plugin's CDI spec names a hook every node has.

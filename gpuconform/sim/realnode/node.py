@@ -167,7 +167,7 @@ class RealNode:
             spec_expected = not hidden
             host_driver.record_host_gpus(self.dir)
             driver = host_driver.driver_root(self.dir, hidden)
-            binds = {} if hidden else host_driver.operator_layout()
+            binds = {} if hidden else host_driver.operator_layout(driver_root.NODE_DRIVER_ROOT)
         else:
             driver = driver_root.build_driver_root(
                 self.dir / driver_root.ROOT_IN_NODE_DIR,
