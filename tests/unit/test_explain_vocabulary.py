@@ -191,6 +191,34 @@ def test_in_flight_claim_is_one_reason_for_every_node():
             'comm="runc" requested_mask="send" denied_mask="send" signal=kill',
             "apparmor-denied",
         ),
+        # k8s-device-plugin server.go Register dialing the kubelet's socket (gRPC's errno)
+        (
+            "Could not register device plugin: rpc error: code = Unavailable desc = connection "
+            'error: desc = "transport: Error while dialing: dial unix '
+            '/var/lib/kubelet/device-plugins/kubelet.sock: connect: no such file or directory"',
+            "plugin-kubelet-socket-missing",
+        ),
+        # kernel module loader for nvidia-peermem without OFED's ib_core
+        (
+            "nvidia_peermem: Unknown symbol ib_register_peer_memory_client (err -2)",
+            "nvidia-peermem-needs-ofed",
+        ),
+        # the kernel module built for another kernel stays the generic reading
+        (
+            "nvidia: disagrees about version of symbol module_layout",
+            "kernel-module-built-for-another-kernel",
+        ),
+        # cudaGetErrorString of cudaErrorDevicesUnavailable before CUDA 11 (`also`)
+        (
+            "RuntimeError: CUDA error: all CUDA-capable devices are busy or unavailable",
+            "cudart-devices-unavailable",
+        ),
+        # PyTorch's and TensorFlow's words
+        ("RuntimeError: No CUDA GPUs are available", "cuda-no-device"),
+        (
+            "gpu_device.cc:2211] Cannot dlopen some GPU libraries. Please make sure",
+            "cuda-toolkit-library-missing",
+        ),
         # The container's own command, a driver utility the runtime injects
         (
             'runc create failed: unable to start container process: exec: "nvidia-smi": '
@@ -235,3 +263,27 @@ def test_an_unknown_apparmor_line_still_names_its_layer():
     assert primary is not None
     assert primary.signature.id == "layer-apparmor"
     assert primary.layer == "container-runtime" and primary.confidence != EXACT
+
+
+@pytest.mark.parametrize(
+    ("line", "component_id", "layer"),
+    [
+        ("Error starting nv-hostengine: DCGM initialization error", "layer-dcgm", "driver"),
+        ("nvidia-gridd: Failed to acquire license", "layer-vgpu", "driver"),
+        (
+            'no matches for kind "ClusterPolicy" in version "nvidia.com/v1"',
+            "layer-gpu-operator",
+            "driver",
+        ),
+        (
+            "failed to create device nodes: unable to load the kernel module nvidia-uvm",
+            "layer-driver",
+            "driver",
+        ),
+    ],
+)
+def test_unknown_lines_of_more_components_name_their_layer(line, component_id, layer):
+    primary = explain([Evidence("file", "x", line)]).primary
+    assert primary is not None
+    assert (primary.signature.id, primary.layer) == (component_id, layer)
+    assert primary.confidence != EXACT
