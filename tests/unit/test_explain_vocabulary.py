@@ -219,6 +219,18 @@ def test_in_flight_claim_is_one_reason_for_every_node():
             "gpu_device.cc:2211] Cannot dlopen some GPU libraries. Please make sure",
             "cuda-toolkit-library-missing",
         ),
+        # runc/cgroups devices/ebpf_linux.go: the query before the attach, not permitted
+        (
+            "nvidia-container-cli: mount error: failed to add device rules: unable to find any "
+            "existing device filters attached to the cgroup: bpf_prog_query(BPF_CGROUP_DEVICE) "
+            "failed: operation not permitted",
+            "nvidia-container-cli-device-filter",
+        ),
+        # kubelet lifecycle/predicate.go at admission
+        (
+            "Warning  NodeAffinity  1s  kubelet  Predicate NodeAffinity failed",
+            "kubelet-admission-predicate-failed",
+        ),
         # The container's own command, a driver utility the runtime injects
         (
             'runc create failed: unable to start container process: exec: "nvidia-smi": '
