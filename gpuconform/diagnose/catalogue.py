@@ -160,7 +160,10 @@ def load_catalogue(folder: Path = CATALOGUE_DIR) -> Catalogue:
         if path.name in CODE_FILES:
             kind = CODE_FILES[path.name]
             codes[kind] = _codes(doc, entries)
-            texts[kind] = {e["text"].lower(): e["name"] for e in entries}
+            # `also`: the same code's text in other releases (cudaGetErrorString changed words).
+            texts[kind] = {
+                t.lower(): e["name"] for e in entries for t in (e["text"], *(e.get("also") or ()))
+            }
             runtime_codes.update(
                 {e["code"]: e["name"] for e in entries if e.get("api") == "runtime"}
             )

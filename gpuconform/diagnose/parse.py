@@ -170,23 +170,57 @@ _NVML_TEXT = re.compile(
     r"(?P<text>[^:;,\n]+?)\s*(?::|;|,|\.?$)"
 )
 _MENTIONS_NVML = re.compile(r"(?i)nvml")
+# Go tools built on go-nvml (mig-parted, the device plugin, GFD) print a Return by its name
+# ("error getting GPU instance profile info for '1g.6gb': ERROR_NOT_SUPPORTED") without the
+# word NVML; a full code name on a line about a GPU, a device handle or MIG is NVML's.
+_GPU_CONTEXT = re.compile(r"(?i)\bGPUs?\b|device handle|\bMIG\b|gpu instance|compute instance")
+# nvidia-smi: "Unable to determine the device handle for GPU0000:3B:00.0: GPU is lost.  Reboot
+# the system to recover this GPU" - nvmlErrorString's text after the GPU's address.
+_SMI_HANDLE = re.compile(
+    r"device handle for (?:GPU|gpu) ?[0-9A-Fa-f:.]*[0-9A-Fa-f]:\s*(?P<text>.+)"
+)
+# A caller linked against a newer NVML than the driver's: the dynamic linker's "undefined
+# symbol: nvmlDeviceGetPciInfo_v3" is what go-nvml's lookup reports as ERROR_FUNCTION_NOT_FOUND
+# (its dl.Lookup of a missing symbol), i.e. nvml.h's "Local version of NVML doesn't implement
+# this function".
+_NVML_SYMBOL = re.compile(r"undefined symbol:?\s*_?nvml[A-Z]\w*")
+_MISSING_SYMBOL = "ERROR_FUNCTION_NOT_FOUND"
 
 
 def find_nvml_codes(line: str, names: set[str], texts: dict[str, str]) -> list[str]:
     """NVML code names in a line that speaks of NVML: by name, or by nvmlErrorString text
     (`texts` maps lower-cased text to name). Names not in `names` are ignored."""
     if not _MENTIONS_NVML.search(line):
-        return []
+        return _nvml_codes_in_gpu_context(line, names, texts)
     found = [name for name in _NVML_NAME.findall(line) if name in names]
+    if _MISSING_SYMBOL in names and _MISSING_SYMBOL not in found and _NVML_SYMBOL.search(line):
+        found.append(_MISSING_SYMBOL)
     for match in _NVML_TEXT.finditer(line):
         if (name := texts.get(match.group("text").strip().lower())) and name not in found:
             found.append(name)
     return found
 
 
+def _nvml_codes_in_gpu_context(line: str, names: set[str], texts: dict[str, str]) -> list[str]:
+    """NVML codes on a line that does not say NVML: a code's full name next to a GPU term, or
+    nvidia-smi's device-handle error with nvmlErrorString's text (the longest text it starts
+    with: "GPU is lost" before "Unknown Error")."""
+    if not _GPU_CONTEXT.search(line):
+        return []
+    found = [name for name in _NVML_NAME.findall(line) if name in names]
+    if (handle := _SMI_HANDLE.search(line)) and not found:
+        said = handle.group("text").strip().lower()
+        for text in sorted(texts, key=len, reverse=True):
+            if said.startswith(text) and said[len(text) : len(text) + 1] in ("", ".", " ", ","):
+                return [texts[text]]
+    return found
+
+
 _CUDA_NAME = re.compile(r"\b(CUDA_ERROR_[A-Z_]+|cudaError[A-Z][A-Za-z]+)\b")
 _CUDA_RETURNED = re.compile(r"\bcuda[A-Z]\w*\s+returned\s+(?P<code>\d+)")
-_MENTIONS_CUDA = re.compile(r"CUDA|\bcuda")
+# The CUDA samples (vectorAdd, the GPU Operator's CUDA validator) print a runtime error only by
+# its text: "Failed to allocate device vector A (error code %s)!" with cudaGetErrorString.
+_MENTIONS_CUDA = re.compile(r"CUDA|\bcuda|\(error code [a-z]")
 
 
 def find_cuda_codes(

@@ -47,8 +47,9 @@ RULES = Path(__file__).resolve().parents[2] / "gpuconform" / "diagnose"
 HELD_OUT_TARGET = 0.85
 HELD_OUT_FLOOR = 0.86  # development: 25/29 (was 0.45 when measured once unseen)
 # held-out-3/, labelled against catalogue 4c1fe43 and measured once (2026-12-01): 40 %
-# (14/35; 14 labelled none). The floor keeps that figure; the set is read from now on.
-HELD_OUT_3_FLOOR = 0.40
+# (14/35; 14 labelled none). Read since as a development set (issue 22, explainer22): 80 %
+# (28/35; 9 none labels widened to entries added from the components' source, `relabelled`).
+HELD_OUT_3_FLOOR = 0.80  # development: 28/35 (was 0.40 when measured once unseen)
 # Labelled cases the explainer leaves silent ("No known failure signature"), each with why.
 # Listed so that the gap stays visible; a case that gets a finding must leave this list.
 SILENT_HELD_OUT = {
@@ -148,7 +149,11 @@ def test_accuracy_on_labelled_sets(name, floor):
     assert accuracy >= floor, misses
 
 
-@pytest.mark.parametrize("case", LABELLED["seen"] + LABELLED["held-out"], ids=lambda c: c.name)
+@pytest.mark.parametrize(
+    "case",
+    LABELLED["seen"] + LABELLED["held-out"] + LABELLED["held-out-3"],
+    ids=lambda c: c.name,
+)
 def test_every_labelled_case_gets_a_finding_with_a_layer(case):
     explanation = case.explain()
     if case.name in SILENT_HELD_OUT:
