@@ -30,10 +30,11 @@ LABELLED = {
     "seen": labelled_cases(SEEN),
     "held-out": labelled_cases(HELD_OUT),
     "held-out-3": labelled_cases(HELD_OUT.parent / "held-out-3"),
+    "held-out-4": labelled_cases(HELD_OUT.parent / "held-out-4"),
 }
 LABELLED_HEALTHY = [
     h
-    for folder in (SEEN, HELD_OUT, HELD_OUT.parent / "held-out-3")
+    for folder in (SEEN, HELD_OUT, HELD_OUT.parent / "held-out-3", HELD_OUT.parent / "held-out-4")
     for h in labelled_healthy_cases(folder)
 ]
 # Both labelled sets were measured once unseen (seen/: 32 %, held-out/: 45 %, BENCHMARKS.md)
@@ -50,11 +51,18 @@ HELD_OUT_FLOOR = 0.86  # development: 25/29 (was 0.45 when measured once unseen)
 # (14/35; 14 labelled none). Read since as a development set (issue 22, explainer22): 80 %
 # (28/35; 9 none labels widened to entries added from the components' source, `relabelled`).
 HELD_OUT_3_FLOOR = 0.80  # development: 28/35 (was 0.40 when measured once unseen)
+# held-out-4/, labelled against explain22 (5c963a9) by a helper who never ran the explainer,
+# measured once at e8d91cc (2026-12-01): 34 % (10/29; 12 labelled none, so 59 % was the most
+# possible). The floor keeps that measurement from sliding; it is the held-out figure.
+HELD_OUT_4_FLOOR = 0.34
 # Labelled cases the explainer leaves silent ("No known failure signature"), each with why.
 # Listed so that the gap stays visible; a case that gets a finding must leave this list.
 SILENT_HELD_OUT = {
     # Only a node's Capacity/Allocatable block: no failure line in the text at all.
     "k8s-device-plugin-165-two-gpus-requested-one-per-node.txt",
+    # held-out-4, as measured: the toolkit's app-profile hook failing on a read-only
+    # /etc/nvidia names no component prefix the layer fallbacks know (an explainer gap).
+    "nvidia-container-toolkit-2026-app-profile-hook-readonly.txt",
 }
 
 
@@ -134,7 +142,12 @@ def labelled_accuracy(cases: list[Case]) -> tuple[float, dict[str, tuple[str, st
 
 @pytest.mark.parametrize(
     ("name", "floor"),
-    [("seen", SEEN_FLOOR), ("held-out", HELD_OUT_FLOOR), ("held-out-3", HELD_OUT_3_FLOOR)],
+    [
+        ("seen", SEEN_FLOOR),
+        ("held-out", HELD_OUT_FLOOR),
+        ("held-out-3", HELD_OUT_3_FLOOR),
+        ("held-out-4", HELD_OUT_4_FLOOR),
+    ],
 )
 def test_accuracy_on_labelled_sets(name, floor):
     cases = LABELLED[name]
@@ -151,7 +164,7 @@ def test_accuracy_on_labelled_sets(name, floor):
 
 @pytest.mark.parametrize(
     "case",
-    LABELLED["seen"] + LABELLED["held-out"] + LABELLED["held-out-3"],
+    LABELLED["seen"] + LABELLED["held-out"] + LABELLED["held-out-3"] + LABELLED["held-out-4"],
     ids=lambda c: c.name,
 )
 def test_every_labelled_case_gets_a_finding_with_a_layer(case):
