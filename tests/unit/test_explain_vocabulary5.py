@@ -103,6 +103,48 @@ def test_another_driver_holding_the_gpu_explains_no_devices_probed():
             "nvidia-container-cli-mount-point-taken",
         ),
         ("Error: unsupported CUDA version: driver 10.0 < image 11.2", "cuda-newer-than-driver"),
+        # Breadth from the components' source (libnvidia-container, glibc's ldconfig, NVRM,
+        # nvidia-smi's MIG commands, the driver container, the kubelet, the API server).
+        (
+            "nvidia-container-cli: mount error: stat failed: "
+            "/proc/driver/nvidia/gpus/0000:65:00.0: no such file or directory: unknown",
+            "nvidia-container-cli-driver-procfs",
+        ),
+        (
+            "ldconfig: Can't create temporary cache file /etc/ld.so.cache~: Read-only file system",
+            "cdi-hook-ldcache-readonly-rootfs",
+        ),
+        (
+            "NVRM: The NVIDIA probe routine was not called for 2 device(s).",
+            "nvrm-gpu-bound-to-other-driver",
+        ),
+        (
+            "NVRM: This PCI I/O region assigned to your NVIDIA device is invalid:",
+            "nvrm-pci-bar-unavailable",
+        ),
+        (
+            "Failed to create GPU instance: Insufficient Resources",
+            "mig-instance-insufficient-resources",
+        ),
+        (
+            "Could not unload NVIDIA driver kernel modules, driver is in use",
+            "driver-module-already-loaded",
+        ),
+        (
+            "Allocate failed due to rpc error: code = Unknown desc = no such device, "
+            "which is unexpected",
+            "plugin-allocate-failed",
+        ),
+        (
+            'spec.containers[0].resources.limits[nvidia.com/gpu]: Invalid value: "500m": '
+            "must be an integer",
+            "extended-resource-request-not-limit",
+        ),
+        (
+            "preemption: error finding a set of pods to preempt: no set of running pods found "
+            "to reclaim resources: [(res: nvidia.com/gpu, q: 1), ]",
+            "kubelet-critical-pod-preemption-failed",
+        ),
         ("  Error: Could not load NVML library", "libnvidia-ml-not-loadable-on-node"),
     ],
 )
