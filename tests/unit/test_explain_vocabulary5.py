@@ -141,6 +141,19 @@ def test_another_driver_holding_the_gpu_explains_no_devices_probed():
             "extended-resource-request-not-limit",
         ),
         (
+            "failed to create FS watcher for /var/lib/kubelet/device-plugins/: too many open files",
+            "plugin-fs-watcher-inotify-limit",
+        ),
+        ("PKCS#7 signature not signed with a trusted key", "secure-boot-module-rejected"),
+        (
+            "Error! Bad return status for module build on kernel: 6.8.0-1-generic (x86_64)",
+            "driver-dkms-build-failed",
+        ),
+        (
+            "nvidia-container-runtime: error loading config: toml: line 3: expected key separator",
+            "toolkit-runtime-config-not-toml",
+        ),
+        (
             "preemption: error finding a set of pods to preempt: no set of running pods found "
             "to reclaim resources: [(res: nvidia.com/gpu, q: 1), ]",
             "kubelet-critical-pod-preemption-failed",
