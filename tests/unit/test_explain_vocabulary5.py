@@ -146,6 +146,23 @@ def test_another_driver_holding_the_gpu_explains_no_devices_probed():
         ),
         ("PKCS#7 signature not signed with a trusted key", "secure-boot-module-rejected"),
         (
+            "Ignoring visible gpu device (device: 0, name: Tesla K80, compute capability: 3.7) "
+            "with Cuda compute capability 3.7. The minimum required Cuda capability is 5.0.",
+            "framework-gpu-arch-unsupported",
+        ),
+        (
+            "NVRM: _kgspBootGspRm: unexpected WPR2 already up, cannot proceed with booting GSP",
+            "nvrm-init-adapter-failed",
+        ),
+        (
+            "nvidia 0000:01:00.0: probe with driver nvidia failed with error -1",
+            "nvidia-probe-failed",
+        ),
+        (
+            "failed to locate libcuda.so: pattern libcuda.so.* not found",
+            "nvidia-container-cli-load-library",
+        ),
+        (
             "Error! Bad return status for module build on kernel: 6.8.0-1-generic (x86_64)",
             "driver-dkms-build-failed",
         ),
@@ -165,6 +182,14 @@ def test_vocabulary_names_the_cause_first(text, expected):
     found = explain([Evidence("file", "x", text)]).primary
     assert found is not None and found.signature.id == expected
     assert found.confidence == EXACT
+
+
+def test_a_generic_probe_failure_gives_way_to_the_nvrm_reason():
+    text = (
+        "NVRM: This PCI I/O region assigned to your NVIDIA device is invalid:\n"
+        "nvidia 0000:01:00.0: probe with driver nvidia failed with error -1\n"
+    )
+    assert ids(text)[0] == "nvrm-pci-bar-unavailable"
 
 
 def test_the_device_plugin_s_own_config_error_stays_its_own():
