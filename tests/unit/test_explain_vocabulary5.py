@@ -145,6 +145,13 @@ def test_another_driver_holding_the_gpu_explains_no_devices_probed():
             "plugin-fs-watcher-inotify-limit",
         ),
         ("PKCS#7 signature not signed with a trusted key", "secure-boot-module-rejected"),
+        ("No GPU node found, watching for new nodes to join the cluster.", "operator-no-gpu-node"),
+        ("Error response from daemon: Unknown runtime specified nvidia", "docker-unknown-runtime"),
+        ("flag provided but not defined: -mig-strategy", "component-flag-unknown"),
+        (
+            "Unable to create a GPU instance on GPU 0 using profile 19: Insufficient Resources",
+            "mig-instance-insufficient-resources",
+        ),
         (
             "Ignoring visible gpu device (device: 0, name: Tesla K80, compute capability: 3.7) "
             "with Cuda compute capability 3.7. The minimum required Cuda capability is 5.0.",
