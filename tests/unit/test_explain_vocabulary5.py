@@ -145,6 +145,14 @@ def test_another_driver_holding_the_gpu_explains_no_devices_probed():
             "plugin-fs-watcher-inotify-limit",
         ),
         ("PKCS#7 signature not signed with a trusted key", "secure-boot-module-rejected"),
+        (
+            "nvidia-container-cli: initialization error: driver rpc error: timed out: unknown",
+            "nvidia-container-cli-driver-rpc-timeout",
+        ),
+        (
+            "forbidden: maximum nvidia.com/gpu usage per Container is 1, but limit is 2",
+            "limitrange-gpu-exceeded",
+        ),
         ("No GPU node found, watching for new nodes to join the cluster.", "operator-no-gpu-node"),
         ("Error response from daemon: Unknown runtime specified nvidia", "docker-unknown-runtime"),
         ("flag provided but not defined: -mig-strategy", "component-flag-unknown"),
