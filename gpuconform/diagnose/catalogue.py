@@ -113,6 +113,7 @@ def _signature(doc: dict[str, Any], entry: dict[str, Any], patterns: list[str]) 
         fallback=bool(entry.get("generic", False)),
         hardware=bool(entry.get("hardware", False)),
         symptom=bool(entry.get("symptom", False)),
+        explains=tuple(entry.get("explains") or ()),
         component=doc["component"],
         values_by=entry.get("by"),
         values=values,

@@ -279,11 +279,14 @@ def explain(evidence: list[Evidence]) -> Explanation:
         sig_id: n
         for n, sig_id in reversed(list(enumerate([s.id for s in signatures] + catalogued)))
     }
+    # A consequence whose cause was found too (`explains`) ranks after it, in any layer.
+    explained = {sig_id for f in kept for sig_id in f.signature.explains}
     ordered = sorted(
         kept,
         key=lambda f: (
             SEVERITY_RANK[f.signature.severity],
             f.signature.symptom,  # a consequence after any cause, even a lower-confidence one
+            f.signature.id in explained,
             f.confidence != EXACT,
             layers.index(f.layer),
             f.signature.fallback,  # specific first

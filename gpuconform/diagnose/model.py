@@ -50,6 +50,9 @@ class Signature:
     hardware: bool = False  # a GPU fault: stands even on a node whose driver works
     confidence: str = EXACT
     symptom: bool = False  # a consequence (a crash loop): ranked after causes of its layer
+    # Ids of findings this cause accounts for (the NVRM line saying why nvidia-smi cannot
+    # reach the driver): where both are found, those rank after it, whatever their layer.
+    explains: tuple[str, ...] = ()
     detail: str | None = None  # names the parts of the matched line, from its named groups
     component: str = ""
     values_by: str | None = None
