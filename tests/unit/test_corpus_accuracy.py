@@ -31,10 +31,11 @@ LABELLED = {
     "held-out": labelled_cases(HELD_OUT),
     "held-out-3": labelled_cases(HELD_OUT.parent / "held-out-3"),
     "held-out-4": labelled_cases(HELD_OUT.parent / "held-out-4"),
+    "held-out-5": labelled_cases(HELD_OUT.parent / "held-out-5"),
 }
 LABELLED_HEALTHY = [
     h
-    for folder in (SEEN, HELD_OUT, HELD_OUT.parent / "held-out-3", HELD_OUT.parent / "held-out-4")
+    for folder in (SEEN, HELD_OUT, *(HELD_OUT.parent / f"held-out-{n}" for n in (3, 4, 5)))
     for h in labelled_healthy_cases(folder)
 ]
 # Both labelled sets were measured once unseen (seen/: 32 %, held-out/: 45 %, BENCHMARKS.md)
@@ -56,11 +57,21 @@ HELD_OUT_3_FLOOR = 0.80  # development: 28/35 (was 0.40 when measured once unsee
 # possible). Read since as a development set (issue 22, explain5): 86 % (25/29; 8 none labels
 # widened to entries added from the components' source, `relabelled`).
 HELD_OUT_4_FLOOR = 0.86  # development: 25/29 (was 0.34 when measured once unseen)
+# held-out-5/, labelled against explain5 (ddd8da8) by a helper who never ran the explainer,
+# measured once at 9b33608 (2026-12-01): 39 % (11/28; 15 labelled none, so 46 % was the
+# most possible; 11 of the 13 reachable named right). The held-out figure; the floor keeps it.
+HELD_OUT_5_FLOOR = 0.39
 # Labelled cases the explainer leaves silent ("No known failure signature"), each with why.
 # Listed so that the gap stays visible; a case that gets a finding must leave this list.
 SILENT_HELD_OUT = {
     # Only a node's Capacity/Allocatable block: no failure line in the text at all.
     "k8s-device-plugin-165-two-gpus-requested-one-per-node.txt",
+    # held-out-5, as measured: a DRA controller's claim-lookup line, a GKE node's kubectl
+    # describe with no GPU capacity, and cos-gpu-installer's crash on COS 125 name no component
+    # prefix the layer fallbacks know (explainer gaps, kept visible).
+    "dra-driver-nvidia-gpu-46-controller-no-pending-claims-generatename.txt",
+    "kubeflow-5275-gke-gpu-node-no-gpu-capacity-without-driver-ds.txt",
+    "kubernetes-138649-cos-gpu-installer-too-old-for-cos125.txt",
 }
 
 
@@ -145,6 +156,7 @@ def labelled_accuracy(cases: list[Case]) -> tuple[float, dict[str, tuple[str, st
         ("held-out", HELD_OUT_FLOOR),
         ("held-out-3", HELD_OUT_3_FLOOR),
         ("held-out-4", HELD_OUT_4_FLOOR),
+        ("held-out-5", HELD_OUT_5_FLOOR),
     ],
 )
 def test_accuracy_on_labelled_sets(name, floor):
@@ -162,7 +174,7 @@ def test_accuracy_on_labelled_sets(name, floor):
 
 @pytest.mark.parametrize(
     "case",
-    LABELLED["seen"] + LABELLED["held-out"] + LABELLED["held-out-3"] + LABELLED["held-out-4"],
+    [case for cases in LABELLED.values() for case in cases],
     ids=lambda c: c.name,
 )
 def test_every_labelled_case_gets_a_finding_with_a_layer(case):
