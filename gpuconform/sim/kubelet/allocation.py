@@ -64,7 +64,7 @@ class ResourceState:
         return sum(health == HEALTHY for health in self.devices.values())
 
 
-def _rpc_error_text(err: grpc.RpcError) -> tuple[str, str]:
+def rpc_error_text(err: grpc.RpcError) -> tuple[str, str]:
     """Go's rendering of a gRPC status error, and the bare details (the peer's message)."""
     code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
     details = (err.details() if hasattr(err, "details") else None) or ""
