@@ -66,16 +66,22 @@ def rule_grants(granted: Any, verb: str, group: str, resource: str) -> bool:
 def _listed_as_allowed(kube: Kube, rules: list[dict[str, Any]], namespace_of: Any) -> list[bool]:
     """Which rules the identity's listed rules grant: one SelfSubjectRulesReview per namespace
     instead of one review per permission. Cluster-scoped rules are read in a namespace that
-    cannot exist (no RoleBinding there), so only cluster-wide grants count for them."""
-    reviews: dict[str, tuple[list[Any], bool]] = {}
+    cannot exist (no RoleBinding there), so only cluster-wide grants count for them.
+
+    A listed rule is a grant even when the list is incomplete (a webhook authorizer that cannot
+    enumerate): "Because authorization rules are additive, if a rule appears in a list it's
+    safe to assume the subject has that permission, even if that list is incomplete."
+    (https://kubernetes.io/docs/reference/kubernetes-api/definitions/subject-rules-review-status-v1-authorization/)
+    What is not listed is asked by access review, whose answer decides."""
+    reviews: dict[str, list[Any]] = {}
     found = []
     for rule in rules:
         namespace = namespace_of(rule) or UNBOUND_NAMESPACE
         if namespace not in reviews:
-            reviews[namespace] = kube.rules_in(namespace)
-        granted, complete = reviews[namespace]
-        ok = complete and any(
-            rule_grants(g, rule["verb"], rule.get("group", ""), rule["resource"]) for g in granted
+            reviews[namespace] = kube.rules_in(namespace)[0]
+        ok = any(
+            rule_grants(g, rule["verb"], rule.get("group", ""), rule["resource"])
+            for g in reviews[namespace]
         )
         found.append(ok)
     return found

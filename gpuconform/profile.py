@@ -5,23 +5,23 @@ Every problem is a ProfileError whose message is one line an operator can act on
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from gpuconform.metrics import MetricsEndpoint, MetricsSettingError, parse_endpoint
+from gpuconform.pod_settings import PodSettingError, WorkloadPod, parse_workload_pod
 from gpuconform.pools import GpuPool, PoolError, parse_pools, pool_fields
+from gpuconform.profile_schema import EXTRA_KEYS, SchemaError, check, deep_merge, fill_nulls
+from gpuconform.profile_schema import defaults as profile_defaults
 
-DEFAULTS_FILE = Path(__file__).with_name("profile_defaults.yaml")
 CHART_SOURCES = ("repo", "path", "oci", "manifest")
 MODES = ("install", "existing")
 ALLOCATIONS = ("device-plugin", "dra", "auto")
-POD_SECURITY_LEVELS = ("privileged", "baseline", "restricted")
 
 
 class ProfileError(ValueError):
@@ -56,30 +56,17 @@ class ChartSource:
 
 
 @dataclass(frozen=True)
-class WorkloadPod:
-    """Pod settings the profile gives every test pod (hardened and provider clusters)."""
-
-    tolerations: list[dict[str, Any]] = field(default_factory=list)
-    node_selector: dict[str, str] = field(default_factory=dict)
-    runtime_class: str | None = None
-    resources: dict[str, dict[str, str]] = field(default_factory=dict)
-    image_pull_secrets: list[str] = field(default_factory=list)
-    security_context: dict[str, Any] | None = None
-    pod_security: str = "restricted"
-    list_gpus: bool = True
-
-
-@dataclass(frozen=True)
 class DraSource:
-    """NVIDIA's DRA driver chart, for `allocation: dra` (profile key `dra`)."""
+    """NVIDIA's DRA driver chart, for `allocation: dra` (profile key `dra`; its defaults are
+    profile_defaults.yaml's)."""
 
-    repo: str | None = None
-    name: str = "nvidia-dra-driver-gpu"
-    version: str | None = None
-    values: list[str] = field(default_factory=list)
-    set: list[str] = field(default_factory=list)
-    release_name: str = "nvidia-dra"
-    namespace: str = "nvidia-dra-driver-gpu"
+    repo: str | None
+    name: str
+    version: str | None
+    values: list[str]
+    set: list[str]
+    release_name: str
+    namespace: str
 
 
 @dataclass(frozen=True)
@@ -101,15 +88,15 @@ class Profile:
     timeouts: dict[str, float]
     node_probe: bool
     probe_image: str
-    diagnostics_budget_s: float  # default: profile_defaults.yaml, as for every key
-    keep: bool = False
-    upgrade_from: str | None = None
-    upgrade_set: list[str] = field(default_factory=list)  # --set for the upgrade target only
+    diagnostics_budget_s: float  # every default is profile_defaults.yaml's, in one place
+    keep: bool
+    upgrade_from: str | None
+    upgrade_set: list[str]  # --set for the upgrade target only
+    workload_pod: WorkloadPod
+    allocation: str
+    dra: DraSource
+    accelerator_metrics: MetricsEndpoint | None  # the exporter; None: step skipped
     canary_selector: str | None = None  # --nodes: validate on this subset of GPU nodes only
-    workload_pod: WorkloadPod = field(default_factory=WorkloadPod)
-    allocation: str = "device-plugin"
-    dra: DraSource = field(default_factory=DraSource)
-    accelerator_metrics: MetricsEndpoint | None = None  # the exporter; None: step skipped
 
     @property
     def simulated(self) -> bool:
@@ -157,29 +144,6 @@ class Profile:
         return terms
 
 
-def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    merged = copy.deepcopy(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
-def _check_keys(data: dict[str, Any], allowed: dict[str, Any], where: str) -> None:
-    for key, value in data.items():
-        if key not in allowed:
-            raise ProfileError(
-                f"{where}: unknown field {key!r} (known: {', '.join(sorted(allowed))})"
-            )
-        if isinstance(allowed[key], dict) and value is not None:
-            if not isinstance(value, dict):
-                raise ProfileError(f"{where}.{key}: expected a mapping, got {value!r}")
-            if allowed[key]:  # an empty default is a free-form map (node_selector, resources)
-                _check_keys(value, allowed[key], f"{where}.{key}")
-
-
 def load_profiles(path: Path) -> dict[str, dict[str, Any]]:
     if not path.exists():
         raise ProfileError(f"profiles file {path} not found; create it or pass --profiles FILE")
@@ -215,15 +179,14 @@ def _resolve_entry(name: str, profiles: dict[str, Any], seen: tuple[str, ...] = 
     if parent not in profiles:
         raise ProfileError(f"profile {name!r} extends unknown profile {parent!r}")
     base = _resolve_entry(parent, profiles, (*seen, name))
-    return _deep_merge(base, {k: v for k, v in entry.items() if k != "extends"})
+    return deep_merge(base, {k: v for k, v in entry.items() if k != "extends"})
 
 
 def resolve_profile(
     name: str, profiles_file: Path, overrides: dict[str, Any] | None = None
 ) -> Profile:
     """Build the Profile for `--cluster=name`: a clusters.yaml entry or a kubeconfig context."""
-    defaults = yaml.safe_load(DEFAULTS_FILE.read_text())
-    allowed = defaults | {"simulated": {"nodes": None}, "extends": None}
+    defaults = profile_defaults()
     profiles = load_profiles(profiles_file)
     if name in profiles:
         entry = _resolve_entry(name, profiles)
@@ -236,16 +199,8 @@ def resolve_profile(
             f"unknown cluster {name!r}: not a profile in {profiles_file.name} "
             f"(profiles: {', '.join(sorted(profiles))}) nor a kubeconfig context{hint}"
         )
-    where = f"profile {name!r}"
-    if isinstance(entry.get("gpu_nodes"), list):  # the list form: one entry per node pool
-        for index, pool in enumerate(entry["gpu_nodes"]):
-            if not isinstance(pool, dict):
-                raise ProfileError(f"{where}: gpu_nodes[{index}]: expected a mapping, got {pool!r}")
-            _check_keys(pool, pool_fields(defaults), f"{where}: gpu_nodes[{index}]")
-        _check_keys({k: v for k, v in entry.items() if k != "gpu_nodes"}, allowed, where)
-    else:
-        _check_keys(entry, allowed, where)
-    merged = _deep_merge(defaults, entry)
+    _check_entry(name, entry, defaults)
+    merged = deep_merge(defaults, entry)
     # A profile's values files are found next to the profiles file (as chart.path is); the
     # command line's --values, set below, relative to the working directory.
     values = merged["chart"].get("values") or []
@@ -261,7 +216,26 @@ def resolve_profile(
         for part in parents:
             target = target.setdefault(part, {})
         target[leaf] = value
-    return _build(name, merged, profiles_file.parent)
+    _check_entry(name, merged, defaults)  # what the command line set, too
+    return _build(name, fill_nulls(merged, defaults), profiles_file.parent)
+
+
+def _check_entry(name: str, entry: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """Every key known and of its default's kind (profile_schema.py); one line naming both
+    the key and the profile when not."""
+    where = f"profile {name!r}"
+    schema = defaults | EXTRA_KEYS | {"keep": False}  # keep: the command line's --keep
+    pools = entry.get("gpu_nodes")
+    try:
+        if isinstance(pools, list):  # the list form: one entry per node pool
+            for index, pool in enumerate(pools):
+                if not isinstance(pool, dict):
+                    raise SchemaError(f"gpu_nodes[{index}]: expected a mapping, got {pool!r}")
+                check(pool, pool_fields(defaults), f"gpu_nodes[{index}].")
+            entry = {k: v for k, v in entry.items() if k != "gpu_nodes"}
+        check(entry, schema)
+    except SchemaError as err:
+        raise ProfileError(f"{where}: {err}") from None
 
 
 def _resolve_path(value: str | None, base: Path) -> str | None:
@@ -300,19 +274,35 @@ def _check_chart_rules(name: str, data: dict[str, Any], sources: list[str]) -> N
         raise ProfileError(f"profile {name!r}: mode must be one of {', '.join(MODES)}")
 
 
-def _build(name: str, data: dict[str, Any], base: Path) -> Profile:
+def _chart_source(name: str, data: dict[str, Any], base: Path) -> tuple[ChartSource, list[str]]:
+    """The chart to install (exactly one source) and the upgrade target's --set entries."""
     chart = data["chart"]
     sources = [k for k in CHART_SOURCES if chart.get(k)]
     _check_chart_rules(name, data, sources)
-    values, sets = _as_list(chart.get("values")), _as_list(chart.get("set"))
-    upgrade_sets = [str(s) for s in data.get("upgrade_set") or []]
+    values, sets = _as_list(chart["values"]), _as_list(chart["set"])
+    upgrade_sets = [str(s) for s in data["upgrade_set"]]
     if upgrade_sets and not data.get("upgrade_from"):
         raise ProfileError(f"profile {name!r}: --upgrade-set needs --upgrade-from")
     for item in [*sets, *upgrade_sets]:
         if "=" not in str(item):
             raise ProfileError(f"profile {name!r}: --set entry {item!r} is not key=value")
+    source = ChartSource(
+        repo=chart.get("repo"),
+        name=chart["name"],
+        path=_resolve_path(chart.get("path"), base),
+        oci=chart.get("oci"),
+        manifest=chart.get("manifest"),
+        version=str(chart["version"]) if chart.get("version") is not None else None,
+        values=[_resolve_path(v, Path.cwd()) or v for v in values],
+        set=[str(s) for s in sets],
+    )
+    return source, upgrade_sets
+
+
+def _build(name: str, data: dict[str, Any], base: Path) -> Profile:
+    chart, upgrade_sets = _chart_source(name, data, base)
     try:
-        pools = parse_pools(data["gpu_nodes"], data.get("sharing") or {}, data.get("mig") or {})
+        pools = parse_pools(data["gpu_nodes"], data["sharing"], data["mig"])
     except PoolError as err:
         raise ProfileError(f"profile {name!r}: {err}") from None
     timeouts = data["timeouts"]
@@ -321,7 +311,10 @@ def _build(name: str, data: dict[str, Any], base: Path) -> Profile:
     command = data["workload"].get("command")
     if isinstance(command, str):
         command = command.split()
-    workload_pod = _workload_pod(name, data["workload"])
+    try:
+        workload_pod = parse_workload_pod(data["workload"])
+    except PodSettingError as err:
+        raise ProfileError(f"profile {name!r}: {err}") from None
     budget = _positive(name, "diagnostics.budget_s", data["diagnostics"]["budget_s"])
     simulated = data.get("simulated") or {}
     allocation, dra = _allocation(name, data, base)
@@ -334,28 +327,19 @@ def _build(name: str, data: dict[str, Any], base: Path) -> Profile:
         kubeconfig=_resolve_path(data.get("kubeconfig"), base) if data.get("kubeconfig") else None,
         context=data.get("context"),
         simulated_nodes=simulated.get("nodes") if simulated else None,
-        kind=bool(data.get("kind")),
-        chart=ChartSource(
-            repo=chart.get("repo"),
-            name=chart.get("name") or "nvidia-device-plugin",
-            path=_resolve_path(chart.get("path"), base),
-            oci=chart.get("oci"),
-            manifest=chart.get("manifest"),
-            version=str(chart["version"]) if chart.get("version") is not None else None,
-            values=[_resolve_path(v, Path.cwd()) or v for v in values],
-            set=[str(s) for s in sets],
-        ),
+        kind=data["kind"],
+        chart=chart,
         release_name=data["release"]["name"],
         namespace=data["release"]["namespace"],
         mode=data["mode"],
-        allow_existing=bool(data.get("allow_existing")),
+        allow_existing=data["allow_existing"],
         pools=pools,
         workload_image=data["workload"]["image"],
         workload_command=command,
         workload_expect=data["workload"].get("expect"),
         timeouts={k: float(v) for k, v in timeouts.items()},
-        node_probe=bool(data["diagnostics"].get("node_probe")),
-        probe_image=data["diagnostics"].get("probe_image") or "ubuntu:24.04",
+        node_probe=data["diagnostics"]["node_probe"],
+        probe_image=data["diagnostics"]["probe_image"],
         keep=bool(data.get("keep")),
         upgrade_from=str(data["upgrade_from"]) if data.get("upgrade_from") else None,
         upgrade_set=upgrade_sets,
@@ -369,69 +353,23 @@ def _build(name: str, data: dict[str, Any], base: Path) -> Profile:
 
 def _allocation(name: str, data: dict[str, Any], base: Path) -> tuple[str, DraSource]:
     """`allocation` and the DRA driver's chart (`dra`), checked."""
-    allocation = str(data.get("allocation") or "device-plugin")
+    allocation = data["allocation"]
     if allocation not in ALLOCATIONS:
         raise ProfileError(
             f"profile {name!r}: allocation must be one of {', '.join(ALLOCATIONS)}, "
             f"got {allocation!r}"
         )
-    dra = data.get("dra") or {}
-    chart = dra.get("chart") or {}
-    release = dra.get("release") or {}
-    sets = [str(s) for s in chart.get("set") or []]
+    chart, release = data["dra"]["chart"], data["dra"]["release"]
+    sets = [str(s) for s in chart["set"]]
     for item in sets:
         if "=" not in item:
             raise ProfileError(f"profile {name!r}: dra.chart.set entry {item!r} is not key=value")
     return allocation, DraSource(
         repo=chart.get("repo"),
-        name=chart.get("name") or "nvidia-dra-driver-gpu",
+        name=chart["name"],
         version=str(chart["version"]) if chart.get("version") is not None else None,
-        values=[_resolve_path(str(v), base) or str(v) for v in chart.get("values") or []],
+        values=[_resolve_path(str(v), base) or str(v) for v in chart["values"]],
         set=sets,
-        release_name=release.get("name") or "nvidia-dra",
-        namespace=release.get("namespace") or "nvidia-dra-driver-gpu",
-    )
-
-
-def _workload_pod(name: str, workload: dict[str, Any]) -> WorkloadPod:
-    """The workload.* pod settings, each checked for the shape Kubernetes expects."""
-    where = f"profile {name!r}: workload"
-    shapes = {
-        "tolerations": list,
-        "node_selector": dict,
-        "resources": dict,
-        "image_pull_secrets": list,
-        "security_context": dict,
-    }
-    for key, shape in shapes.items():
-        value = workload.get(key)
-        if value is not None and not isinstance(value, shape):
-            raise ProfileError(f"{where}.{key} must be a {shape.__name__}, got {value!r}")
-    for toleration in workload.get("tolerations") or []:
-        if not isinstance(toleration, dict) or not ({"key", "operator"} & set(toleration)):
-            raise ProfileError(f"{where}.tolerations: {toleration!r} needs a key or an operator")
-    for key, value in (workload.get("node_selector") or {}).items():
-        if not isinstance(value, str):
-            # YAML reads `true` as a boolean; a label value is the string "true".
-            raise ProfileError(
-                f"{where}.node_selector: the value of {key!r} must be a string "
-                f'(quote it: {key}: "{str(value).lower()}")'
-            )
-    for part in workload.get("resources") or {}:
-        if part not in ("requests", "limits"):
-            raise ProfileError(f"{where}.resources: {part!r} is not requests or limits")
-    level = workload.get("pod_security") or "restricted"
-    if level not in POD_SECURITY_LEVELS:
-        raise ProfileError(
-            f"{where}.pod_security must be one of {', '.join(POD_SECURITY_LEVELS)}, got {level!r}"
-        )
-    return WorkloadPod(
-        tolerations=list(workload.get("tolerations") or []),
-        node_selector={str(k): str(v) for k, v in (workload.get("node_selector") or {}).items()},
-        runtime_class=workload.get("runtime_class"),
-        resources=dict(workload.get("resources") or {}),
-        image_pull_secrets=[str(s) for s in workload.get("image_pull_secrets") or []],
-        security_context=workload.get("security_context"),
-        pod_security=level,
-        list_gpus=bool(workload.get("list_gpus", True)),
+        release_name=release["name"],
+        namespace=release["namespace"],
     )

@@ -198,9 +198,8 @@ class RunContext:
                 self.delete_applied(obj)
             except ApiException as err:
                 self.progress(f"cannot delete {obj.describe()}: {err.status} {err.reason}")
-        for kind, namespace, name in self._labelled_listed():
-            if kind not in DELETED_BY_LABEL:
-                continue
+        # Only the kinds teardown may delete are listed here; leaks() lists every kind after.
+        for kind, namespace, name in self._labelled_listed(kinds=set(DELETED_BY_LABEL)):
             api_name, method, namespaced = DELETED_BY_LABEL[kind]
             delete = getattr(getattr(self.kube, api_name), method)
             args = (name, namespace) if namespaced else (name,)
@@ -218,8 +217,9 @@ class RunContext:
             found += [(o.kind, o.namespace, o.name) for o in self._labelled_chart_objects()]
         return found
 
-    def _labelled_listed(self) -> list[tuple[str, str | None, str]]:
-        """(kind, namespace, name) of the kinds listed by typed calls (the tables above)."""
+    def _labelled_listed(self, kinds: set[str] | None = None) -> list[tuple[str, str | None, str]]:
+        """(kind, namespace, name) of the kinds listed by typed calls (the tables above); of
+        `kinds` only, when given."""
         calls: list[tuple[str, str, str, dict[str, str]]] = [
             (api, method, kind, {}) for api, method, kind in CLUSTER_WIDE
         ]
@@ -229,6 +229,8 @@ class RunContext:
             calls += [(api, method, kind, namespace) for api, method, kind in IN_RELEASE_NAMESPACE]
         found = []
         for api_name, method, kind, scope in calls:
+            if kinds is not None and kind not in kinds:
+                continue
             api = getattr(self.kube, api_name)
             listing = api_retry(getattr(api, method))(label_selector=self.selector, **scope)
             found += [(kind, obj.metadata.namespace, obj.metadata.name) for obj in listing.items]

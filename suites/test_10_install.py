@@ -6,7 +6,7 @@ import pytest
 
 from gpuconform.kube import RUN_ID_LABEL
 
-pytestmark = pytest.mark.step("install", needs=["preflight"])
+pytestmark = pytest.mark.step("install")
 
 
 def test_chart_installs(run, release):

@@ -11,7 +11,7 @@ from gpuconform.workload import (
     wait_pod_running,
 )
 
-pytestmark = pytest.mark.step("workload", needs=["preflight", "install", "readiness", "advertise"])
+pytestmark = pytest.mark.step("workload")
 
 
 def test_gpu_pod_runs_and_sees_exactly_its_gpu(run, installed_release, pool, request):

@@ -7,9 +7,7 @@ import pytest
 from gpuconform.readiness import allocatable_gpus
 from gpuconform.workload import create_gpu_pod, wait_failed_scheduling, wait_pod_finished
 
-pytestmark = pytest.mark.step(
-    "scheduling", needs=["preflight", "install", "readiness", "advertise"]
-)
+pytestmark = pytest.mark.step("scheduling")
 
 
 def test_over_request_stays_pending_with_insufficient_gpus(run, installed_release, gpu_nodes):

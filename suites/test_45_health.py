@@ -12,7 +12,7 @@ import pytest
 from gpuconform.plugin_waits import nodes_selector
 from gpuconform.readiness import unhealthy_note
 
-pytestmark = pytest.mark.step("health", needs=["preflight", "install", "readiness", "advertise"])
+pytestmark = pytest.mark.step("health")
 
 
 def test_no_gpu_went_unhealthy_during_the_run(run, installed_release, gpu_nodes):

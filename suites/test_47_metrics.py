@@ -18,7 +18,7 @@ from gpuconform.metrics import (
     parse_exposition,
 )
 
-pytestmark = pytest.mark.step("metrics", needs=["preflight"])
+pytestmark = pytest.mark.step("metrics")
 
 NO_EXPORTER = (
     "the profile names no accelerator metrics exporter: set accelerator_metrics (e.g. "

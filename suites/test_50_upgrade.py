@@ -16,7 +16,7 @@ from gpuconform.plugin_waits import (
 )
 from gpuconform.workload import create_gpu_pod, wait_pod_finished, wait_pod_running
 
-pytestmark = pytest.mark.step("upgrade", needs=["preflight", "install", "readiness", "advertise"])
+pytestmark = pytest.mark.step("upgrade")
 
 
 def test_upgrade_rolls_out_and_gpu_pods_keep_running(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-pytestmark = pytest.mark.step("uninstall", needs=["install"])
+pytestmark = pytest.mark.step("uninstall")
 
 
 def test_uninstall_removes_the_plugin(run, installed_release):

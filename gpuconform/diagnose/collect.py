@@ -152,6 +152,19 @@ def _namespace_exists(ctx: RunContext, name: str) -> bool:
         return False
 
 
+@dataclass
+class _Scope:
+    """What one failure's collection looks at, and the nodes it finds failing pods on."""
+
+    gpu_node_names: list[str]
+    pool_scoped: bool
+    deadline: float
+    daemonsets: list[Any]
+    plugin: list[str]  # namespaces whose pods are the plugin's (their logs: plugin-log)
+    ours: set[str]  # namespaces the run owns or installs into: every pod there is evidence
+    affected: list[str] = field(default_factory=list)
+
+
 def collect(
     ctx: RunContext, failure: str, gpu_node_names: list[str], pool_scoped: bool = False
 ) -> Collected:
@@ -164,8 +177,6 @@ def collect(
     deadline = time.monotonic() + ctx.profile.diagnostics_budget_s
     got = Collected()
     got.add(ctx, "failure", "message.txt", Evidence("failure", FAILED_CHECK, failure))
-    affected: list[str] = []
-    core = ctx.kube.core
     daemonsets = find_plugin_daemonsets(ctx)
     # On the DRA path (or where it may be: auto) the DRA driver's namespace is the plugin's:
     # every pod there (kubelet plugin, controller) is the driver's.
@@ -174,86 +185,13 @@ def collect(
         dict.fromkeys([ctx.profile.namespace, *dra, *(d.metadata.namespace for d in daemonsets)])
     )
     ours = {ctx.profile.namespace, ctx.workload_namespace, ctx.probe_namespace, *dra}
+    scope = _Scope(gpu_node_names, pool_scoped, deadline, daemonsets, plugin, ours)
     for ns in _namespaces(ctx, plugin):
-        pods = core.list_namespaced_pod(ns).items
-        if ns not in ours:  # someone else's namespace (kube-system...): the plugin's pods only
-            pods = [p for p in pods if any(owned_by(p, ds) for ds in daemonsets)]
-        elsewhere = {
-            p.metadata.name
-            for p in pods
-            if pool_scoped and p.spec.node_name and p.spec.node_name not in gpu_node_names
-        }
-        pods = [p for p in pods if p.metadata.name not in elsewhere]
-        # Pods run on purpose to be refused, live or deleted: their events are no evidence.
-        expected = {p.metadata.name for p in pods if is_expected_failure(p)}
-        expected |= ctx.expected_failure_pods if ns == ctx.workload_namespace else set()
-        relevant = {p.metadata.name for p in pods} | {d.metadata.name for d in daemonsets}
-        events = [
-            e
-            for e in core.list_namespaced_event(ns).items
-            if (ns in ours or e.involved_object.name in relevant)
-            and e.involved_object.name not in expected | elsewhere
-        ]
-        got.add(ctx, f"namespace-{ns}", "events.txt", Evidence("events", ns, format_events(events)))
-        for ds in (d for d in daemonsets if d.metadata.namespace == ns):
-            got.add(
-                ctx,
-                f"daemonset-{ds.metadata.name}",
-                "describe.txt",
-                Evidence("describe", f"{ns}/{ds.metadata.name}", describe_daemonset(ds)),
-            )
-        for pod in pods:
-            if pod.metadata.name in expected:
-                continue
-            node = pod.spec.node_name
-            folder = f"pod-{pod.metadata.name}"
-            got.add(
-                ctx,
-                folder,
-                "describe.txt",
-                Evidence("describe", f"{ns}/{pod.metadata.name}", describe_pod(pod), node),
-            )
-            source = "plugin-log" if ns in plugin else "pod-log"
-            failing = not is_ready(pod) and pod.status.phase != "Succeeded"
-            # Only GPU nodes are probed: a failing pod on a CPU node is no GPU-stack evidence.
-            if failing and node in gpu_node_names and node not in affected:
-                affected.append(node)
-            if time.monotonic() > deadline:
-                got.notes.append(
-                    f"diagnostics budget ({ctx.profile.diagnostics_budget_s:.0f}s) spent: "
-                    f"logs of {ns}/{pod.metadata.name} were not read"
-                )
-                continue
-            # Init containers first: one that never finishes (the DRA driver's driver check, an
-            # operator's validator) says why in its own log.
-            statuses = [
-                *(pod.status.init_container_statuses or []),
-                *(pod.status.container_statuses or []),
-            ]
-            for cs in statuses:
-                current = _logs(ctx, pod, cs.name, previous=False)
-                if current:
-                    got.add(
-                        ctx,
-                        folder,
-                        f"{cs.name}.log",
-                        Evidence(source, f"{ns}/{pod.metadata.name}", current, node),
-                    )
-                if cs.restart_count:
-                    previous = _logs(ctx, pod, cs.name, previous=True)
-                    if previous:
-                        got.add(
-                            ctx,
-                            folder,
-                            f"{cs.name}.previous.log",
-                            Evidence(source, f"{ns}/{pod.metadata.name}", previous, node),
-                        )
-    if not affected:
-        affected = list(gpu_node_names)
-    nodes = affected[:MAX_NODES_PROBED]
+        _collect_namespace(ctx, got, ns, scope)
+    nodes = (scope.affected or list(gpu_node_names))[:MAX_NODES_PROBED]
     for name in nodes:
         try:
-            node = core.read_node(name)
+            node = ctx.kube.core.read_node(name)
         except ApiException:
             continue
         got.add(ctx, f"node-{name}", "node.txt", Evidence("node", name, describe_node(node), name))
@@ -264,6 +202,80 @@ def collect(
             "node probe was off (diagnostics.node_probe: false): no privileged pods were run"
         )
     return got
+
+
+def _collect_namespace(ctx: RunContext, got: Collected, ns: str, scope: _Scope) -> None:
+    """One namespace's events, the plugin DaemonSets there, and its pods with their logs."""
+    core = ctx.kube.core
+    daemonsets = scope.daemonsets
+    pods = core.list_namespaced_pod(ns).items
+    if ns not in scope.ours:  # someone else's namespace (kube-system...): the plugin's pods only
+        pods = [p for p in pods if any(owned_by(p, ds) for ds in daemonsets)]
+    elsewhere = {
+        p.metadata.name
+        for p in pods
+        if scope.pool_scoped and p.spec.node_name and p.spec.node_name not in scope.gpu_node_names
+    }
+    pods = [p for p in pods if p.metadata.name not in elsewhere]
+    # Pods run on purpose to be refused, live or deleted: their events are no evidence.
+    expected = {p.metadata.name for p in pods if is_expected_failure(p)}
+    expected |= ctx.expected_failure_pods if ns == ctx.workload_namespace else set()
+    relevant = {p.metadata.name for p in pods} | {d.metadata.name for d in daemonsets}
+    events = [
+        e
+        for e in core.list_namespaced_event(ns).items
+        if (ns in scope.ours or e.involved_object.name in relevant)
+        and e.involved_object.name not in expected | elsewhere
+    ]
+    got.add(ctx, f"namespace-{ns}", "events.txt", Evidence("events", ns, format_events(events)))
+    for ds in (d for d in daemonsets if d.metadata.namespace == ns):
+        got.add(
+            ctx,
+            f"daemonset-{ds.metadata.name}",
+            "describe.txt",
+            Evidence("describe", f"{ns}/{ds.metadata.name}", describe_daemonset(ds)),
+        )
+    for pod in pods:
+        if pod.metadata.name not in expected:
+            _collect_pod(ctx, got, pod, scope)
+
+
+def _collect_pod(ctx: RunContext, got: Collected, pod: Any, scope: _Scope) -> None:
+    """A pod's description and its containers' logs (and their previous run's, on a restart);
+    a failing pod on a GPU node marks that node for the node probe."""
+    ns, node = pod.metadata.namespace, pod.spec.node_name
+    folder = f"pod-{pod.metadata.name}"
+    got.add(
+        ctx,
+        folder,
+        "describe.txt",
+        Evidence("describe", f"{ns}/{pod.metadata.name}", describe_pod(pod), node),
+    )
+    source = "plugin-log" if ns in scope.plugin else "pod-log"
+    failing = not is_ready(pod) and pod.status.phase != "Succeeded"
+    # Only GPU nodes are probed: a failing pod on a CPU node is no GPU-stack evidence.
+    if failing and node in scope.gpu_node_names and node not in scope.affected:
+        scope.affected.append(node)
+    if time.monotonic() > scope.deadline:
+        got.notes.append(
+            f"diagnostics budget ({ctx.profile.diagnostics_budget_s:.0f}s) spent: "
+            f"logs of {ns}/{pod.metadata.name} were not read"
+        )
+        return
+    # Init containers first: one that never finishes (the DRA driver's driver check, an
+    # operator's validator) says why in its own log.
+    statuses = [
+        *(pod.status.init_container_statuses or []),
+        *(pod.status.container_statuses or []),
+    ]
+    where = f"{ns}/{pod.metadata.name}"
+    for cs in statuses:
+        current = _logs(ctx, pod, cs.name, previous=False)
+        if current:
+            got.add(ctx, folder, f"{cs.name}.log", Evidence(source, where, current, node))
+        previous = _logs(ctx, pod, cs.name, previous=True) if cs.restart_count else ""
+        if previous:
+            got.add(ctx, folder, f"{cs.name}.previous.log", Evidence(source, where, previous, node))
 
 
 def _probe_nodes(ctx: RunContext, got: Collected, nodes: list[str], deadline: float) -> None:

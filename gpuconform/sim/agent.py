@@ -36,6 +36,7 @@ from gpuconform.sim import third_party
 from gpuconform.sim.kubelet import credentials, images
 from gpuconform.sim.kubelet.node import DEVICE_PLUGIN_DIR, SimNodeRuntime
 from gpuconform.sim.kubelet.pod_api import ANNOTATION_PULL_FAILED, PodApi
+from gpuconform.sim.kubelet.pod_devices import allocate, container_env
 from gpuconform.sim.kubelet.process_pods import ProcessPods
 from gpuconform.sim.kubelet.runtime import mount_namespaces_work
 from gpuconform.sim.kubelet.simulated_pods import ANNOTATION_PREPARED, SimulatedPods
@@ -49,13 +50,6 @@ REAL_PLUGIN_NODES_ENV = "GPUCONFORM_SIM_REAL_PLUGIN_NODES"
 DEFAULT_REAL_PLUGIN_NODES = 16
 # kubelet keeps a resource in capacity for 5 minutes after its plugin goes; compressed.
 CAPACITY_GRACE_S = float(os.environ.get("GPUCONFORM_SIM_CAPACITY_GRACE_S", "5"))
-EXTENDED_PREFIX = "nvidia.com/"
-
-
-def gpu_limits(container: Any) -> dict[str, int]:
-    """The container's NVIDIA extended-resource limits (nvidia.com/gpu, .shared, mig-*)."""
-    limits = (container.resources and container.resources.limits) or {}
-    return {k: int(v) for k, v in limits.items() if k.startswith(EXTENDED_PREFIX) and int(v)}
 
 
 def is_finished(pod: client.V1Pod) -> bool:
@@ -75,26 +69,6 @@ def runs_device_plugin(pod: client.V1Pod) -> bool:
         images.plugin_program(c.image or "", list(c.command or [])) == "nvidia-device-plugin"
         for c in pod.spec.containers
     )
-
-
-def literal_env(container: Any, pod: client.V1Pod) -> dict[str, str]:
-    """The container's env: literal values and the downward-API fields kubelet resolves."""
-    fields = {
-        "spec.nodeName": pod.spec.node_name,
-        "metadata.name": pod.metadata.name,
-        "metadata.namespace": pod.metadata.namespace,
-        "metadata.uid": pod.metadata.uid,
-        "spec.serviceAccountName": pod.spec.service_account_name,
-    }
-    env: dict[str, str] = {}
-    for var in container.env or []:
-        if var.value is not None:
-            env[var.name] = var.value
-        elif var.value_from and var.value_from.field_ref:
-            env[var.name] = fields.get(var.value_from.field_ref.field_path) or ""
-        else:
-            env.setdefault(var.name, "")
-    return env
 
 
 class SimAgent:
@@ -258,79 +232,18 @@ class SimAgent:
             return True
         return self.runs_real_plugins(node)
 
-    # -- GPUs for a pod ----------------------------------------------------------------
-    def allocate(self, pod: client.V1Pod, node: SimNodeRuntime) -> dict[str, dict[str, str]]:
-        """Each container's env from its devices (kubelet's Allocate); raises AllocationError.
-
-        Init containers first, as kubelet admits them; their devices go to the next container.
-        """
-        envs: dict[str, dict[str, str]] = {}
-        uid = pod.metadata.uid
-        containers = [(c, True) for c in pod.spec.init_containers or []]
-        containers += [(c, False) for c in pod.spec.containers]
-        for container, init in containers:
-            env: dict[str, str] = {}
-            for resource, count in gpu_limits(container).items():
-                manager = node.device_manager
-                if manager is not None:  # the real plugin's devices, or kubelet's refusal
-                    allocation = manager.allocate(uid, container.name, resource, count, init)
-                    env.update(allocation.envs)
-                else:
-                    env["NVIDIA_VISIBLE_DEVICES"] = ",".join(
-                        self.simulated_allocation(node, uid, count, init)
-                    )
-            envs[container.name] = env
-        return envs
-
-    @staticmethod
-    def simulated_allocation(node: SimNodeRuntime, uid: str, count: int, init: bool) -> list[str]:
-        """SIMULATED registration has no plugin to ask: devices an init container left first,
-        then free device UUIDs in order."""
-        held = node.simulated_allocations.setdefault(uid, [])
-        reuse = node.simulated_reuse.setdefault(uid, [])
-        used = {d for ids in node.simulated_allocations.values() for d in ids}
-        chosen = reuse[:count]
-        chosen += [d for d in node.device_uuids() if d not in used][: count - len(chosen)]
-        held.extend(d for d in chosen if d not in held)
-        if init:
-            reuse.extend(d for d in chosen if d not in reuse)
-        else:
-            reuse[:] = [d for d in reuse if d not in chosen]
-        return chosen
-
-    def container_env(
-        self, pod: client.V1Pod, container: Any, node: SimNodeRuntime, devices_env: dict[str, str]
-    ) -> dict[str, str]:
-        """What the process of a container sees: its env, its devices, and the node's driver.
-
-        The NVIDIA container runtime gives a container the driver (here: the node's NVML)
-        when NVIDIA_VISIBLE_DEVICES is set, by the pod or by the device plugin's Allocate,
-        or when it is privileged (then it sees every GPU).
-        """
-        env = {"PATH": f"{self.simbin}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
-        env |= literal_env(container, pod)
-        env |= devices_env
-        privileged = bool(container.security_context and container.security_context.privileged)
-        if privileged and "NVIDIA_VISIBLE_DEVICES" not in env:
-            env["NVIDIA_VISIBLE_DEVICES"] = "all"
-        if env.get("NVIDIA_VISIBLE_DEVICES") not in (None, "", "void"):
-            env |= node.nvml_env
-        # The node probe runs host tools directly: there is no host root to chroot into.
-        env["GPUCONFORM_SIM"] = "1"
-        return env
-
     # -- simulated containers (GPU test pods, probes) ----------------------------------
     def prepare_simulated(self, pod: client.V1Pod, node: SimNodeRuntime) -> None:
         """Assign devices, then let the simulated runtime wire the pod (kubelet/simulated_pods)."""
         from gpuconform.sim.kubelet.device_manager import AllocationError
 
         try:
-            devices = self.allocate(pod, node)
+            devices = allocate(pod, node)
         except AllocationError as err:
             self.pod_api.fail_admission(pod, node.name, err.pod_message)
             return
         envs = {
-            c.name: self.container_env(pod, c, node, devices.get(c.name, {}))
+            c.name: container_env(pod, c, node, devices.get(c.name, {}), self.simbin)
             for c in [*(pod.spec.init_containers or []), *pod.spec.containers]
         }
         note = None
@@ -346,13 +259,13 @@ class SimAgent:
         if not self.pod_api.annotate(pod, {ANNOTATION_RUNTIME: "process"}):
             return
         try:
-            devices = self.allocate(pod, node)
+            devices = allocate(pod, node)
         except AllocationError as err:
             self.pod_api.fail_admission(pod, node.name, err.pod_message)
             return
 
         def env_for(pod: client.V1Pod, container: Any, node: SimNodeRuntime) -> dict[str, str]:
-            return self.container_env(pod, container, node, devices.get(container.name, {}))
+            return container_env(pod, container, node, devices.get(container.name, {}), self.simbin)
 
         self.process_pods.start(pod, node, env_for)
 

@@ -11,23 +11,29 @@ import fcntl
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from gpuconform.sim import third_party, toolchain
+from gpuconform.sim import toolchain
+from gpuconform.sim.chart_repo import start as start_chart_repo
 from gpuconform.sim.kubelet.node import socket_root
+from gpuconform.sim.local import (
+    SimClusterError,
+    SimPaths,
+    free_port,
+    pid_alive,
+    port_in_use,
+    wait_pid_gone,
+)
 from gpuconform.sim.nodes import SimNode, load_node_profile, node_manifest
 from gpuconform.sim.realnode import fleet
 
 DEFAULT_NAME = "gpuconform-sim"
 STAGES_FILE = Path(__file__).with_name("stages.yaml")
-CHART_REPO_FILE = Path(__file__).with_name("chart_repo.yaml")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # SIMULATED GPU tools on the PATH of simulated containers: module that implements each.
 # nvidia-smi and vectorAdd read the node's NVML (NVIDIA's mock library); no real
@@ -45,87 +51,6 @@ omitStages: [RequestReceived, ResponseStarted]
 rules:
 - level: Metadata
 """
-
-
-class SimClusterError(RuntimeError):
-    """The simulated cluster could not be started, found or stopped; the message says why."""
-
-
-@dataclass(frozen=True)
-class SimPaths:
-    name: str
-
-    @property
-    def kwok_workdir(self) -> Path:
-        return toolchain.cache_root() / "kwok"
-
-    @property
-    def cluster_dir(self) -> Path:
-        return self.kwok_workdir / "clusters" / self.name
-
-    @property
-    def kubeconfig(self) -> Path:
-        return self.cluster_dir / "kubeconfig.yaml"
-
-    @property
-    def state_dir(self) -> Path:
-        return toolchain.cache_root() / "sim-state" / self.name
-
-    @property
-    def simbin(self) -> Path:
-        return self.state_dir / "bin"
-
-    @property
-    def agent_pid(self) -> Path:
-        return self.state_dir / "agent.pid"
-
-    @property
-    def agent_log(self) -> Path:
-        return self.state_dir / "agent.log"
-
-    @property
-    def config_file(self) -> Path:
-        return self.state_dir / "kwokctl.yaml"
-
-    @property
-    def charts_dir(self) -> Path:
-        return self.state_dir / "charts"
-
-    @property
-    def device_plugin_mode(self) -> Path:
-        return self.state_dir / "device-plugin-mode"
-
-    @property
-    def chart_repo_pid(self) -> Path:
-        return self.state_dir / "chart-repo.pid"
-
-    @property
-    def chart_repo_url(self) -> Path:
-        return self.state_dir / "chart-repo.url"
-
-
-def port_in_use(port: int) -> bool:
-    """Is something listening on 127.0.0.1:port? (TIME_WAIT leftovers do not count: the
-    control plane's listeners reuse such addresses.)"""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class SimCluster:
@@ -166,7 +91,7 @@ class SimCluster:
             pid = int(self.paths.agent_pid.read_text())
         except (OSError, ValueError):
             return False
-        return _pid_alive(pid)
+        return pid_alive(pid)
 
     def apiserver_port(self) -> int | None:
         try:
@@ -265,29 +190,13 @@ class SimCluster:
             shutil.rmtree(self.paths.state_dir, ignore_errors=True)
             self.paths.state_dir.mkdir(parents=True)
             self._write_simbin()
-            with self._creation_lock():
-                # Chosen under the lock: no other cluster is between choosing and binding.
-                port = port or free_port()
-                self._write_config(port, audit, real_nodes=bool(real_nodes))
-                self.log(
-                    f"starting simulated cluster {self.name!r} (control plane on 127.0.0.1:{port})"
-                )
-                self._kwokctl(
-                    "create",
-                    "cluster",
-                    "--name",
-                    self.name,
-                    "--config",
-                    str(self.paths.config_file),
-                    "--wait",
-                    f"{int(timeout_s)}s",
-                )
+            port = self._start_control_plane(port, audit, bool(real_nodes), timeout_s)
             # The sim agent is the kubelet of KWOK nodes only; real nodes run their own.
             if kwok_nodes:
                 self._start_agent()
             else:
                 self.paths.device_plugin_mode.write_text("real")  # the image's own binary
-            self._start_chart_repo()
+            start_chart_repo(self.paths)
             if real_nodes:
                 fleet.start_real_nodes(
                     self.name,
@@ -308,6 +217,29 @@ class SimCluster:
             f"{time.monotonic() - started:.1f}s; kubeconfig {self.paths.kubeconfig}"
         )
         return self.paths.kubeconfig
+
+    def _start_control_plane(
+        self, port: int | None, audit: bool, real_nodes: bool, timeout_s: float
+    ) -> int:
+        """kwokctl's control plane on `port` (a free one if None); returns the port."""
+        with self._creation_lock():
+            # Chosen under the lock: no other cluster is between choosing and binding.
+            port = port or free_port()
+            self._write_config(port, audit, real_nodes=real_nodes)
+            self.log(
+                f"starting simulated cluster {self.name!r} (control plane on 127.0.0.1:{port})"
+            )
+            self._kwokctl(
+                "create",
+                "cluster",
+                "--name",
+                self.name,
+                "--config",
+                str(self.paths.config_file),
+                "--wait",
+                f"{int(timeout_s)}s",
+            )
+        return port
 
     @contextlib.contextmanager
     def _creation_lock(self):
@@ -380,53 +312,6 @@ class SimCluster:
         except OSError:
             return None
 
-    def _start_chart_repo(self) -> None:
-        """Serve NVIDIA's published charts (chart_repo.yaml's versions) over HTTP."""
-        spec = yaml.safe_load(CHART_REPO_FILE.read_text())
-        helm = str(toolchain.require_binary("helm"))
-        self.paths.charts_dir.mkdir(parents=True, exist_ok=True)
-        for version in spec["versions"]:
-            archive = third_party.chart_archive(str(version))
-            if archive is None:
-                raise SimClusterError(
-                    f"NVIDIA's device-plugin chart {version} is not in the third-party directory; "
-                    f"set {third_party.ENV_VAR} to the directory that holds it"
-                )
-            shutil.copy(archive, self.paths.charts_dir / archive.name)
-        for version in spec.get("dra_driver_versions", []):
-            archive = third_party.dra_chart_archive(str(version))
-            if archive is None:
-                raise SimClusterError(
-                    f"NVIDIA's DRA driver chart {version} is not in the third-party directory; "
-                    f"set {third_party.ENV_VAR} to the directory that holds it"
-                )
-            shutil.copy(archive, self.paths.charts_dir / archive.name)
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        subprocess.run(
-            [helm, "repo", "index", str(self.paths.charts_dir), "--url", url],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "http.server",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--directory",
-                str(self.paths.charts_dir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        self.paths.chart_repo_pid.write_text(str(server.pid))
-        self.paths.chart_repo_url.write_text(url)
-
     def chart_repo(self) -> str | None:
         """URL of the simulated chart repository, while the cluster runs."""
         try:
@@ -461,16 +346,16 @@ class SimCluster:
                 pid = int(pid_file.read_text())
             except (OSError, ValueError):
                 continue
-            if _pid_alive(pid):
+            if pid_alive(pid):
                 os.killpg(pid, signal.SIGTERM)
-                _wait_pid_gone(pid)
+                wait_pid_gone(pid)
         if self.exists():
             component_pids = self._component_pids()
             self._kwokctl("delete", "cluster", "--name", self.name, check=False)
             # kwokctl signals the control plane and returns; wait until it has really exited,
             # so no process and no listening port outlive `down`.
             for component_pid in component_pids:
-                _wait_pid_gone(component_pid, timeout_s=30)
+                wait_pid_gone(component_pid, timeout_s=30)
         shutil.rmtree(self.paths.state_dir, ignore_errors=True)
         shutil.rmtree(socket_root(self.paths.state_dir), ignore_errors=True)
         if not quiet:
@@ -495,31 +380,3 @@ class SimCluster:
             "chart_repo": self.chart_repo(),
             "device_plugin": self.device_plugin_mode(),
         }
-
-
-def _wait_pid_gone(pid: int, timeout_s: float = 10) -> None:
-    """Wait for a process to exit (pidfd: woken by the exit itself), then force it."""
-    import select
-
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return
-    try:
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        if not poller.poll(timeout_s * 1000):
-            _force_kill(pid)
-    finally:
-        os.close(fd)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
-
-
-def _force_kill(pid: int) -> None:
-    for kill in (os.killpg, os.kill):
-        try:
-            kill(pid, signal.SIGKILL)
-            return
-        except (ProcessLookupError, PermissionError):
-            continue

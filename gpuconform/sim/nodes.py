@@ -105,65 +105,71 @@ def parse_node_profile(data: Any, source: str = "node profile") -> list[SimNode]
     faults = load_faults()
     nodes: list[SimNode] = []
     for index, group in enumerate(groups):
-        where = f"{source}: node_groups[{index}]"
-        if not isinstance(group, dict):
-            raise NodeProfileError(f"{where}: expected a mapping")
-        name = _require(group, "name", str, where)
-        count = _require(group, "count", int, where)
-        gpus = _require(group, "gpus", int, where)
-        if count < 1 or gpus < 0:
-            raise NodeProfileError(f"{where}: count must be >= 1 and gpus >= 0")
-        fault = group.get("fault")
-        if fault is not None and fault not in faults:
-            raise NodeProfileError(
-                f"{where}: unknown fault {fault!r}; known faults: {', '.join(sorted(faults))}"
-            )
-        runtime = group.get("runtime", "kwok")
-        if runtime not in RUNTIMES:
-            raise NodeProfileError(f"{where}: runtime must be one of {', '.join(RUNTIMES)}")
-        accept_envvar = group.get("accept_envvar_unprivileged", True)
-        if not isinstance(accept_envvar, bool):
-            raise NodeProfileError(f"{where}: accept_envvar_unprivileged must be true or false")
-        driver = group.get("driver", "mock")
-        if driver not in DRIVERS or (driver == "host" and runtime != "real"):
-            raise NodeProfileError(f"{where}: driver must be mock, or host on a real node")
-        default_runtime = group.get("default_runtime", "nvidia")
-        if default_runtime not in DEFAULT_RUNTIMES:
-            raise NodeProfileError(
-                f"{where}: default_runtime must be one of {', '.join(DEFAULT_RUNTIMES)}"
-            )
-        # A group may name its own GPU model (a mixed fleet): its `gpu` fields over the
-        # profile's, so the node's mock NVML follows that model (sim/nvml.py).
-        group_gpu = group.get("gpu")
-        if group_gpu is not None and not isinstance(group_gpu, dict):
-            raise NodeProfileError(f"{where}: gpu must be a mapping of GPU fields")
-        model = _gpu_model(gpu_spec | group_gpu, f"{where}: gpu") if group_gpu else gpu
-        labels = group.get("labels") or {}
-        taints = group.get("taints") or []
-        if not isinstance(labels, dict) or not isinstance(taints, list):
-            raise NodeProfileError(f"{where}: labels must be a mapping and taints a list")
-        for taint in taints:
-            if not isinstance(taint, dict) or "key" not in taint or "effect" not in taint:
-                raise NodeProfileError(f"{where}: each taint needs `key` and `effect`")
-        for n in range(count):
-            nodes.append(
-                SimNode(
-                    name=f"{name}-{n}",
-                    gpus=gpus,
-                    gpu=model if gpus else None,
-                    fault=fault,
-                    labels={str(k): str(v) for k, v in labels.items()},
-                    taints=taints,
-                    runtime=runtime,
-                    accept_envvar_unprivileged=accept_envvar,
-                    driver=driver,
-                    default_runtime=default_runtime,
-                )
-            )
+        nodes += _group_nodes(group, f"{source}: node_groups[{index}]", gpu_spec, gpu, faults)
     names = [node.name for node in nodes]
     if len(set(names)) != len(names):
         raise NodeProfileError(f"{source}: node group names produce duplicate node names")
     return nodes
+
+
+def _group_nodes(
+    group: Any, where: str, gpu_spec: dict[str, Any], gpu: GpuModel, faults: Any
+) -> list[SimNode]:
+    """One node group, checked, as its `count` nodes (`name-0`, `name-1`, ...)."""
+    if not isinstance(group, dict):
+        raise NodeProfileError(f"{where}: expected a mapping")
+    name = _require(group, "name", str, where)
+    count = _require(group, "count", int, where)
+    gpus = _require(group, "gpus", int, where)
+    if count < 1 or gpus < 0:
+        raise NodeProfileError(f"{where}: count must be >= 1 and gpus >= 0")
+    fault = group.get("fault")
+    if fault is not None and fault not in faults:
+        raise NodeProfileError(
+            f"{where}: unknown fault {fault!r}; known faults: {', '.join(sorted(faults))}"
+        )
+    runtime = group.get("runtime", "kwok")
+    if runtime not in RUNTIMES:
+        raise NodeProfileError(f"{where}: runtime must be one of {', '.join(RUNTIMES)}")
+    accept_envvar = group.get("accept_envvar_unprivileged", True)
+    if not isinstance(accept_envvar, bool):
+        raise NodeProfileError(f"{where}: accept_envvar_unprivileged must be true or false")
+    driver = group.get("driver", "mock")
+    if driver not in DRIVERS or (driver == "host" and runtime != "real"):
+        raise NodeProfileError(f"{where}: driver must be mock, or host on a real node")
+    default_runtime = group.get("default_runtime", "nvidia")
+    if default_runtime not in DEFAULT_RUNTIMES:
+        raise NodeProfileError(
+            f"{where}: default_runtime must be one of {', '.join(DEFAULT_RUNTIMES)}"
+        )
+    # A group may name its own GPU model (a mixed fleet): its `gpu` fields over the
+    # profile's, so the node's mock NVML follows that model (sim/nvml.py).
+    group_gpu = group.get("gpu")
+    if group_gpu is not None and not isinstance(group_gpu, dict):
+        raise NodeProfileError(f"{where}: gpu must be a mapping of GPU fields")
+    model = _gpu_model(gpu_spec | group_gpu, f"{where}: gpu") if group_gpu else gpu
+    labels = group.get("labels") or {}
+    taints = group.get("taints") or []
+    if not isinstance(labels, dict) or not isinstance(taints, list):
+        raise NodeProfileError(f"{where}: labels must be a mapping and taints a list")
+    for taint in taints:
+        if not isinstance(taint, dict) or "key" not in taint or "effect" not in taint:
+            raise NodeProfileError(f"{where}: each taint needs `key` and `effect`")
+    return [
+        SimNode(
+            name=f"{name}-{n}",
+            gpus=gpus,
+            gpu=model if gpus else None,
+            fault=fault,
+            labels={str(k): str(v) for k, v in labels.items()},
+            taints=taints,
+            runtime=runtime,
+            accept_envvar_unprivileged=accept_envvar,
+            driver=driver,
+            default_runtime=default_runtime,
+        )
+        for n in range(count)
+    ]
 
 
 def _gpu_model(spec: dict[str, Any], where: str) -> GpuModel:

@@ -127,34 +127,8 @@ def write_node_nvml_config(
         )
     base = yaml.safe_load(profile.read_text())
     cuda_major, _, cuda_minor = gpu.cuda_version.partition(".")
-    defaults = dict(base["device_defaults"])
-    total = gpu.memory_mib * MIB
-    memory = dict(defaults.get("memory") or {})
-    reserved = min(int(memory.get("reserved_bytes", 0)), total)
-    used = min(int(memory.get("used_bytes", 0)), total - reserved)
-    memory |= {"total_bytes": total, "reserved_bytes": reserved, "used_bytes": used}
-    memory["free_bytes"] = total - reserved - used
-    defaults |= {"name": gpu.name, "memory": memory}
-    if mig_mode is not None:
-        mig = dict(defaults.get("mig") or {})
-        defaults["mig"] = mig | {"mode_current": mig_mode, "mode_pending": mig_mode}
-    if "gsp_firmware" in defaults:  # real GSP firmware carries the driver's version
-        defaults["gsp_firmware"] = dict(defaults["gsp_firmware"], version=gpu.driver_version)
-    serial_base = (10**11 + int(_digest(node_name, "serial"), 16) % (9 * 10**11)) * 10
-    devices = []
-    for index, (uuid, bus_id) in enumerate(
-        zip(node_uuids(node_name, count), node_bus_ids(node_name, count), strict=True)
-    ):
-        device: dict[str, Any] = {
-            "index": index,
-            "uuid": uuid,
-            "serial": f"{serial_base + index:013d}",
-            "pci": {"bus_id": bus_id},
-            "minor_number": index,
-        }
-        if failures and index in failures:
-            device["failure"] = dict(failures[index])
-        devices.append(device)
+    defaults = _device_defaults(base["device_defaults"], gpu, mig_mode)
+    devices = _devices(node_name, count, failures)
     config: dict[str, Any] = {
         "version": base.get("version", "1.0"),
         "system": {
@@ -178,6 +152,48 @@ def write_node_nvml_config(
     )
     dest.write_text(header + yaml.dump(config, Dumper=_QuotingDumper, sort_keys=False))
     return dest
+
+
+def _device_defaults(
+    upstream: Mapping[str, Any], gpu: GpuSpec, mig_mode: str | None
+) -> dict[str, Any]:
+    """The upstream model's device defaults with this node's GPU name, memory and driver."""
+    defaults = dict(upstream)
+    total = gpu.memory_mib * MIB
+    memory = dict(defaults.get("memory") or {})
+    reserved = min(int(memory.get("reserved_bytes", 0)), total)
+    used = min(int(memory.get("used_bytes", 0)), total - reserved)
+    memory |= {"total_bytes": total, "reserved_bytes": reserved, "used_bytes": used}
+    memory["free_bytes"] = total - reserved - used
+    defaults |= {"name": gpu.name, "memory": memory}
+    if mig_mode is not None:
+        mig = dict(defaults.get("mig") or {})
+        defaults["mig"] = mig | {"mode_current": mig_mode, "mode_pending": mig_mode}
+    if "gsp_firmware" in defaults:  # real GSP firmware carries the driver's version
+        defaults["gsp_firmware"] = dict(defaults["gsp_firmware"], version=gpu.driver_version)
+    return defaults
+
+
+def _devices(
+    node_name: str, count: int, failures: Mapping[int, Mapping[str, Any]] | None
+) -> list[dict[str, Any]]:
+    """The node's GPUs: index, UUID, serial and bus ID (stable per node name), any failure."""
+    serial_base = (10**11 + int(_digest(node_name, "serial"), 16) % (9 * 10**11)) * 10
+    devices = []
+    for index, (uuid, bus_id) in enumerate(
+        zip(node_uuids(node_name, count), node_bus_ids(node_name, count), strict=True)
+    ):
+        device: dict[str, Any] = {
+            "index": index,
+            "uuid": uuid,
+            "serial": f"{serial_base + index:013d}",
+            "pci": {"bus_id": bus_id},
+            "minor_number": index,
+        }
+        if failures and index in failures:
+            device["failure"] = dict(failures[index])
+        devices.append(device)
+    return devices
 
 
 def nvml_env(

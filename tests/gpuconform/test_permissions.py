@@ -69,3 +69,11 @@ def test_an_incomplete_list_falls_back_to_access_reviews_which_decide():
     assert "list nodes" not in missing
     assert kube.reviews and ("list", "nodes") in kube.reviews
     assert len(missing) == len(kube.reviews) - 1
+
+
+def test_a_rule_listed_by_an_incomplete_review_is_still_a_grant():
+    # Rules are additive: what an incomplete list shows is granted; only the rest is asked.
+    kube = FakeKube({"nvdp": [grant(["*"], ["*"], ["*"])]}, complete=False)
+    missing = missing_permissions(kube, PROFILE)
+    assert missing and all("(namespace" not in m for m in missing)
+    assert len(kube.reviews) == len(missing)

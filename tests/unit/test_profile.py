@@ -174,3 +174,45 @@ def test_gfd_is_detected_from_nfd_upgrade_sets_and_any_case(tmp_path):
 def test_mig_mixed_test_pods_ask_for_a_mig_resource(tmp_path):
     mixed = {"mig": {"strategy": "mixed", "resources": {"nvidia.com/mig-1g.18gb": 7}}}
     assert resolve_profile("p", write(tmp_path, mixed)).gpu_resource == "nvidia.com/mig-1g.18gb"
+
+
+@pytest.mark.parametrize(
+    "profile, message",
+    [
+        ({"kind": "yes"}, "profile 'p': kind must be a boolean (true or false), got 'yes'"),
+        ({"timeouts": {"ready": "soon"}}, "profile 'p': timeouts.ready must be a number, got"),
+        ({"release": {"name": 7}}, "profile 'p': release.name must be a string, got 7"),
+        ({"workload": {"list_gpus": 1}}, "workload.list_gpus must be a boolean"),
+        ({"diagnostics": {"budget_s": True}}, "diagnostics.budget_s must be a number, got True"),
+        ({"chart": {"path": "x", "tagg": 1}}, "profile 'p': chart: unknown field 'tagg'"),
+        ({"upgrade_set": "image.tag=v2"}, "profile 'p': upgrade_set must be a list"),
+    ],
+)
+def test_a_key_of_the_wrong_kind_is_named_with_its_profile(tmp_path, profile, message):
+    with pytest.raises(ProfileError, match=re.escape(message)) as info:
+        resolve_profile("p", write(tmp_path, profile))
+    assert "\n" not in str(info.value)
+
+
+def test_every_default_comes_from_the_defaults_file(tmp_path):
+    # A key set to null takes the defaults file's value: no second default in the code.
+    defaults = yaml.safe_load((REPO / "gpuconform" / "profile_defaults.yaml").read_text())
+    nulls = {
+        "chart": {"path": "x", "name": None},
+        "diagnostics": {"probe_image": None, "budget_s": None},
+        "workload": {"pod_security": None, "list_gpus": None},
+        "dra": {"release": {"name": None}},
+    }
+    profile = resolve_profile("p", write_profiles(tmp_path, {"p": nulls}))
+    assert profile.chart.name == defaults["chart"]["name"]
+    assert profile.probe_image == defaults["diagnostics"]["probe_image"]
+    assert profile.diagnostics_budget_s == defaults["diagnostics"]["budget_s"]
+    assert profile.workload_pod.pod_security == defaults["workload"]["pod_security"]
+    assert profile.workload_pod.list_gpus is defaults["workload"]["list_gpus"]
+    assert profile.dra.release_name == defaults["dra"]["release"]["name"]
+
+
+def test_a_command_line_override_of_the_wrong_kind_is_refused(tmp_path):
+    path = write_profiles(tmp_path, {"p": {"chart": {"path": "x"}}})
+    with pytest.raises(ProfileError, match=re.escape("profile 'p': mode must be a string")):
+        resolve_profile("p", path, {"mode": 3})

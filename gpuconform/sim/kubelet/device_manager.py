@@ -20,76 +20,34 @@ import json
 import threading
 from collections.abc import Callable
 from concurrent import futures
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
 
 from gpuconform.sim.kubelet import deviceplugin_proto
+from gpuconform.sim.kubelet.allocation import (
+    HEALTHY,
+    UNHEALTHY,
+    Allocation,
+    Request,
+    ResourceState,
+    admission_check,
+    allocation_from_response,
+    devices_in_use,
+    rpc_error_text,
+)
+from gpuconform.sim.kubelet.allocation import AllocationError as AllocationError
 
 API_VERSION = "v1beta1"
 SUPPORTED_VERSIONS = (API_VERSION,)
-HEALTHY = "Healthy"
-UNHEALTHY = "Unhealthy"
 KUBELET_SOCKET = "kubelet.sock"
 # kubelet dials a registering plugin with a 10 s timeout (errFailedToDialDevicePlugin).
 DIAL_TIMEOUT_S = 10.0
 RPC_TIMEOUT_S = 30.0
 
 OnChange = Callable[[str, dict[str, int], dict[str, int]], None]
-
-
-class AllocationError(RuntimeError):
-    """Kubelet could not admit the container's devices.
-
-    ``message`` is the device manager's error as kubelet words it; a plugin's own error appears
-    as Go's gRPC rendering (``rpc error: code = Unknown desc = <plugin message>``), and
-    ``plugin_message`` holds the plugin's message verbatim. Kubelet fails the pod with reason
-    ``UnexpectedAdmissionError`` and the message ``pod_message``.
-    """
-
-    def __init__(self, message: str, plugin_message: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.plugin_message = plugin_message
-
-    @property
-    def pod_message(self) -> str:
-        """The pod status message kubelet sets (its admission handler's wording)."""
-        return f"Allocate failed due to {self.message}, which is unexpected"
-
-
-@dataclass(frozen=True)
-class Allocation:
-    """What the plugin's ``Allocate`` told kubelet to put in the container."""
-
-    device_ids: list[str]
-    envs: dict[str, str] = field(default_factory=dict)
-    mounts: list[dict[str, Any]] = field(default_factory=list)
-    devices: list[dict[str, str]] = field(default_factory=list)
-    cdi_devices: list[str] = field(default_factory=list)
-    annotations: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ResourceState:
-    """A snapshot of one extended resource on this node."""
-
-    name: str
-    endpoint: str | None  # socket name of the plugin; None once the resource is removed
-    connected: bool  # the plugin's ListAndWatch stream is open
-    devices: dict[str, str]  # device ID -> "Healthy" / "Unhealthy"
-    allocated: list[str]
-    options: dict[str, bool]
-
-    @property
-    def capacity(self) -> int:
-        return len(self.devices)
-
-    @property
-    def allocatable(self) -> int:
-        return sum(health == HEALTHY for health in self.devices.values())
 
 
 @dataclass(eq=False)
@@ -109,16 +67,6 @@ class _Endpoint:
 def _go_quote(text: str) -> str:
     # Go's %q for plain strings; JSON's quoting agrees for everything a resource name holds.
     return json.dumps(text)
-
-
-def _rpc_error_text(err: grpc.RpcError) -> tuple[str, str]:
-    """Go's rendering of a gRPC status error, and the bare details (the peer's message)."""
-    code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
-    details = (err.details() if hasattr(err, "details") else None) or ""
-    go_code = "".join(part.capitalize() for part in code.name.split("_"))
-    if code is grpc.StatusCode.OK:
-        go_code = "OK"
-    return f"rpc error: code = {go_code} desc = {details}", details
 
 
 def _is_extended_resource_name(name: str) -> bool:
@@ -230,7 +178,7 @@ class NodeDeviceManager:
                 f"failed to dial device plugin: {self.socket_dir / request.endpoint}: timeout",
             )
         except grpc.RpcError as err:
-            context.abort(grpc.StatusCode.UNKNOWN, _rpc_error_text(err)[0])
+            context.abort(grpc.StatusCode.UNKNOWN, rpc_error_text(err)[0])
         self._install(ep)
         return self._pb2.Empty()
 
@@ -342,8 +290,12 @@ class NodeDeviceManager:
         """
         with self._alloc_lock:
             with self._lock:
-                ep, available, existing, reused = self._admission_check(
-                    pod_uid, container, resource, count
+                ep, available, existing, reused = admission_check(
+                    self._pods,
+                    self._reuse,
+                    self._endpoints.get(resource),
+                    self._devices.get(resource, {}),
+                    Request(pod_uid, container, resource, count),
                 )
             if existing is not None:
                 return existing  # kubelet: "No devices needed, nothing to do"
@@ -358,10 +310,10 @@ class NodeDeviceManager:
                     timeout=RPC_TIMEOUT_S,
                 )
             except grpc.RpcError as err:
-                raise AllocationError(*_rpc_error_text(err)) from None
+                raise AllocationError(*rpc_error_text(err)) from None
             if not response.container_responses:
                 raise AllocationError(f"no containers return in allocation response {response}")
-            allocation = _allocation(chosen, response.container_responses[0])
+            allocation = allocation_from_response(chosen, response.container_responses[0])
             with self._lock:
                 self._pods.setdefault(pod_uid, {}).setdefault(container, {})[resource] = allocation
                 reuse = self._reuse.setdefault(pod_uid, {}).setdefault(resource, set())
@@ -370,49 +322,6 @@ class NodeDeviceManager:
                 else:
                     reuse.difference_update(chosen)
             return allocation
-
-    def _admission_check(
-        self, pod_uid: str, container: str, resource: str, count: int
-    ) -> tuple[_Endpoint, list[str], Allocation | None, list[str]]:
-        """kubelet's devicesToAllocate checks, in its order; call with _lock held.
-
-        Returns the endpoint, the free devices, an existing allocation, and the devices the
-        pod's init containers leave for reuse (taken first).
-        """
-        existing = self._pods.get(pod_uid, {}).get(container, {}).get(resource)
-        if existing is not None and len(existing.device_ids) != count:
-            raise AllocationError(
-                f"pod {pod_uid} container {container} changed request for resource {resource} "
-                f"from {len(existing.device_ids)} to {count}"
-            )
-        ep = self._endpoints.get(resource)
-        if ep is None:
-            raise AllocationError(f"cannot allocate unregistered device {resource}")
-        devices = self._devices.get(resource, {})
-        healthy = {d for d, h in devices.items() if h == HEALTHY}
-        if not healthy:
-            raise AllocationError(
-                f"no healthy devices present; cannot allocate unhealthy devices {resource}"
-            )
-        if existing is not None:
-            if not healthy.issuperset(existing.device_ids):
-                raise AllocationError(
-                    "previously allocated devices are no longer healthy; "
-                    f"cannot allocate unhealthy devices {resource}"
-                )
-            return ep, [], existing, []
-        reused = sorted(self._reuse.get(pod_uid, {}).get(resource, set()) & healthy)[:count]
-        needed = count - len(reused)
-        if needed == 0:
-            return ep, [], None, reused
-        in_use = set(self._in_use(resource))
-        available = sorted(healthy - in_use)
-        if len(available) < needed:
-            raise AllocationError(
-                f"requested number of devices unavailable for {resource}. "
-                f"Requested: {needed}, Available: {len(available)}"
-            )
-        return ep, available, None, reused
 
     def _choose(
         self, ep: _Endpoint, available: list[str], count: int, must_include: list[str]
@@ -433,7 +342,7 @@ class NodeDeviceManager:
             try:
                 response = ep.stub.GetPreferredAllocation(request, timeout=RPC_TIMEOUT_S)
             except grpc.RpcError as err:
-                raise AllocationError(*_rpc_error_text(err)) from None
+                raise AllocationError(*rpc_error_text(err)) from None
             if response.container_responses:
                 preferred = list(response.container_responses[0].deviceIDs)
         chosen = list(must_include)
@@ -443,12 +352,7 @@ class NodeDeviceManager:
         return chosen
 
     def _in_use(self, resource: str) -> list[str]:
-        return [
-            device_id
-            for containers in self._pods.values()
-            for resources in containers.values()
-            for device_id in (resources[resource].device_ids if resource in resources else [])
-        ]
+        return devices_in_use(self._pods, resource)
 
     def release(self, pod_uid: str) -> None:
         """Free every device the pod holds (the pod was deleted or finished)."""
@@ -484,27 +388,6 @@ class NodeDeviceManager:
                 )
                 for name, devices in self._devices.items()
             }
-
-
-def _allocation(device_ids: list[str], response: Any) -> Allocation:
-    return Allocation(
-        device_ids=list(device_ids),
-        envs=dict(response.envs),
-        mounts=[
-            {"container_path": m.container_path, "host_path": m.host_path, "read_only": m.read_only}
-            for m in response.mounts
-        ],
-        devices=[
-            {
-                "container_path": d.container_path,
-                "host_path": d.host_path,
-                "permissions": d.permissions,
-            }
-            for d in response.devices
-        ],
-        cdi_devices=[c.name for c in response.cdi_devices],
-        annotations=dict(response.annotations),
-    )
 
 
 class _Registration:

@@ -82,48 +82,8 @@ class RealNode:
     def prepare(self, kubeconfig: Path, api_port: int) -> None:
         bin_dir = toolchain.ensure_node_toolchain()
         root = self.dir / "root"
-        for rel in ("etc/containerd", "etc/cni/net.d", "etc/cdi", "etc/nvidia-container-runtime"):
-            (root / rel).mkdir(parents=True, exist_ok=True)
-        (root / "etc/containerd/config.toml").write_text(
-            _render(
-                "containerd.toml",
-                bin=bin_dir,
-                default_runtime=self.spec.default_runtime,
-                snapshotter="native" if filesystem_type(self.dir) == "overlay" else "overlayfs",
-            )
-        )
-        (root / "etc/nvidia-container-runtime/config.toml").write_text(
-            _render(
-                "nvidia-container-runtime.toml",
-                bin=bin_dir,
-                accept_envvar=str(self.spec.accept_envvar_unprivileged).lower(),
-            )
-        )
-        (root / "etc/cni/net.d/10-gpuconform.conflist").write_text(
-            _render("cni.conflist", pod_cidr=self.net.pod_cidr(self.spec.index))
-        )
-        node_kubeconfig = self.dir / "kubeconfig.yaml"
-        config = yaml.safe_load(kubeconfig.read_text())
-        for cluster in config["clusters"]:
-            cluster["cluster"]["server"] = f"https://{self.net.gateway}:{api_port}"
-        node_kubeconfig.write_text(yaml.safe_dump(config))
-        (self.dir / "kubelet.yaml").write_text(
-            _render(
-                "kubelet.yaml",
-                cgroup_root=self.cgroup_root,
-                node_ip=self.ip,
-                taints=json.dumps(self.spec.taints),
-            )
-        )
-        (self.dir / "kube-proxy.yaml").write_text(
-            _render(
-                "kube-proxy.yaml",
-                kubeconfig=node_kubeconfig,
-                node_name=self.spec.name,
-                node_ip=self.ip,
-                cluster_cidr=network.POD_CIDR,
-            )
-        )
+        self._write_runtime_configs(root, bin_dir)
+        node_kubeconfig = self._write_kubernetes_configs(kubeconfig, api_port)
         binds: dict[str, str] = {}
         if self.spec.gpus > 0:
             binds = self._prepare_driver(root / "etc/cdi/nvidia.yaml")
@@ -147,6 +107,56 @@ class RealNode:
         }
         (self.dir / "plan.json").write_text(json.dumps(plan, indent=2))
         cgroups.create(self.cgroup_root)
+
+    def _write_runtime_configs(self, root: Path, bin_dir: Path) -> None:
+        """containerd's, the NVIDIA container runtime's and CNI's config in the node's root."""
+        for rel in ("etc/containerd", "etc/cni/net.d", "etc/cdi", "etc/nvidia-container-runtime"):
+            (root / rel).mkdir(parents=True, exist_ok=True)
+        (root / "etc/containerd/config.toml").write_text(
+            _render(
+                "containerd.toml",
+                bin=bin_dir,
+                default_runtime=self.spec.default_runtime,
+                snapshotter="native" if filesystem_type(self.dir) == "overlay" else "overlayfs",
+            )
+        )
+        (root / "etc/nvidia-container-runtime/config.toml").write_text(
+            _render(
+                "nvidia-container-runtime.toml",
+                bin=bin_dir,
+                accept_envvar=str(self.spec.accept_envvar_unprivileged).lower(),
+            )
+        )
+        (root / "etc/cni/net.d/10-gpuconform.conflist").write_text(
+            _render("cni.conflist", pod_cidr=self.net.pod_cidr(self.spec.index))
+        )
+
+    def _write_kubernetes_configs(self, kubeconfig: Path, api_port: int) -> Path:
+        """The node's kubeconfig (the API server through the gateway), the kubelet's and
+        kube-proxy's config; returns the node's kubeconfig."""
+        node_kubeconfig = self.dir / "kubeconfig.yaml"
+        config = yaml.safe_load(kubeconfig.read_text())
+        for cluster in config["clusters"]:
+            cluster["cluster"]["server"] = f"https://{self.net.gateway}:{api_port}"
+        node_kubeconfig.write_text(yaml.safe_dump(config))
+        (self.dir / "kubelet.yaml").write_text(
+            _render(
+                "kubelet.yaml",
+                cgroup_root=self.cgroup_root,
+                node_ip=self.ip,
+                taints=json.dumps(self.spec.taints),
+            )
+        )
+        (self.dir / "kube-proxy.yaml").write_text(
+            _render(
+                "kube-proxy.yaml",
+                kubeconfig=node_kubeconfig,
+                node_name=self.spec.name,
+                node_ip=self.ip,
+                cluster_cidr=network.POD_CIDR,
+            )
+        )
+        return node_kubeconfig
 
     def _prepare_driver(self, spec_path: Path) -> dict[str, str]:
         """The driver root and its CDI spec; a fault (faults.yaml) changes the driver root.
