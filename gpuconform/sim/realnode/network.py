@@ -21,6 +21,9 @@ SUBNET_BASE = ipaddress.ip_network("10.250.0.0/16")
 POD_CIDR = "10.244.0.0/16"
 SERVICE_CIDR = "10.0.0.0/24"  # kube-apiserver's default; kwokctl does not set one
 KUBERNETES_SERVICE_IP = "10.0.0.1"
+# The kube-dns Service (CoreDNS, dns.py) and each kubelet's clusterDNS: the tenth address,
+# as kubeadm picks it from the service CIDR.
+CLUSTER_DNS_IP = "10.0.0.10"
 NODE_HOST_OFFSET = 10
 
 

@@ -26,7 +26,7 @@ import yaml
 from gpuconform.gpuhost import host_driver
 from gpuconform.sim import node_images, toolchain
 from gpuconform.sim.faults import load_faults
-from gpuconform.sim.realnode import cgroups, driver_root, leftovers, network
+from gpuconform.sim.realnode import cgroups, dns, driver_root, leftovers, network
 from gpuconform.sim.realnode.network import ClusterNetwork
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -113,6 +113,8 @@ class RealNode:
                 cgroup_root=self.cgroup_root,
                 node_ip=self.ip,
                 taints=json.dumps(self.spec.taints),
+                cluster_dns=network.CLUSTER_DNS_IP,
+                cluster_domain=dns.CLUSTER_DOMAIN,
             )
         )
         (self.dir / "kube-proxy.yaml").write_text(
