@@ -50,6 +50,7 @@ class RealNodeSpec:
     accept_envvar_unprivileged: bool = True  # the toolkit's default
     driver: str = "mock"  # or "host": the host's real driver (gpuconform/gpuhost)
     default_runtime: str = "nvidia"  # containerd's; "runc": a runtime never set up for GPUs
+    nodes: int = 1  # the cluster's real nodes: a pod route to each other one
 
 
 def _render(name: str, **values: object) -> str:
@@ -219,7 +220,7 @@ class RealNode:
         try:
             self._expect("mounted", timeout_s)  # the namespaces exist from here on
             self._record_namespaces()
-            network.connect_node(self.net, self.spec.index, self.proc.pid)
+            network.connect_node(self.net, self.spec.index, self.proc.pid, self.spec.nodes)
             self.proc.stdin.write(b"network-ready\n")
             self.proc.stdin.flush()
             self._expect("ready", timeout_s)
