@@ -42,7 +42,13 @@ def test_coredns_runs_from_its_upstream_reference_on_a_real_node(core, real_clus
 def lookup(core, real_cluster) -> tuple[client.V1Pod, str]:
     """A ClusterFirst pod on a real node that looks the API server's Service up; its log."""
     name = "dns-lookup"
-    script = f"cat /etc/resolv.conf; nslookup {API_NAME}"
+    # kube-proxy programs the Service on each node a moment after CoreDNS turns Ready (until
+    # then its iptables rule REJECTs: "write to '10.0.0.10': Connection refused"), as on any
+    # cluster: the client retries, up to 30 times, the way a resolver retries a server.
+    script = (
+        "cat /etc/resolv.conf; for i in $(seq 30); do echo attempt $i; "
+        f"nslookup -timeout=1 {API_NAME} && exit 0; usleep 500000; done; exit 1"
+    )
     pod = client.V1Pod(
         metadata=client.V1ObjectMeta(name=name),
         spec=client.V1PodSpec(
@@ -72,7 +78,7 @@ def test_a_pod_resolves_the_api_servers_service_by_name(core, lookup):
     assert "search default.svc.cluster.local svc.cluster.local cluster.local" in log, log
     # ...and CoreDNS answered with the `kubernetes` Service's ClusterIP, read from the API.
     api_ip = core.read_namespaced_service("kubernetes", "default").spec.cluster_ip
-    answer = log.split(f"Name:\t{API_NAME}", 1)
+    answer = log.rsplit(f"Name:\t{API_NAME}", 1)
     assert len(answer) == 2, log
     assert re.findall(r"^Address:\s*(\S+)$", answer[1], re.MULTILINE)[:1] == [api_ip], log
     # Its own server line names the cluster DNS, not the host's resolver.
