@@ -30,7 +30,7 @@ from gpuconform.sim.local import (
     wait_pid_gone,
 )
 from gpuconform.sim.nodes import SimNode, load_node_profile, node_manifest
-from gpuconform.sim.realnode import fleet
+from gpuconform.sim.realnode import dns, fleet
 
 DEFAULT_NAME = "gpuconform-sim"
 STAGES_FILE = Path(__file__).with_name("stages.yaml")
@@ -198,6 +198,8 @@ class SimCluster:
                 self.paths.device_plugin_mode.write_text("real")  # the image's own binary
             start_chart_repo(self.paths)
             if real_nodes:
+                # Sent first, so the scheduler places CoreDNS as soon as a real node is Ready.
+                dns.create(self.paths.kubeconfig)
                 fleet.start_real_nodes(
                     self.name,
                     self.paths.state_dir,
@@ -209,6 +211,12 @@ class SimCluster:
                 )
             self._create_nodes(kwok_nodes)
             self._wait_nodes_ready([n.name for n in nodes], timeout_s)
+            if real_nodes:
+                dns_started = time.monotonic()
+                dns.wait_ready(self.paths.kubeconfig, timeout_s, self.log)
+                self.log(
+                    f"cluster DNS ready in {time.monotonic() - dns_started:.1f}s ({dns.IMAGE})"
+                )
         except BaseException:
             self.down(quiet=True)
             raise

@@ -37,3 +37,39 @@ def test_the_runtime_is_in_cdi_mode_and_its_envvar_setting_follows_the_node_grou
 def test_filesystem_type_is_the_innermost_mount():
     assert filesystem_type(Path("/proc/self")) == "proc"
     assert filesystem_type(Path("/")) not in ("", "proc")
+
+
+def test_the_cluster_dns_is_kubeadms_coredns_at_the_kubelets_cluster_dns_address():
+    import ipaddress
+
+    import yaml
+
+    from gpuconform.sim import node_images, toolchain
+    from gpuconform.sim.realnode import dns, network
+
+    objects = {obj["kind"]: obj for obj in dns.manifests()}
+    service = objects["Service"]["spec"]
+    kubelet = yaml.safe_load(
+        _render(
+            "kubelet.yaml",
+            cgroup_root="/r",
+            node_ip="10.250.0.10",
+            taints="[]",
+            cluster_dns=network.CLUSTER_DNS_IP,
+            cluster_domain=dns.CLUSTER_DOMAIN,
+        )
+    )
+    assert kubelet["clusterDNS"] == [service["clusterIP"]]
+    assert ipaddress.ip_address(service["clusterIP"]) in ipaddress.ip_network(network.SERVICE_CIDR)
+    assert service["clusterIP"] != network.KUBERNETES_SERVICE_IP
+    # The image the Deployment names is built (images.yaml) from the binary of its tag.
+    (container,) = objects["Deployment"]["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == dns.IMAGE
+    assert node_images.load_images()[dns.IMAGE]["files"] == {"/coredns": "image-tool:coredns"}
+    (coredns,) = [
+        c for c in toolchain.load_components(toolchain.IMAGE_TOOLCHAIN_FILE) if c.name == "coredns"
+    ]
+    assert dns.IMAGE.endswith(f":{coredns.version}")
+    corefile = objects["ConfigMap"]["data"]["Corefile"]
+    assert f"kubernetes {kubelet['clusterDomain']} in-addr.arpa ip6.arpa" in corefile
+    assert "forward" not in corefile  # no upstream to forward to here

@@ -104,6 +104,7 @@ def start_real_nodes(
             accept_envvar_unprivileged=node.accept_envvar_unprivileged,
             driver=node.driver,
             default_runtime=node.default_runtime,
+            nodes=len(nodes),
         )
         real = RealNode(spec, cluster, state_dir, net)
         real.dir.mkdir(parents=True, exist_ok=True)

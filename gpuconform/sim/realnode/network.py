@@ -4,6 +4,7 @@
                    |  veth gpc<id>-<i>  (its peer is eth0 in node i's network namespace)
     node i:      eth0 10.250.<n>.<10+i>/24, default route via 10.250.<n>.1
                  cni0 10.244.<i>.1/24: its pods (CNI bridge + host-local), masqueraded
+                 a route to each other node's pod CIDR via that node's eth0 address
                  kube-proxy's iptables rules: all inside the node's namespace
 
 Nothing but the bridge and the host ends of the veths lives in the host's namespace; the veths
@@ -21,6 +22,9 @@ SUBNET_BASE = ipaddress.ip_network("10.250.0.0/16")
 POD_CIDR = "10.244.0.0/16"
 SERVICE_CIDR = "10.0.0.0/24"  # kube-apiserver's default; kwokctl does not set one
 KUBERNETES_SERVICE_IP = "10.0.0.1"
+# The kube-dns Service (CoreDNS, dns.py) and each kubelet's clusterDNS: the tenth address,
+# as kubeadm picks it from the service CIDR.
+CLUSTER_DNS_IP = "10.0.0.10"
 NODE_HOST_OFFSET = 10
 
 
@@ -96,8 +100,9 @@ def delete_bridge(net: ClusterNetwork | str) -> None:
     ip("link", "del", name, check=False)
 
 
-def connect_node(net: ClusterNetwork, index: int, pid: int) -> None:
-    """A veth from the bridge into the namespace of process ``pid`` (the node's init)."""
+def connect_node(net: ClusterNetwork, index: int, pid: int, nodes: int = 1) -> None:
+    """A veth from the bridge into the namespace of process ``pid`` (the node's init), and a
+    route to each of the cluster's ``nodes`` other nodes' pod CIDRs."""
     host = net.host_veth(index)
     ip("link", "del", host, check=False)  # a leftover of an interrupted start
     ip("link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", str(pid))
@@ -106,3 +111,9 @@ def connect_node(net: ClusterNetwork, index: int, pid: int) -> None:
     ip("addr", "add", f"{net.node_ip(index)}/{net.subnet.prefixlen}", "dev", "eth0", netns_pid=pid)
     ip("link", "set", "eth0", "up", netns_pid=pid)
     ip("route", "add", "default", "via", net.gateway, netns_pid=pid)
+    # Pods reach pods on other nodes (CoreDNS behind its Service, from any node) through the
+    # peer node's address on the bridge: routes inside the node's namespace, gone with it.
+    for peer in range(nodes):
+        if peer != index:
+            via = net.node_ip(peer)
+            ip("route", "add", net.pod_cidr(peer), "via", via, "dev", "eth0", netns_pid=pid)

@@ -26,7 +26,7 @@ import yaml
 from gpuconform.gpuhost import host_driver
 from gpuconform.sim import node_images, toolchain
 from gpuconform.sim.faults import load_faults
-from gpuconform.sim.realnode import cgroups, driver_root, leftovers, network
+from gpuconform.sim.realnode import cgroups, dns, driver_root, leftovers, network
 from gpuconform.sim.realnode.network import ClusterNetwork
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -50,6 +50,7 @@ class RealNodeSpec:
     accept_envvar_unprivileged: bool = True  # the toolkit's default
     driver: str = "mock"  # or "host": the host's real driver (gpuconform/gpuhost)
     default_runtime: str = "nvidia"  # containerd's; "runc": a runtime never set up for GPUs
+    nodes: int = 1  # the cluster's real nodes: a pod route to each other one
 
 
 def _render(name: str, **values: object) -> str:
@@ -145,6 +146,8 @@ class RealNode:
                 cgroup_root=self.cgroup_root,
                 node_ip=self.ip,
                 taints=json.dumps(self.spec.taints),
+                cluster_dns=network.CLUSTER_DNS_IP,
+                cluster_domain=dns.CLUSTER_DOMAIN,
             )
         )
         (self.dir / "kube-proxy.yaml").write_text(
@@ -227,7 +230,7 @@ class RealNode:
         try:
             self._expect("mounted", timeout_s)  # the namespaces exist from here on
             self._record_namespaces()
-            network.connect_node(self.net, self.spec.index, self.proc.pid)
+            network.connect_node(self.net, self.spec.index, self.proc.pid, self.spec.nodes)
             self.proc.stdin.write(b"network-ready\n")
             self.proc.stdin.flush()
             self._expect("ready", timeout_s)
