@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from gpuconform.gfd_versions import labelled_by_gfd, mismatches
+from gpuconform.smi_query import parse_query_report
 from gpuconform.workload import (
     LISTING_CONTAINER,
     create_gpu_pod,
@@ -60,6 +62,35 @@ def test_gpu_pod_runs_and_sees_exactly_its_gpu(run, installed_release, pool, req
         )
     seen = outcome.listed_uuids or outcome.gpu_uuids
     run.facts.gpu_pods[pool.where] = f"ran on {outcome.node}, saw {seen or 'its GPU'}"
+
+
+def test_advertised_driver_and_cuda_versions_match_nvidia_smi(run, installed_release, pool):
+    """AI Conformance driver_runtime_management, device-plugin path: the versions GPU feature
+    discovery's labels advertise for a node, against nvidia-smi -q in a GPU container there."""
+    if run.profile.kind:
+        pytest.skip("kind has no GPUs: no versions to compare")
+    # Read now, not at the gate: GFD labels a node after the install.
+    labels = {n: run.kube.core.read_node(n).metadata.labels or {} for n in pool.names}
+    labelled = [n for n in pool.names if labelled_by_gfd(labels[n])]
+    if not labelled:
+        pytest.skip(
+            f"GPU feature discovery is not deployed: no GPU node{pool.where} carries its "
+            "version labels (nvidia.com/cuda.driver-version.*), so there is nothing advertised "
+            "to compare with nvidia-smi (the chart's gfd.enabled=true deploys it)"
+        )
+    node, name = labelled[0], pool.pod_name("gpu-versions")
+    resource = pool.pool.gpu_resource
+    create_gpu_pod(run, name, gpus=1, command=["nvidia-smi", "-q"], nodes=[node], resource=resource)
+    outcome = wait_pod_finished(run, name, run.profile.timeouts["workload"])
+    try:
+        report = parse_query_report(outcome.logs)
+    except ValueError as err:
+        pytest.fail(f"nvidia-smi -q in GPU pod {name} on {node} ({outcome.phase}): {err}")
+    wrong = mismatches(labels[node], report)
+    assert not wrong, (
+        f"{node} advertises versions its GPU container does not see: {'; '.join(wrong)} "
+        "(fix: restart gpu-feature-discovery on the node after a driver upgrade)"
+    )
 
 
 def test_a_shared_gpu_runs_two_pods_at_once(run, installed_release, pool):
