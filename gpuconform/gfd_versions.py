@@ -7,6 +7,8 @@ GFD v0.17/v0.20 (NVIDIA/k8s-device-plugin internal/lm/nvml.go, newVersionLabeler
 ``nvidia.com/cuda.runtime-version.full`` to the CUDA version the driver supports ("13.0", which
 nvidia-smi prints as "CUDA Version"), beside their .major/.minor parts and the deprecated
 ``cuda.driver.*``/``cuda.runtime.*`` labels; a labeller that sets only the parts is read by them.
+What a node advertises is compared; a version it does not advertise is not (the simulated
+cluster's nodes carry GFD's driver label only, SIMULATED, from their node profile).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from collections.abc import Mapping
 from gpuconform.dra import same_version
 from gpuconform.smi_query import SmiReport
 
-GFD_MARK = "nvidia.com/gfd.timestamp"
 DRIVER = "nvidia.com/cuda.driver-version"
 CUDA = "nvidia.com/cuda.runtime-version"
 _PARTS = {
@@ -25,8 +26,8 @@ _PARTS = {
 }
 
 
-def labelled_by_gfd(labels: Mapping[str, str]) -> bool:
-    return GFD_MARK in labels or any(key.startswith((DRIVER, CUDA)) for key in labels)
+def advertises_versions(labels: Mapping[str, str]) -> bool:
+    return any(advertised(labels, prefix) for prefix in (DRIVER, CUDA))
 
 
 def advertised(labels: Mapping[str, str], prefix: str) -> tuple[str, str] | None:
@@ -43,16 +44,14 @@ def advertised(labels: Mapping[str, str], prefix: str) -> tuple[str, str] | None
 
 
 def mismatches(labels: Mapping[str, str], report: SmiReport) -> list[str]:
-    """Each advertised version that is not the one nvidia-smi reports, or that is missing,
-    as a sentence naming the label and both values."""
+    """Each advertised version that is not the one nvidia-smi reports, as a sentence naming
+    the label and both values."""
     found = []
     for prefix, smi, what in (
         (DRIVER, report.driver_version, "Driver Version"),
         (CUDA, report.cuda_version, "CUDA Version"),
     ):
         label = advertised(labels, prefix)
-        if label is None:
-            found.append(f"no {prefix}.* label (GFD sets it from NVML)")
-        elif not same_version(label[1], smi):
+        if label is not None and not same_version(label[1], smi):
             found.append(f"{label[0]}={label[1]!r} but nvidia-smi -q says {what} {smi!r}")
     return found

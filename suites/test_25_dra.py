@@ -98,12 +98,17 @@ def _smi_report(run, resource, pool, node: str, count: int) -> list[dict[str, st
     name = pool.pod_name(f"dra-smi-{node}")[:63]
     template = _template(run, resource, name, count)
     _claim_pod(run, name, [template], "nvidia-smi -q", node)
-    outcome = wait_pod_finished(run, name, run.profile.timeouts["workload"])
-    _delete(run, name)
     try:
-        return parse_query_report(outcome.logs).rows()
-    except ValueError as err:
-        pytest.fail(f"nvidia-smi -q in a GPU container on {node} ({outcome.phase}): {err}")
+        report = parse_query_report(
+            wait_pod_finished(run, name, run.profile.timeouts["workload"]).logs
+        )
+    except (AssertionError, TimeoutError, ValueError) as err:
+        # The pod stays for the diagnostics (its events say why); the run's cleanup removes it.
+        pytest.fail(
+            f"{node}: nvidia-smi -q could not run in a GPU container holding its GPUs: {err}"
+        )
+    _delete(run, name)
+    return report.rows()
 
 
 def test_a_claim_gets_exactly_its_gpu_and_is_released(run, dra_driver, dra_apis, pool):

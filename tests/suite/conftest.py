@@ -49,9 +49,8 @@ def outcome(case: ET.Element) -> str:
 
 
 # Steps the `sim` profile does not ask for: no --upgrade-from, no GPU sharing, no metrics
-# exporter (the simulated GPUs have no DCGM), no GPU feature discovery (gfd.enabled).
+# exporter (the simulated GPUs have no DCGM).
 SKIPPED_BY_SIM_PROFILE = (
-    "test_advertised_driver_and_cuda_versions_match_nvidia_smi",
     "test_upgrade_rolls_out_and_gpu_pods_keep_running",
     "test_a_shared_gpu_runs_two_pods_at_once",
     "test_every_gpu_has_utilisation_and_memory_metrics",

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from gpuconform.gfd_versions import advertised, labelled_by_gfd, mismatches
+from gpuconform.gfd_versions import advertised, advertises_versions, mismatches
 from gpuconform.smi_query import parse_query_report
 from tests.smi_format import REAL_Q
 
@@ -26,7 +26,7 @@ GFD_V020 = {
 
 
 def test_gfds_labels_agree_with_a_real_nvidia_smi():
-    assert labelled_by_gfd(GFD_V020)
+    assert advertises_versions(GFD_V020)
     assert mismatches(GFD_V020, REAL) == []
 
 
@@ -44,14 +44,20 @@ def test_only_the_parts_are_read_as_a_version():
     assert mismatches(old, REAL) == []
 
 
-def test_a_stale_driver_label_and_a_missing_cuda_label_are_named():
+def test_a_stale_label_is_named_and_an_absent_one_is_not_compared():
     stale = {"nvidia.com/cuda.driver-version.full": "550.163.01"}
     assert mismatches(stale, REAL) == [
         "nvidia.com/cuda.driver-version.full='550.163.01' but nvidia-smi -q says Driver Version "
-        "'580.159.04'",
-        "no nvidia.com/cuda.runtime-version.* label (GFD sets it from NVML)",
+        "'580.159.04'"
     ]
+    cuda = {"nvidia.com/cuda.runtime-version.full": "12.4"}
+    assert mismatches(cuda, REAL) == [
+        "nvidia.com/cuda.runtime-version.full='12.4' but nvidia-smi -q says CUDA Version '13.0'"
+    ]
+    assert mismatches({"nvidia.com/cuda.driver-version.full": "580.159.4"}, REAL) == []
 
 
-def test_a_node_without_gfd_labels_is_not_labelled():
-    assert not labelled_by_gfd({"nvidia.com/gpu.present": "true", "kubernetes.io/os": "linux"})
+def test_a_node_without_version_labels_advertises_none():
+    assert not advertises_versions(
+        {"nvidia.com/gpu.present": "true", "nvidia.com/gfd.timestamp": "1"}
+    )
