@@ -368,8 +368,9 @@ def test_a_node_with_a_broken_driver_root_is_named(core, resource, custom, real_
         hidden.rename(smi)
 
 
-@pytest.mark.usefixtures("dra_driver")
-def test_auto_on_a_cluster_with_the_device_class_takes_the_dra_path(core, real_cluster, tmp_path):
+def test_auto_on_a_cluster_with_the_device_class_takes_the_dra_path(
+    dra_driver, core, real_cluster, tmp_path
+):
     """`allocation: auto` on a cluster where NVIDIA's DRA driver is already installed (here by
     this module, with DeviceClass gpu.nvidia.com): the suite, in existing mode, takes the DRA
     path, says so, and validates the driver there, its readiness comparing each device's
@@ -399,6 +400,5 @@ def test_auto_on_a_cluster_with_the_device_class_takes_the_dra_path(core, real_c
     assert "GPUs are handed out by the DRA driver" in skipped.get("message", "")
     assert run.returncode == 0 and "CONFORMANT - profile ext" in run.output, run.output[-3000:]
     # Not the suite's to remove in existing mode: the driver is still there.
-    assert any(
-        p.metadata.name.startswith("nvdra") for p in core.list_namespaced_pod(DRA_NAMESPACE).items
-    )
+    apps = client.AppsV1Api(config.new_client_from_config(str(real_cluster.paths.kubeconfig)))
+    assert apps.read_namespaced_daemon_set(dra_driver, DRA_NAMESPACE).status.number_ready == 2
