@@ -203,6 +203,7 @@ def test_selecting_one_step_still_installs_and_cleans_up(tmp_path, shared_cluste
     cases = run.junit()
     assert list(cases) == [
         "test_gpu_pod_runs_and_sees_exactly_its_gpu",
+        "test_advertised_driver_and_cuda_versions_match_nvidia_smi",
         "test_a_shared_gpu_runs_two_pods_at_once",
     ]
     assert outcome(cases["test_gpu_pod_runs_and_sees_exactly_its_gpu"]) == "passed"
