@@ -19,17 +19,12 @@ from gpuconform.dra_workload import (
     with_bystander,
 )
 from gpuconform.fleet import resolve_expectations
+from gpuconform.smi_query import parse_query_report
 from gpuconform.wait import WaitTimeout, wait_for
 from gpuconform.workload import GPU_LINE, wait_pod_finished, wait_pod_running
 from gpuconform_pytest.state import state_of
 
 pytestmark = pytest.mark.step("dra", needs=["preflight"])
-
-# The GPUs, then the CUDA version the driver supports (only the default view's header has it).
-QUERY = (
-    "nvidia-smi --query-gpu=uuid,name,driver_version --format=csv,noheader; "
-    "nvidia-smi | grep -o 'CUDA Version: [0-9.]*'; true"
-)
 
 
 def _claim_pod(
@@ -91,22 +86,29 @@ def test_dra_is_ready_on_every_gpu_node(run, dra_driver, dra_apis, pool):
     for node, count in expected.items():
         if node not in state.pools:
             continue  # nothing to claim there: the findings name the node
-        # nvidia-smi inside a GPU container on the node, holding all of its GPUs.
-        name = pool.pod_name(f"dra-smi-{node}")[:63]
-        template = _template(run, resource, name, count)
-        _claim_pod(run, name, [template], QUERY, node)
-        outcome = wait_pod_finished(run, name, run.profile.timeouts["workload"])
-        lines = [line for line in outcome.logs.strip().splitlines() if line]
-        cuda = [ln.split(": ")[1] for ln in lines if ln.startswith("CUDA Version: ")]
-        rows = [ln.split(", ") for ln in lines if ln.count(", ") == 2]
-        smi[node] = [
-            {"uuid": u, "name": n, "driver_version": d, "cuda_version": cuda[0] if cuda else ""}
-            for u, n, d in rows
-        ]
-        _delete(run, name)
+        smi[node] = _smi_report(run, resource, pool, node, count)
     findings = readiness_findings(state, expected, smi)
     assert not findings, "DRA not ready: " + "; ".join(str(f) for f in findings)
     run.facts.dra_pools = ", ".join(sorted(expected))
+
+
+def _smi_report(run, resource, pool, node: str, count: int) -> list[dict[str, str]]:
+    """``nvidia-smi -q`` inside a GPU container on ``node`` that claims all its GPUs: each
+    GPU's uuid and name, with the driver and CUDA versions of the report's header."""
+    name = pool.pod_name(f"dra-smi-{node}")[:63]
+    template = _template(run, resource, name, count)
+    _claim_pod(run, name, [template], "nvidia-smi -q", node)
+    try:
+        report = parse_query_report(
+            wait_pod_finished(run, name, run.profile.timeouts["workload"]).logs
+        )
+    except (AssertionError, TimeoutError, ValueError) as err:
+        # The pod stays for the diagnostics (its events say why); the run's cleanup removes it.
+        pytest.fail(
+            f"{node}: nvidia-smi -q could not run in a GPU container holding its GPUs: {err}"
+        )
+    _delete(run, name)
+    return report.rows()
 
 
 def test_a_claim_gets_exactly_its_gpu_and_is_released(run, dra_driver, dra_apis, pool):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from gpuconform.gfd_versions import CUDA, DRIVER, advertised, advertises_versions, mismatches
+from gpuconform.smi_query import parse_query_report
 from gpuconform.workload import (
     LISTING_CONTAINER,
     create_gpu_pod,
@@ -60,6 +62,44 @@ def test_gpu_pod_runs_and_sees_exactly_its_gpu(run, installed_release, pool, req
         )
     seen = outcome.listed_uuids or outcome.gpu_uuids
     run.facts.gpu_pods[pool.where] = f"ran on {outcome.node}, saw {seen or 'its GPU'}"
+
+
+def test_advertised_driver_and_cuda_versions_match_nvidia_smi(run, installed_release, pool):
+    """AI Conformance driver_runtime_management, device-plugin path: the versions a node's
+    GPU feature discovery labels advertise, against nvidia-smi -q in a GPU container there;
+    one pod per distinct set of advertised versions (a half-done driver upgrade shows)."""
+    if run.profile.kind:
+        pytest.skip("kind has no GPUs: no versions to compare")
+    # Read now, not at the gate: GFD labels a node after the install.
+    labels = {n: run.kube.core.read_node(n).metadata.labels or {} for n in pool.names}
+    by_versions: dict[tuple, str] = {}
+    for node in pool.names:
+        if advertises_versions(labels[node]):
+            key = tuple(advertised(labels[node], prefix) for prefix in (DRIVER, CUDA))
+            by_versions.setdefault(key, node)
+    if not by_versions:
+        pytest.skip(
+            f"no GPU node{pool.where} advertises driver or CUDA versions: GPU feature discovery "
+            "(nvidia.com/cuda.driver-version.*, nvidia.com/cuda.runtime-version.*) is not "
+            "deployed (the chart's gfd.enabled=true deploys it)"
+        )
+    wrong = []
+    for node in by_versions.values():
+        name = pool.pod_name(f"gpu-versions-{node}")[:63]
+        create_gpu_pod(
+            run, name, gpus=1, command=["nvidia-smi", "-q"], nodes=[node],
+            resource=pool.pool.gpu_resource,
+        )  # fmt: skip
+        outcome = wait_pod_finished(run, name, run.profile.timeouts["workload"])
+        try:
+            report = parse_query_report(outcome.logs)
+        except ValueError as err:
+            pytest.fail(f"nvidia-smi -q in GPU pod {name} on {node} ({outcome.phase}): {err}")
+        wrong += [f"{node}: {m}" for m in mismatches(labels[node], report)]
+    assert not wrong, (
+        f"nodes advertise versions their GPU containers do not see: {'; '.join(wrong)} "
+        "(fix: restart gpu-feature-discovery on the node after a driver upgrade)"
+    )
 
 
 def test_a_shared_gpu_runs_two_pods_at_once(run, installed_release, pool):

@@ -11,6 +11,7 @@ from kubernetes import client, config
 
 from gpuconform.sim import toolchain
 from gpuconform.sim.cluster import SimCluster
+from gpuconform.wait import wait_for
 
 REAL_PROFILE = "real"
 
@@ -47,3 +48,26 @@ def helm(real_cluster):
         return proc
 
     return run
+
+
+def wait_no_device_plugin_gpus(core: client.CoreV1Api, nodes: list[str]) -> None:
+    """Until none of ``nodes`` has nvidia.com/gpu allocatable: after a device plugin is gone,
+    the real kubelet marks its devices unhealthy (allocatable 0) and reports it with the next
+    node status; it keeps the resource's capacity for its endpoint grace period (5 min). A
+    module that installed the plugin leaves through here, so the next module's checks (the DRA
+    readiness check rightly fails a node where both advertise GPUs) see no plugin's GPUs."""
+
+    def none_allocatable(found: dict) -> tuple[bool, str]:
+        left = {
+            name: gpus
+            for name, node in found.items()
+            if name in nodes
+            and (gpus := (node.status.allocatable or {}).get("nvidia.com/gpu", "0")) != "0"
+        }
+        return not left, f"nvidia.com/gpu allocatable on {left}"
+
+    # The kubelet's grace period (5 min) bounds it; its node status comes every 10 s.
+    wait_for(
+        core.list_node, none_allocatable, what="the device plugin's GPUs to leave allocatable",
+        timeout_s=330,
+    )  # fmt: skip

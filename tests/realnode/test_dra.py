@@ -6,6 +6,7 @@ sees exactly that GPU. Only the GPUs are simulated (mock NVML, device nodes with
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -26,7 +27,11 @@ from gpuconform.dra_workload import (
     with_bystander,
 )
 from gpuconform.sim.realnode.driver_root import CONFIG_IN_ROOT, ROOT_IN_NODE_DIR
+from gpuconform.smi_query import parse_query_report
 from gpuconform.wait import WaitTimeout, wait_for
+from tests.realnode.conftest import wait_no_device_plugin_gpus
+from tests.smi_format import assert_real_layout
+from tests.suite.conftest import outcome, real_chart, run_suite, shipped_profiles
 
 NAMESPACE = "default"
 DRA_NAMESPACE = "nvidia-dra"
@@ -55,13 +60,22 @@ def dra_driver(real_cluster, helm, core):
     """The published chart, installed from the sim's chart repository with only values."""
     repo = real_cluster.chart_repo()
     assert repo, "the simulated cluster serves no chart repository"
+    # A device plugin another module installed must be gone first: readiness fails a node
+    # where both it and DRA advertise GPUs.
+    wait_no_device_plugin_gpus(core, GPU_NODES)
     sets = [a for s in dra.settings()["chart"]["set"] for a in ("--set", s)]
     helm(
         "install", "nvdra", dra.settings()["chart"]["name"], "--repo", repo,
         "--version", CHART_VERSION, "-n", DRA_NAMESPACE, "--create-namespace",
         *sets, "--set", "nvidiaDriverRoot=/run/nvidia/driver", "-f", str(SIM_VALUES),
     )  # fmt: skip
-    name = dra.settings()["kubelet_plugin_daemonset"]
+    _wait_plugins_ready(core)
+    yield dra.settings()["kubelet_plugin_daemonset"]
+    helm("uninstall", "nvdra", "-n", DRA_NAMESPACE, "--wait")
+
+
+def _wait_plugins_ready(core) -> None:
+    """Until the kubelet plugin is Ready on every GPU node (a test may have restarted one)."""
 
     def plugins_ready(pods: dict) -> tuple[bool, str]:
         ready = {
@@ -78,8 +92,6 @@ def dra_driver(real_cluster, helm, core):
         timeout_s=90,
         namespace=DRA_NAMESPACE,
     )
-    yield name
-    helm("uninstall", "nvdra", "-n", DRA_NAMESPACE, "--wait")
 
 
 def _node_gpus(real_cluster, node: str) -> list[dict]:
@@ -278,22 +290,41 @@ def test_only_the_container_that_claims_a_gpu_sees_one(core, resource, custom, n
     assert len(seen[f"{plain}/workload"]) == unclaimed, seen
 
 
-def _nvidia_smi(real_cluster, node: str) -> list[dict[str, str]]:
-    """nvidia-smi on the node: the driver root's own, on its own library and device nodes."""
+def _nvidia_smi_q(real_cluster, node: str) -> str:
+    """``nvidia-smi -q`` on the node: the driver root's own, on its own library and device
+    nodes."""
     root = real_cluster.paths.state_dir / "nodes" / node / ROOT_IN_NODE_DIR
-    out = subprocess.run(
-        [str(root / "usr/bin/nvidia-smi"), "--query-gpu=uuid,name,driver_version",
-         "--format=csv,noheader"],
+    return subprocess.run(
+        [str(root / "usr/bin/nvidia-smi"), "-q"],
         env={"PATH": os.environ["PATH"], "LD_LIBRARY_PATH": str(root / "usr/lib64")},
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    rows = [line.split(", ") for line in out.splitlines()]
-    return [{"uuid": u, "name": n, "driver_version": d} for u, n, d in rows]
+
+
+def test_nvidia_smi_q_reports_the_nodes_nvml_in_the_real_layout(real_cluster):
+    """The driver root's SIMULATED nvidia-smi answers -q from the node's mock NVML (not from
+    gpuconform's config): each GPU's name, UUID and minor number as NVML has them, laid out as
+    a real H200's nvidia-smi -q."""
+    for node in GPU_NODES:
+        text = _nvidia_smi_q(real_cluster, node)
+        assert assert_real_layout(text) >= 2 * 15, text
+        report = parse_query_report(text)
+        config = yaml.safe_load(
+            (
+                real_cluster.paths.state_dir / "nodes" / node / ROOT_IN_NODE_DIR / CONFIG_IN_ROOT
+            ).read_text()
+        )
+        assert report.driver_version == config["system"]["driver_version"] == "580.159.04"
+        assert report.cuda_version == config["system"]["cuda_version"]
+        assert [(g.uuid, g.minor) for g in report.gpus] == [
+            (d["uuid"], d["minor_number"]) for d in config["devices"]
+        ], text
+        assert {g.name for g in report.gpus} == {"NVIDIA H200"}
 
 
 @pytest.mark.usefixtures("dra_driver")
 def test_dra_readiness_holds_on_every_gpu_node(core, resource, custom, real_cluster):
-    smi = {node: _nvidia_smi(real_cluster, node) for node in GPU_NODES}
+    smi = {node: parse_query_report(_nvidia_smi_q(real_cluster, node)).rows() for node in GPU_NODES}
     assert all(len(gpus) == 2 for gpus in smi.values()), smi
     state = gather(core, resource, custom, DRA_NAMESPACE)
     assert readiness_findings(state, dict.fromkeys(GPU_NODES, 2), smi) == []
@@ -335,3 +366,39 @@ def test_a_node_with_a_broken_driver_root_is_named(core, resource, custom, real_
         )
     finally:
         hidden.rename(smi)
+
+
+def test_auto_on_a_cluster_with_the_device_class_takes_the_dra_path(
+    dra_driver, core, real_cluster, tmp_path
+):
+    """`allocation: auto` on a cluster where NVIDIA's DRA driver is already installed (here by
+    this module, with DeviceClass gpu.nvidia.com): the suite, in existing mode, takes the DRA
+    path, says so, and validates the driver there, its readiness comparing each device's
+    uuid, productName and driverVersion with nvidia-smi -q in a GPU container on the node."""
+    node = "real-strict-0"  # the runtime that refuses NVIDIA_VISIBLE_DEVICES: conformant
+    _wait_plugins_ready(core)
+    base = shipped_profiles()["sim"]
+    profile = {k: v for k, v in base.items() if k != "simulated"}
+    profile |= {
+        "kubeconfig": str(real_cluster.paths.kubeconfig),
+        # The `sim` chart repository belongs to suite-owned clusters; not installed here.
+        "chart": {"path": str(real_chart())},
+        "mode": "existing",
+        "allocation": "auto",
+        "gpu_nodes": {"selector": f"kubernetes.io/hostname={node}", "count": 1, "gpus_per_node": 2},
+    }
+    profiles = tmp_path / "clusters.yaml"
+    profiles.write_text(yaml.safe_dump({"profiles": {"ext": profile}}))
+    run = run_suite(tmp_path, "--cluster=ext", f"--profiles={profiles}")
+    cases = run.junit()
+    facts = json.loads((run.report_dir / "summary.json").read_text())["facts"]
+    assert facts["GPU allocation"] == (
+        "dra (allocation auto, and DeviceClass gpu.nvidia.com exists)"
+    ), run.output[-3000:]
+    assert outcome(cases["test_dra_is_ready_on_every_gpu_node"]) == "passed", run.output[-3000:]
+    skipped = cases["test_gpu_pod_runs_and_sees_exactly_its_gpu"].find("skipped")
+    assert "GPUs are handed out by the DRA driver" in skipped.get("message", "")
+    assert run.returncode == 0 and "CONFORMANT - profile ext" in run.output, run.output[-3000:]
+    # Not the suite's to remove in existing mode: the driver is still there.
+    apps = client.AppsV1Api(config.new_client_from_config(str(real_cluster.paths.kubeconfig)))
+    assert apps.read_namespaced_daemon_set(dra_driver, DRA_NAMESPACE).status.number_ready == 2

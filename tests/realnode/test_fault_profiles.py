@@ -111,6 +111,7 @@ def test_an_image_that_is_not_there(tmp_path: Path):
     # Every check whose pod uses the workload image fails, the others pass.
     assert _failed(run) == [
         "test_gpu_pod_runs_and_sees_exactly_its_gpu",
+        "test_advertised_driver_and_cuda_versions_match_nvidia_smi",
         "test_pod_without_gpu_request_sees_no_gpu",
     ], run.output[-3000:]
     assert "could not be pulled" in verdict["reason"], verdict

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 
 import pytest
 from kubernetes import client
 
 from gpuconform.sim import third_party
 from gpuconform.wait import wait_for
+from tests.realnode.conftest import wait_no_device_plugin_gpus
 
 NODE = "real-gpu-0"
 STRICT_NODE = "real-strict-0"  # accept-nvidia-visible-devices-envvar-when-unprivileged = false
@@ -70,8 +72,10 @@ def test_the_node_is_a_real_kubelet_on_containerd(core, real_cluster):
 
 
 @pytest.fixture(scope="module")
-def device_plugin(core, helm) -> client.V1Pod:
-    """NVIDIA's chart 0.20.0, unchanged, installed; its plugin pod once it runs."""
+def device_plugin(core, helm) -> Iterator[client.V1Pod]:
+    """NVIDIA's chart 0.20.0, unchanged, installed; its plugin pod once it runs. Uninstalled
+    after the module, and waited for until no node advertises its GPUs any more: the next
+    module (test_dra.py) must not find both the plugin and DRA on a node."""
     chart = third_party.chart_archive("0.20.0")
     assert chart is not None, "NVIDIA's chart 0.20.0 is missing from the third-party directory"
     helm("install", "nvdp", str(chart), "-n", "nvdp", "--create-namespace")
@@ -102,7 +106,9 @@ def device_plugin(core, helm) -> client.V1Pod:
         timeout_s=60,
         field_selector=f"metadata.name={NODE}",
     )
-    return next(p for p in pods.values() if p.spec.node_name == NODE)
+    yield next(p for p in pods.values() if p.spec.node_name == NODE)
+    helm("uninstall", "nvdp", "-n", "nvdp", "--wait")
+    wait_no_device_plugin_gpus(core, [n.metadata.name for n in core.list_node().items])
 
 
 def test_the_v0_20_0_chart_runs_its_plugin_and_the_node_advertises_gpus(core, device_plugin):

@@ -124,3 +124,22 @@ def test_auto_without_the_device_class_takes_the_device_plugin_path(tmp_path):
     assert _facts(run)["GPU allocation"] == (
         "device-plugin (allocation auto, and DeviceClass gpu.nvidia.com does not exist)"
     )
+
+
+def test_a_node_whose_runtime_cannot_read_the_dra_drivers_cdi_specs_is_explained(tmp_path):
+    """Produced for real: containerd on gpu-dra-nocdi-0 reads CDI specs from /etc/cdi only, the
+    DRA driver writes them to /var/run/cdi; the real containerd refuses the claim pod's
+    container with `unresolvable CDI devices`, and the explainer names that entry."""
+    nodes = str(REPO / "tests/data/node-profiles/real-dra-cdi-dirs.yaml")
+    profile = {"extends": "sim-dra", "simulated": {"nodes": nodes}, "gpu_nodes": {"count": 2}}
+    profiles = _profiles(tmp_path, nocdi=profile)
+    run = run_suite(tmp_path, "--cluster=nocdi", f"--profiles={profiles}")
+    assert run.returncode != 0 and "NOT CONFORMANT" in run.output, run.output[-3000:]
+    failure = run.junit()["test_dra_is_ready_on_every_gpu_node"].find("failure")
+    assert failure is not None, run.output[-3000:]
+    assert "gpu-dra-nocdi-0" in failure.get("message", ""), failure.get("message")
+    diagnosis = (
+        run.report_dir / "diagnostics" / "diagnosis-test_dra_is_ready_on_every_gpu_node.txt"
+    ).read_text()
+    assert "unresolvable CDI devices k8s.gpu.nvidia.com/" in diagnosis, diagnosis
+    assert "The container runtime has no CDI spec for k8s.gpu.nvidia.com/" in diagnosis, diagnosis

@@ -9,10 +9,11 @@ import subprocess
 import sys
 from contextlib import contextmanager
 
+import pytest
 import yaml
 from kubernetes import client
 
-from gpuconform.sim import nvml, toolchain
+from gpuconform.sim import nvml, third_party, toolchain
 from gpuconform.wait import wait_for
 from tests.data.plugin import OPERATOR_NAMESPACE, OPERATOR_NODE_LABEL, operator_daemonset
 from tests.suite.conftest import (
@@ -36,6 +37,7 @@ STEPS = [
     "test_daemonset_is_ready_on_every_gpu_node",
     "test_every_gpu_node_advertises_its_gpus",
     "test_gpu_pod_runs_and_sees_exactly_its_gpu",
+    "test_advertised_driver_and_cuda_versions_match_nvidia_smi",
     "test_a_shared_gpu_runs_two_pods_at_once",
     "test_over_request_stays_pending_with_insufficient_gpus",
     "test_pod_without_gpu_request_sees_no_gpu",
@@ -201,6 +203,7 @@ def test_selecting_one_step_still_installs_and_cleans_up(tmp_path, shared_cluste
     cases = run.junit()
     assert list(cases) == [
         "test_gpu_pod_runs_and_sees_exactly_its_gpu",
+        "test_advertised_driver_and_cuda_versions_match_nvidia_smi",
         "test_a_shared_gpu_runs_two_pods_at_once",
     ]
     assert outcome(cases["test_gpu_pod_runs_and_sees_exactly_its_gpu"]) == "passed"
@@ -428,3 +431,19 @@ def test_pull_secrets_are_copied_from_the_plugin_namespace(tmp_path, shared_clus
         core.delete_namespace(namespace)
     # The source Secret was never the run's to delete; the copies went with the namespaces.
     assert labelled_leftovers(shared_api) == []
+
+
+def test_gfds_version_labels_agree_with_nvidia_smi_q_in_a_gpu_pod(tmp_path):
+    """driver_runtime_management on the device-plugin path, where GFD runs: the chart's own
+    gfd.enabled brings the real GFD (and the real NFD that turns its NodeFeature into labels)
+    onto sim-kwok's nodes; the check compares its version labels with nvidia-smi -q in a GPU
+    pod there (the KWOK nodes' SIMULATED tool over the node's NVML, which GFD reads too)."""
+    if third_party.nfd_binary("v0.19.0", "nfd-master") is None:
+        reason = third_party.failed_build("v0.19.0", project=third_party.NFD)
+        pytest.skip(f"Node Feature Discovery v0.19.0 could not be built here: {reason}")
+    run = run_suite(
+        tmp_path, "--cluster=sim-kwok", "--set", "gfd.enabled=true", "-k", "daemonset or versions"
+    )
+    case = run.junit()["test_advertised_driver_and_cuda_versions_match_nvidia_smi"]
+    assert outcome(case) == "passed", run.output[-3000:]
+    assert run.returncode == 0, run.output[-3000:]

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 
-from gpuconform.sim.realnode.node import _render, filesystem_type
+from gpuconform.sim.faults import load_faults
+from gpuconform.sim.realnode.node import CDI_DIRS, _render, filesystem_type
+
+
+def _containerd(cdi_dirs: list[str] = CDI_DIRS) -> dict:
+    return tomllib.loads(
+        _render(
+            "containerd.toml",
+            bin="/b",
+            default_runtime="nvidia",
+            snapshotter="overlayfs",
+            cdi_spec_dirs=json.dumps(cdi_dirs),
+        )
+    )
 
 
 def test_containerd_runs_nvidia_in_cdi_mode_by_default_with_a_restricted_oom_score():
-    config = tomllib.loads(
-        _render("containerd.toml", bin="/b", default_runtime="nvidia", snapshotter="overlayfs")
-    )
+    config = _containerd()
     runtime = config["plugins"]["io.containerd.cri.v1.runtime"]
     assert runtime["enable_cdi"] is True
+    assert runtime["cdi_spec_dirs"] == ["/etc/cdi", "/var/run/cdi"]
     assert runtime["restrict_oom_score_adj"] is True
     runtimes = runtime["containerd"]["runtimes"]
     assert runtime["containerd"]["default_runtime_name"] == "nvidia"
@@ -73,3 +86,9 @@ def test_the_cluster_dns_is_kubeadms_coredns_at_the_kubelets_cluster_dns_address
     corefile = objects["ConfigMap"]["data"]["Corefile"]
     assert f"kubernetes {kubelet['clusterDomain']} in-addr.arpa ip6.arpa" in corefile
     assert "forward" not in corefile  # no upstream to forward to here
+
+
+def test_the_cdi_dirs_fault_narrows_containerds_cdi_spec_dirs():
+    dirs = load_faults()["cdi-dirs-etc-only"]["cdi_spec_dirs"]
+    runtime = _containerd(dirs)["plugins"]["io.containerd.cri.v1.runtime"]
+    assert runtime["cdi_spec_dirs"] == ["/etc/cdi"]

@@ -53,6 +53,10 @@ class RealNodeSpec:
     nodes: int = 1  # the cluster's real nodes: a pod route to each other one
 
 
+# containerd's own default CDI spec directories (and the toolkit's).
+CDI_DIRS = ["/etc/cdi", "/var/run/cdi"]
+
+
 def _render(name: str, **values: object) -> str:
     return Template((TEMPLATES / name).read_text()).substitute(**values)
 
@@ -118,6 +122,10 @@ class RealNode:
                 "containerd.toml",
                 bin=bin_dir,
                 default_runtime=self.spec.default_runtime,
+                # A fault may narrow them (faults.yaml cdi-dirs-etc-only); TOML reads JSON's list.
+                cdi_spec_dirs=json.dumps(
+                    load_faults().get(self.spec.fault or "", {}).get("cdi_spec_dirs", CDI_DIRS)
+                ),
                 snapshotter="native" if filesystem_type(self.dir) == "overlay" else "overlayfs",
             )
         )

@@ -13,7 +13,7 @@ from gpuconform.sim import toolchain
 from gpuconform.sim.staging import staging_path
 
 SOURCE_DIR = Path(__file__).with_name("nvidia_smi")
-SOURCES = ("go.mod", "go.sum", "main.go")
+SOURCES = ("go.mod", "go.sum", "main.go", "query.go")
 
 
 def nvidia_smi_binary() -> Path:

@@ -3,7 +3,8 @@
 // NVIDIA's nvidia-smi is part of the proprietary driver and cannot be shipped here, so the
 // driver root carries this stand-in. It reads the node's NVML (NVIDIA's mock libnvidia-ml.so.1,
 // mounted by CDI) through go-nvml, as the real tool reads the real library, and prints what
-// the real one prints for `-L` and `--query-gpu=... --format=csv`, and a shortened default
+// the real one prints for `-L`, `--query-gpu=... --format=csv` and `-q` (the fields NVML
+// answers here, under the real labels in the real order: query.go), and a shortened default
 // table (its header line, one line per GPU). Like a real driver, it shows only the GPUs whose
 // /dev/nvidia<minor> the container has: the mock NVML itself lists every GPU of the node. Run
 // from inside a driver root (<root>/usr/bin/nvidia-smi, as the DRA driver's init container runs
@@ -45,6 +46,7 @@ type gpu struct {
 	name, uuid, busID string
 	memoryMiB         uint64
 	driver            string
+	device            nvml.Device // for -q, which reads more of it
 }
 
 // The node's mock NVML config appended to this binary: configStart, the YAML, configEnd. The
@@ -148,7 +150,7 @@ func visibleGPUs() []gpu {
 		pci, _ := device.GetPciInfo()
 		gpus = append(gpus, gpu{
 			index: len(gpus), name: name, uuid: uuid, memoryMiB: memory.Total / (1 << 20),
-			busID: busID(pci), driver: driver,
+			busID: busID(pci), driver: driver, device: device,
 		})
 	}
 	if len(gpus) == 0 {
@@ -158,8 +160,13 @@ func visibleGPUs() []gpu {
 }
 
 func busID(pci nvml.PciInfo) string {
+	return cString(pci.BusIdLegacy[:])
+}
+
+// cString: NVML's NUL-terminated char array as text.
+func cString[T int8 | uint8](chars []T) string {
 	var b strings.Builder
-	for _, c := range pci.BusIdLegacy {
+	for _, c := range chars {
 		if c == 0 {
 			break
 		}
@@ -221,12 +228,17 @@ func query(gpus []gpu, names []string, format string) {
 	}
 }
 
+// cudaVersion: the CUDA version the driver supports, as nvidia-smi prints it ("13.0").
+func cudaVersion() string {
+	if v, ret := nvml.SystemGetCudaDriverVersion(); ret == nvml.SUCCESS {
+		return fmt.Sprintf("%d.%d", v/1000, v%1000/10)
+	}
+	return "N/A"
+}
+
 // table: the default view, shortened to its header and one line per GPU.
 func table(gpus []gpu) {
-	cuda := "N/A"
-	if v, ret := nvml.SystemGetCudaDriverVersion(); ret == nvml.SUCCESS {
-		cuda = fmt.Sprintf("%d.%d", v/1000, v%1000/10)
-	}
+	cuda := cudaVersion()
 	rule := "+" + strings.Repeat("-", 89) + "+"
 	fmt.Println(rule)
 	fmt.Printf("| NVIDIA-SMI %-22s Driver Version: %-14s CUDA Version: %-9s|\n",
@@ -243,11 +255,13 @@ func main() {
 	args := os.Args[1:]
 	var queryFields []string
 	format := ""
-	listing := false
+	listing, report := false, false
 	for _, a := range args {
 		switch {
 		case a == "-L" || a == "--list-gpus":
 			listing = true
+		case a == "-q" || a == "--query":
+			report = true
 		case strings.HasPrefix(a, "--query-gpu="):
 			queryFields = strings.Split(strings.TrimPrefix(a, "--query-gpu="), ",")
 		case strings.HasPrefix(a, "--format="):
@@ -257,7 +271,9 @@ func main() {
 		}
 	}
 	switch {
-	case listing && queryFields == nil:
+	case report && !listing && queryFields == nil && format == "":
+		queryReport(visibleGPUs())
+	case listing && !report && queryFields == nil:
 		list(visibleGPUs())
 	case queryFields != nil && format != "":
 		query(visibleGPUs(), queryFields, format)
