@@ -24,7 +24,7 @@ from gpuconform.wait import WaitTimeout, wait_for
 from gpuconform.workload import GPU_LINE, wait_pod_finished, wait_pod_running
 from gpuconform_pytest.state import state_of
 
-pytestmark = pytest.mark.step("dra", needs=["preflight"])
+pytestmark = pytest.mark.step("dra")
 
 
 def _claim_pod(
