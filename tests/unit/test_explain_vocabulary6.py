@@ -70,6 +70,12 @@ def test_only_the_explaining_entry_stays_not_every_entry_on_the_line():
             "autoscaler-no-group-fits-gpu",
             "insufficient-gpu",
         ),
+        (
+            'msg="CreateContainer failed: failed to find runtime handler nvidia from runtime '
+            'list map[crun:0xc0 runc:0xc0]"',
+            "crio-runtime-handler-missing",
+            "runtimeclass-nvidia-missing",
+        ),
     ],
 )
 def test_a_cause_ranks_before_the_signature_it_explains(text, first, after):
@@ -119,6 +125,23 @@ def test_a_cause_ranks_before_the_signature_it_explains(text, first, after):
             "e2e-node-without-gpu-capacity",
             ["n1"],
         ),
+        (
+            "standard_init_linux.go:228: exec user process caused: exec format error",
+            "image-wrong-cpu-architecture",
+            ["architecture"],
+        ),
+        (
+            'error: resource mapping not found for name: "gpu.nvidia.com" namespace: "": no '
+            'matches for kind "DeviceClass" in version "resource.k8s.io/v1beta1"',
+            "dra-api-version-not-served",
+            ["DeviceClass", "resource.k8s.io/v1beta1"],
+        ),
+        (
+            'Could not schedule pod, incompatible with nodepool "gpu", no instance type '
+            'satisfied resources {"cpu":"310m","nvidia.com/gpu":"1"} and requirements x In [y]',
+            "karpenter-no-gpu-instance-type",
+            ['"nvidia.com/gpu":"1"'],
+        ),
     ],
 )
 def test_the_component_wording_names_its_cause(text, entry, words):
@@ -137,3 +160,17 @@ def test_the_dra_controllers_claim_lines_name_the_dra_layer():
     text = 'E1201 controller.go:658] "resource controller: failed" key="schedulingCtx:ns/p"'
     primary = explain([Evidence("file", "x", text)]).primary
     assert primary.signature.id == "layer-dra-driver"
+
+
+@pytest.mark.parametrize(
+    ("text", "layer_id"),
+    [
+        ("Labels: cloud.google.com/gke-accelerator=nvidia-tesla-t4\nCapacity:\n cpu: 16", None),
+        ("cos-gpu-installer: starting\n", None),
+        ("kyverno: policy require-limits applied to pod train-job\n", "layer-policy-admission"),
+    ],
+)
+def test_cloud_installers_and_policy_engines_are_never_silent(text, layer_id):
+    primary = explain([Evidence("file", "x", text)]).primary
+    assert primary is not None
+    assert primary.signature.id == (layer_id or "layer-cloud-driver-installer")
