@@ -76,6 +76,13 @@ def test_only_the_explaining_entry_stays_not_every_entry_on_the_line():
             "crio-runtime-handler-missing",
             "runtimeclass-nvidia-missing",
         ),
+        (
+            "Could not unload NVIDIA driver kernel modules, driver is in use\n"
+            "Unable to cleanup driver modules, attempting again with node drain...\n"
+            "failed to drain node: cannot evict pod (disruption budget)",
+            "driver-manager-drain-failed",
+            "driver-module-already-loaded",
+        ),
     ],
 )
 def test_a_cause_ranks_before_the_signature_it_explains(text, first, after):
