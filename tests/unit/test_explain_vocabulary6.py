@@ -133,6 +133,18 @@ def test_a_cause_ranks_before_the_signature_it_explains(text, first, after):
             ["n1"],
         ),
         (
+            "containerd: failed to load TOML from /etc/containerd/config.toml: failed to "
+            "unmarshal TOML at row 12 column 3: toml: table nvidia already exists",
+            "containerd-config-toml-invalid",
+            ["cannot parse its config file"],
+        ),
+        (
+            'level=warning msg="Ignoring unknown key in TOML" file=/etc/containerd/config.toml '
+            'key="plugins io.containerd.grpc.v1.cri containerd runtimes nvidia" row=40',
+            "containerd-config-key-ignored",
+            ["plugins io.containerd.grpc.v1.cri containerd runtimes nvidia"],
+        ),
+        (
             "standard_init_linux.go:228: exec user process caused: exec format error",
             "image-wrong-cpu-architecture",
             ["architecture"],
