@@ -157,7 +157,8 @@ def superseded_removed(hits: list[Hit]) -> list[Hit]:
     - a generic entry gives way where specific entries explain all its lines;
     - an enum code gives way to a curated signature or a specific entry on its line (not to
       a generic wrapper such as "nvml init failed: <code>", which it says more than);
-    - a catalogue entry gives way where curated signatures explain all its lines;
+    - a catalogue entry gives way where curated signatures explain all its lines, unless
+      it names such a signature in `explains` (a consequence of its cause);
     - a generic catalogue entry gives way to the entry matching further right on its line
       (the outer links of an error chain to its innermost)."""
     specific = {n for hit in hits if not hit.signature.fallback for n in hit.indexes}
@@ -167,17 +168,25 @@ def superseded_removed(hits: list[Hit]) -> list[Hit]:
         if not hit.part and not (hit.catalogued and hit.signature.fallback)
         for n in hit.indexes
     }
-    curated = {
-        n
-        for hit in hits
-        if not hit.catalogued and not hit.signature.fallback and hit.order == 0
-        for n in hit.indexes
-    }
+    curated: dict[int, set[str]] = {}
+    for hit in hits:
+        if not hit.catalogued and not hit.signature.fallback and hit.order == 0:
+            for n in hit.indexes:
+                curated.setdefault(n, set()).add(hit.signature.id)
     return [
         hit
         for hit in hits
         if not (hit.signature.fallback and set(hit.indexes) <= specific)
         and not (hit.part and set(hit.indexes) <= quoting)
-        and not (hit.catalogued and set(hit.indexes) <= curated)
+        and not (hit.catalogued and _hidden_by_curated(hit, curated))
         and not any(hit.wrapped_by(other) for other in hits)
     ]
+
+
+def _hidden_by_curated(hit: Hit, curated: dict[int, set[str]]) -> bool:
+    """Whether curated signatures explain all of a catalogue hit's lines, and the entry does
+    not name one of them in `explains` (its cause produces that signature's words: the entry
+    then stays, and ranks before the signature)."""
+    if not set(hit.indexes) <= set(curated):
+        return False
+    return not any(curated[n] & set(hit.signature.explains) for n in hit.indexes)
