@@ -8,6 +8,7 @@ figures go to BENCHMARKS.md ("Explainer accuracy on real failures").
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -32,10 +33,11 @@ LABELLED = {
     "held-out-3": labelled_cases(HELD_OUT.parent / "held-out-3"),
     "held-out-4": labelled_cases(HELD_OUT.parent / "held-out-4"),
     "held-out-5": labelled_cases(HELD_OUT.parent / "held-out-5"),
+    "held-out-6": labelled_cases(HELD_OUT.parent / "held-out-6"),
 }
 LABELLED_HEALTHY = [
     h
-    for folder in (SEEN, HELD_OUT, *(HELD_OUT.parent / f"held-out-{n}" for n in (3, 4, 5)))
+    for folder in (SEEN, HELD_OUT, *(HELD_OUT.parent / f"held-out-{n}" for n in (3, 4, 5, 6)))
     for h in labelled_healthy_cases(folder)
 ]
 # Both labelled sets were measured once unseen (seen/: 32 %, held-out/: 45 %, BENCHMARKS.md)
@@ -63,6 +65,10 @@ HELD_OUT_4_FLOOR = 0.86  # development: 25/29 (was 0.34 when measured once unsee
 # 22, explain6): 78 % (22/28; 10 none labels widened to entries added from the components'
 # source, `relabelled`).
 HELD_OUT_5_FLOOR = 0.78  # development: 22/28 (was 0.39 when measured once unseen)
+# held-out-6/, labelled against explain6 (d1b7406) by a helper who never ran the explainer,
+# measured once at a2d12c9 (2026-12-01): 8 % (2/24; 14 labelled none, so 42 % was the most
+# possible; 2 of the 10 reachable named right). The held-out figure; the floor keeps it.
+HELD_OUT_6_FLOOR = 0.08
 # Labelled cases the explainer leaves silent ("No known failure signature"), each with why.
 # Listed so that the gap stays visible; a case that gets a finding must leave this list.
 SILENT_HELD_OUT = {
@@ -72,6 +78,13 @@ SILENT_HELD_OUT = {
     # GPU-stack component at all (measured silent with two more that explain6 now reads: a DRA
     # controller's claim-lookup line, Kubernetes' GPU e2e line about a node without GPUs).
     "kubeflow-5275-gke-gpu-node-no-gpu-capacity-without-driver-ds.txt",
+    # held-out-6, as measured: a node description without GPU capacity (talos), a MIG-mixed
+    # allocatable listing, HAMi's scheduler filter and KAI's stale MIG resources name no
+    # component prefix the layer fallbacks know (explainer gaps, kept visible).
+    "talos-9187-no-gpu-capacity-missing-gpu-present-label.txt",
+    "gpu-operator-637-mixed-strategy-gpu-and-mig-allocatable.txt",
+    "HAMi-591-request-exceeds-node-device-count.txt",
+    "KAI-Scheduler-1120-stale-mig-resources-after-mig-disabled.txt",
 }
 
 
@@ -157,6 +170,7 @@ def labelled_accuracy(cases: list[Case]) -> tuple[float, dict[str, tuple[str, st
         ("held-out-3", HELD_OUT_3_FLOOR),
         ("held-out-4", HELD_OUT_4_FLOOR),
         ("held-out-5", HELD_OUT_5_FLOOR),
+        ("held-out-6", HELD_OUT_6_FLOOR),
     ],
 )
 def test_accuracy_on_labelled_sets(name, floor):
@@ -200,5 +214,6 @@ def test_no_rule_cites_a_labelled_thread():
     rules = [RULES / "signatures.yaml", *sorted((RULES / "catalogue").glob("*.yaml"))]
     text = "\n".join(path.read_text() for path in rules)
     urls = [c.entry["source"]["url"] for cases in LABELLED.values() for c in cases]
-    cited = [url for url in urls if url in text]
+    # A whole URL, not a prefix: issues/11 is not cited by a rule naming issues/1132.
+    cited = [url for url in urls if re.search(re.escape(url) + r"(?![\w/])", text)]
     assert cited == []
