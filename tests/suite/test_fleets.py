@@ -29,6 +29,7 @@ PER_POOL = (
     "test_daemonset_is_ready_on_every_gpu_node",
     "test_every_gpu_node_advertises_its_gpus",
     "test_gpu_pod_runs_and_sees_exactly_its_gpu",
+    "test_advertised_driver_and_cuda_versions_match_nvidia_smi",
 )
 
 
@@ -57,8 +58,12 @@ def test_a_mixed_fleet_passes_with_exact_per_node_counts_in_one_run(tmp_path):
     assert nodes["gpu-l40s-0"]["expected_from"] == "label nvidia.com/gpu.count"
     assert nodes["gpu-h100-0"]["expected_from"] == "profile"
     assert all(n["healthy"] for n in nodes.values())
-    # A GPU pod ran in every pool, on that pool's nodes.
-    assert nodes["gpu-l40s-0"]["workload"] == ["gpu-workload-inference: Succeeded"]
+    # A GPU pod ran in every pool, on that pool's nodes, beside the pod that read nvidia-smi
+    # for the advertised-versions check (one per distinct label set).
+    assert nodes["gpu-l40s-0"]["workload"] == [
+        "gpu-versions-gpu-l40s-0-inference: Succeeded",
+        "gpu-workload-inference: Succeeded",
+    ]
     assert summary["facts"]["GPU pools"] == "training: 2 nodes, inference: 1 node, shared: 1 node"
     verdict = summary["verdict"]
     assert verdict["verdict"] == "CONFORMANT"
