@@ -26,6 +26,7 @@ class RunFacts:
     gpu_pools: str = ""
     device_plugin: str = ""
     real_nodes: dict[str, str] = field(default_factory=dict)  # node -> its binaries' versions
+    cluster_dns: str = ""  # the real nodes' CoreDNS, as its binary reports it
     host_gpus: dict[str, str] = field(default_factory=dict)  # "GPU i of node" -> nvidia-smi's line
     run_id: str = ""
     gpuconform: str = ""
@@ -55,6 +56,7 @@ class RunFacts:
             "GPU pools": self.gpu_pools,
             "device plugin": self.device_plugin,
             **{f"real node {node}": versions for node, versions in self.real_nodes.items()},
+            "cluster DNS": self.cluster_dns,
             **self.host_gpus,
             "run id": self.run_id,
             "gpuconform": self.gpuconform,

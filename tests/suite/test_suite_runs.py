@@ -14,6 +14,7 @@ import yaml
 from kubernetes import client
 
 from gpuconform.sim import nvml, third_party, toolchain
+from gpuconform.sim.realnode import dns
 from gpuconform.wait import wait_for
 from tests.data.plugin import OPERATOR_NAMESPACE, OPERATOR_NODE_LABEL, operator_daemonset
 from tests.suite.conftest import (
@@ -73,6 +74,11 @@ def test_full_run_against_sim_passes_and_reports_every_step(tmp_path):
         "gpuconform",
     ):
         assert fact in html, fact
+    # The cluster's DNS is the CoreDNS the real nodes run: its binary says the version that
+    # the image reference (kubeadm's) pins.
+    facts = json.loads((run.report_dir / "summary.json").read_text())["facts"]
+    assert facts["cluster DNS"] == "CoreDNS " + dns.IMAGE.rsplit(":v", 1)[1], facts
+    assert "cluster DNS" in html
     # The GPU pod's own output is in the report (the sim's workload: nvidia-smi -L).
     assert "GPU pod output" in html and "GPU 0: NVIDIA" in html
     assert "leak check: nothing labelled" in run.output

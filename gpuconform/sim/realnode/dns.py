@@ -9,6 +9,7 @@ Ready. Each real kubelet names the Service's address as its ``clusterDNS`` (kube
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from string import Template
@@ -33,6 +34,17 @@ def manifests() -> list[dict[str, Any]]:
         dns_ip=network.CLUSTER_DNS_IP, domain=CLUSTER_DOMAIN, image=IMAGE
     )
     return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def coredns_version() -> str:
+    """`CoreDNS 1.12.1`: what the binary the nodes' CoreDNS image carries says it is."""
+    from gpuconform.sim.toolchain import require_image_binary
+
+    binary = require_image_binary("coredns", log=lambda line: None)
+    proc = subprocess.run([str(binary), "-version"], capture_output=True, text=True)
+    first = (proc.stdout or proc.stderr).strip().splitlines()[:1]
+    # `CoreDNS-1.12.1` (coremain.CoreName + "-" + CoreVersion)
+    return first[0].replace("-", " ", 1) if first else "unknown"
 
 
 def create(kubeconfig: Path) -> None:
