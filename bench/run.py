@@ -87,7 +87,7 @@ def describe(values: list[float]) -> str:
     )
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="one repetition")
     parser.add_argument("--cold-toolchain", action="store_true", help="also build from scratch")
@@ -95,43 +95,72 @@ def main() -> int:
         "--scales", default="4,100,1000", help="GPU node counts (default %(default)s)"
     )
     parser.add_argument("--runs", type=int, default=3, help="runs per side at 4 and 100 nodes")
-    args = parser.parse_args()
-    reps = 1 if args.quick else 5
-    scales = [4] if args.quick else [int(n) for n in args.scales.split(",")]
-    toolchain.ensure_toolchain()
+    return parser.parse_args()
+
+
+def toolchain_rows(reps: int, cold: bool) -> list[tuple[str, str]]:
+    """The toolchain check (and, if `cold`, its build from scratch) and the simulated
+    cluster's start, `reps` times each."""
     rows = [("toolchain check, warm (cache present)", describe(bench_toolchain_warm(reps)))]
-    if args.cold_toolchain:
+    if cold:
         rows.append(("toolchain build, cold (empty Go caches)", describe([bench_toolchain_cold()])))
     start_times = bench_cluster_start(reps, "healthy")
     rows.append(("simulated cluster up to all 4 nodes Ready, warm", describe(start_times)))
+    return rows
+
+
+def real_component_rows(reps: int) -> list[tuple[str, str]]:
+    """NVIDIA's real device plugin and the real nodes: time to advertise, to start and stop,
+    and resident memory."""
     costs = [bench_real_plugin() for _ in range(reps)]
-    rows.append(
+    rss = [mib for c in costs for mib in c.rss_mib]
+    real = [bench_real_nodes() for _ in range(reps)]
+    node_rss = [mib for r in real for mib in r.rss_mib]
+    return [
         (
             "real device plugin (v0.20.0): DaemonSet created -> 3 GPU nodes advertise",
             describe([c.advertised_s for c in costs]),
-        )
-    )
-    rss = [mib for c in costs for mib in c.rss_mib]
-    rows.append(
+        ),
         (
             "real device plugin: resident memory per process, registered",
             f"median {statistics.median(rss):.1f} MiB, max {max(rss):.1f} MiB "
             f"({len(rss)} processes)",
-        )
-    )
-    real = [bench_real_nodes() for _ in range(reps)]
-    rows.append(
-        ("real nodes: cluster up to 2 real GPU nodes Ready, warm", describe([r.up_s for r in real]))
-    )
-    node_rss = [mib for r in real for mib in r.rss_mib]
-    rows.append(
+        ),
+        (
+            "real nodes: cluster up to 2 real GPU nodes Ready, warm",
+            describe([r.up_s for r in real]),
+        ),
         (
             "real node: resident memory, idle (kubelet, kube-proxy, containerd, init)",
             f"median {statistics.median(node_rss):.1f} MiB, max {max(node_rss):.1f} MiB "
             f"({len(node_rss)} nodes)",
-        )
+        ),
+        ("real nodes: `sim down` of that cluster", describe([r.down_s for r in real])),
+    ]
+
+
+def bench_overhead(scales: list[int], quick: bool, runs_per_side: int, header: str) -> None:
+    """The suite against hand-written commands at each scale; prints and records the table."""
+    results = []
+    for gpu_nodes in scales:
+        # Fewer runs at 1,000 nodes, where one side takes minutes.
+        runs = 1 if quick or gpu_nodes >= 1000 else runs_per_side
+        print(f"scale {gpu_nodes} GPU nodes, {runs} run(s) per side ...", flush=True)
+        results.append(bench_scale(gpu_nodes, runs))
+    overhead = table(results, collection_time())
+    print(overhead)
+    write_section(
+        "overhead" + ("-quick" if quick else ""),
+        f"## Suite overhead and API load{' (quick)' if quick else ''}\n\n{header}\n\n{overhead}",
     )
-    rows.append(("real nodes: `sim down` of that cluster", describe([r.down_s for r in real])))
+
+
+def main() -> int:
+    args = parse_args()
+    reps = 1 if args.quick else 5
+    scales = [4] if args.quick else [int(n) for n in args.scales.split(",")]
+    toolchain.ensure_toolchain()
+    rows = toolchain_rows(reps, args.cold_toolchain) + real_component_rows(reps)
     table_md = "| measurement | result |\n|---|---|\n" + "".join(
         f"| {a} | {b} |\n" for a, b in rows
     )
@@ -143,19 +172,7 @@ def main() -> int:
         f"toolchain {versions}."
     )
     write_section("toolchain", f"## Simulated cluster and toolchain\n\n{header}\n\n{table_md}")
-    results = []
-    for gpu_nodes in scales:
-        # Fewer runs at 1,000 nodes, where one side takes minutes.
-        runs = 1 if args.quick or gpu_nodes >= 1000 else args.runs
-        print(f"scale {gpu_nodes} GPU nodes, {runs} run(s) per side ...", flush=True)
-        results.append(bench_scale(gpu_nodes, runs))
-    overhead = table(results, collection_time())
-    quick = " (quick)" if args.quick else ""
-    print(overhead)
-    write_section(
-        "overhead" + ("-quick" if args.quick else ""),
-        f"## Suite overhead and API load{quick}\n\n{header}\n\n{overhead}",
-    )
+    bench_overhead(scales, args.quick, args.runs, header)
     return 0
 
 

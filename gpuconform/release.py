@@ -17,10 +17,13 @@ from kubernetes import utils
 from kubernetes.client.rest import ApiException
 
 from gpuconform.helm import HelmError
+from gpuconform.identity import ensure_namespace
+from gpuconform.ledger import AppliedObject
 from gpuconform.post_render import label_objects
 from gpuconform.profile import ChartSource, Profile
 from gpuconform.readiness import is_plugin_daemonset, plugin_daemonset_names
-from gpuconform.run import AppliedObject, RunContext
+from gpuconform.run import RunContext
+from gpuconform.teardown import delete_applied, wait_applied_gone
 from gpuconform.wait import wait_for
 
 
@@ -126,13 +129,13 @@ class Release:
                 self._apply_static(profile.chart.manifest)
             else:
                 # The chart's pods mount hostPath volumes: PodSecurity "privileged" admits them.
-                self.namespace_created = ctx.ensure_namespace(self.namespace, "privileged")
+                self.namespace_created = ensure_namespace(ctx, self.namespace, "privileged")
                 assert ctx.helm is not None
                 result = ctx.helm.install(
                     self.name,
                     self.namespace,
                     chart,
-                    ctx.run_id,
+                    ctx.identity.run_id,
                     profile.timeouts["install"],
                     self.helm_sets(),
                 )
@@ -161,7 +164,7 @@ class Release:
                 self.name,
                 self.namespace,
                 chart,
-                ctx.run_id,
+                ctx.identity.run_id,
                 ctx.profile.timeouts["install"],
                 self.helm_sets(),
             )
@@ -174,7 +177,7 @@ class Release:
         """Create each object in its manifest's namespace (upstream's targets kube-system),
         or the profile's where the manifest names none; record each before creating it."""
         kube = self.ctx.kube
-        objects = label_objects(load_static_manifest(source), self.ctx.run_id)
+        objects = label_objects(load_static_manifest(source), self.ctx.identity.run_id)
         targets = [placed(kube, obj, self.namespace)[1] for obj in objects]
         own = {o["metadata"]["name"] for o in objects if o.get("kind") == "Namespace"}
         defaulted = any(
@@ -184,12 +187,12 @@ class Release:
         if defaulted and self.namespace not in own:
             # Objects without a namespace go to the profile's; the manifest's own Namespace
             # objects are created from the manifest.
-            self.namespace_created = self.ctx.ensure_namespace(self.namespace, "privileged")
+            self.namespace_created = ensure_namespace(self.ctx, self.namespace, "privileged")
         for obj, namespace in zip(objects, targets, strict=True):
             applied = AppliedObject(
                 obj["apiVersion"], obj["kind"], namespace, obj["metadata"]["name"]
             )
-            self.ctx.applied.append(applied)  # first: an interrupted create is still cleaned
+            self.ctx.ledger.applied.append(applied)  # first: an interrupted create is still cleaned
             utils.create_from_dict(kube.api_client, obj, namespace=namespace)
             self.static_objects.append(applied)
         self.installed = True
@@ -230,7 +233,7 @@ class Release:
         self.uninstalled = True
         if self.namespace_created:
             # Started now, so the namespace controller's seconds overlap the pods' shutdown;
-            # the run's namespaces are awaited together by RunContext.delete_created.
+            # the run's namespaces are awaited together by teardown.delete_created.
             ctx.kube.core.delete_namespace(self.namespace)
         for namespace in sorted({ns for ns, _ in self.daemonset_locations()} | {self.namespace}):
             wait_for(
@@ -240,7 +243,7 @@ class Release:
                 timeout_s=timeout,
                 progress=ctx.progress,
                 namespace=namespace,
-                label_selector=ctx.selector,
+                label_selector=ctx.identity.selector,
             )
 
     def _delete_static(self, timeout_s: float) -> None:
@@ -250,9 +253,9 @@ class Release:
             raise ReleaseError("nothing to delete: the run applied no objects of the manifest")
         ctx = self.ctx
         for obj in reversed(self.static_objects):
-            ctx.delete_applied(obj)
+            delete_applied(ctx, obj)
         for obj in self.static_objects:
-            if not ctx.wait_applied_gone(obj, timeout_s):
+            if not wait_applied_gone(ctx, obj, timeout_s):
                 raise ReleaseError(f"{obj.describe()} is still there {timeout_s:.0f}s after delete")
             ctx.progress(f"deleted {obj.describe()}: gone")
 

@@ -15,6 +15,7 @@ import yaml
 from kubernetes.client.rest import ApiException
 
 from gpuconform.conditions import is_ready
+from gpuconform.identity import ensure_workload_namespace
 from gpuconform.readiness import stuck_reason
 from gpuconform.run import RunContext
 from gpuconform.wait import wait_for
@@ -134,8 +135,8 @@ def gpu_pod_body(
 ) -> dict[str, Any]:
     body = copy.deepcopy(manifest("gpu-pod.yaml"))
     body["metadata"]["name"] = name
-    body["metadata"]["namespace"] = ctx.workload_namespace
-    body["metadata"]["labels"] |= ctx.labels
+    body["metadata"]["namespace"] = ctx.identity.workload_namespace
+    body["metadata"]["labels"] |= ctx.identity.labels
     body["spec"]["restartPolicy"] = restart
     apply_pod_settings(body, ctx)
     if nodes:
@@ -175,14 +176,14 @@ def create_gpu_pod(
     one that keeps running; `list_gpus` lists its GPUs first (LISTING_CONTAINER); `resource`
     is what it asks for (default: the first pool's, Profile.gpu_resource). An admission
     refusal is one line with the policy's message."""
-    ctx.ensure_workload_namespace()
+    ensure_workload_namespace(ctx)
     body = gpu_pod_body(ctx, name, gpus, command, restart, nodes, list_gpus, resource)
     if expect_failure:
         body["metadata"]["annotations"][EXPECTED_FAILURE] = "true"
         # Remembered by name too: its events outlive the pod (and its annotation).
         ctx.expected_failure_pods.add(name)
     try:
-        ctx.kube.core.create_namespaced_pod(ctx.workload_namespace, body)
+        ctx.kube.core.create_namespaced_pod(ctx.identity.workload_namespace, body)
     except ApiException as err:
         if err.status in (400, 403, 422):
             raise AdmissionRejected(
@@ -208,7 +209,7 @@ def _wait_test_pod(
     namespace: str | None = None,
 ) -> Any:
     """Wait until `judge(pod)` holds for the run's test pod `name`; return the pod."""
-    namespace = namespace or ctx.workload_namespace
+    namespace = namespace or ctx.identity.workload_namespace
     key = f"{namespace}/{name}"
 
     def condition(pods: dict[str, Any]) -> tuple[bool, str]:
@@ -250,7 +251,7 @@ def wait_pod_finished(
         reason = pending_reason(pod)
         return False, f"{phase}{': ' + reason if reason else ''}"
 
-    namespace = namespace or ctx.workload_namespace
+    namespace = namespace or ctx.identity.workload_namespace
     pod = _wait_test_pod(ctx, name, finished, f"pod {name} to finish", timeout_s, namespace)
     statuses = pod.status.container_statuses or []
     terminated = statuses[0].state.terminated if statuses and statuses[0].state else None
@@ -305,7 +306,7 @@ def wait_failed_scheduling(ctx: RunContext, name: str, timeout_s: float) -> str:
         what=f"the scheduler to reject pod {name}",
         timeout_s=timeout_s,
         progress=ctx.progress,
-        namespace=ctx.workload_namespace,
+        namespace=ctx.identity.workload_namespace,
         field_selector=f"involvedObject.name={name},reason=FailedScheduling",
     )
     return next(e.message for e in events.values() if e.reason == "FailedScheduling")

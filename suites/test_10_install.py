@@ -26,10 +26,10 @@ def test_release_objects_carry_the_run_id(run, installed_release):
     if run.profile.mode == "existing":
         pytest.skip("mode is `existing`: nothing was installed")
     for ds in installed_release.daemonsets():
-        assert ds.metadata.labels.get(RUN_ID_LABEL) == run.run_id, (
+        assert ds.metadata.labels.get(RUN_ID_LABEL) == run.identity.run_id, (
             f"DaemonSet {ds.metadata.name} lacks the run-id label"
         )
         template_labels = ds.spec.template.metadata.labels or {}
-        assert template_labels.get(RUN_ID_LABEL) == run.run_id, (
+        assert template_labels.get(RUN_ID_LABEL) == run.identity.run_id, (
             f"pods of DaemonSet {ds.metadata.name} would not carry the run-id label"
         )

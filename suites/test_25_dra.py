@@ -19,6 +19,7 @@ from gpuconform.dra_workload import (
     with_bystander,
 )
 from gpuconform.fleet import resolve_expectations
+from gpuconform.identity import ensure_workload_namespace
 from gpuconform.smi_query import parse_query_report
 from gpuconform.wait import WaitTimeout, wait_for
 from gpuconform.workload import GPU_LINE, wait_pod_finished, wait_pod_running
@@ -39,7 +40,7 @@ def _claim_pod(
     """A pod of the run asking for GPUs through claims made from ``templates`` (none: a pod
     without a request); ``bystander`` adds a container that references none of them; ``held``
     runs ``script`` in an init container and keeps the pod (and its claims) up until deleted."""
-    run.ensure_workload_namespace()
+    ensure_workload_namespace(run)
     command = ["sleep", "600"] if held else ["sh", "-c", script]
     body = dra.claim_pod(name, run.profile.workload_image, command, templates, node)
     if held:
@@ -49,29 +50,29 @@ def _claim_pod(
         body["spec"]["containers"][0]["resources"] = {}
     if bystander:
         with_bystander(body, ["sh", "-c", LIST_DEVICES])
-    body["metadata"].setdefault("labels", {}).update(run.labels)
-    run.kube.core.create_namespaced_pod(run.workload_namespace, body)
+    body["metadata"].setdefault("labels", {}).update(run.identity.labels)
+    run.kube.core.create_namespaced_pod(run.identity.workload_namespace, body)
 
 
 def _template(run, resource, name: str, count: int = 1, selector: str | None = None) -> str:
-    run.ensure_workload_namespace()
+    ensure_workload_namespace(run)
     body = dra.claim_template(name, count, selector)
-    body["metadata"]["labels"].update(run.labels)
-    resource.create_namespaced_resource_claim_template(run.workload_namespace, body)
+    body["metadata"]["labels"].update(run.identity.labels)
+    resource.create_namespaced_resource_claim_template(run.identity.workload_namespace, body)
     return name
 
 
 def _delete(run, name: str) -> None:
     """Gracefully, and wait until it is gone: a force-deleted pod's claim goes before the
     kubelet unprepares its devices, and the driver then refuses them to the next claim."""
-    run.kube.core.delete_namespaced_pod(name, run.workload_namespace)
+    run.kube.core.delete_namespaced_pod(name, run.identity.workload_namespace)
 
     def gone(pods: dict) -> tuple[bool, str]:
-        return f"{run.workload_namespace}/{name}" not in pods, "still there"
+        return f"{run.identity.workload_namespace}/{name}" not in pods, "still there"
 
     wait_for(
         run.kube.core.list_namespaced_pod, gone, what=f"pod {name} to be deleted",
-        timeout_s=run.profile.timeouts["workload"], namespace=run.workload_namespace,
+        timeout_s=run.profile.timeouts["workload"], namespace=run.identity.workload_namespace,
     )  # fmt: skip
 
 
@@ -123,7 +124,7 @@ def test_a_claim_gets_exactly_its_gpu_and_is_released(run, dra_driver, dra_apis,
     )
     _delete(run, name)
     dra.wait_claims_gone(
-        custom, run.workload_namespace, f"{name}-", run.profile.timeouts["workload"]
+        custom, run.identity.workload_namespace, f"{name}-", run.profile.timeouts["workload"]
     )
 
 
@@ -138,8 +139,10 @@ def test_two_claims_get_two_distinct_gpus(run, dra_driver, dra_apis, pool):
     # Held until deleted, so its claims can be read while allocated.
     _claim_pod(run, name, templates, "nvidia-smi -L", nodes[0], held=True)
     wait_pod_running(run, name, run.profile.timeouts["workload"])
-    devices = allocated_devices(pod_claims(custom, run.workload_namespace, name))
-    logs = run.kube.core.read_namespaced_pod_log(name, run.workload_namespace, container="list")
+    devices = allocated_devices(pod_claims(custom, run.identity.workload_namespace, name))
+    logs = run.kube.core.read_namespaced_pod_log(
+        name, run.identity.workload_namespace, container="list"
+    )
     listed = sorted(m.group(3) for m in GPU_LINE.finditer(logs))
     _delete(run, name)
     assert len(devices) == 2 and len(set(devices)) == 2, f"claims of {name} got {devices}"
@@ -155,15 +158,15 @@ def test_an_unsatisfiable_claim_stays_pending_with_the_schedulers_reason(
     _claim_pod(run, name, [template], "true", None)
 
     def refused(pods: dict) -> tuple[bool, str]:
-        found = pods.get(f"{run.workload_namespace}/{name}")
+        found = pods.get(f"{run.identity.workload_namespace}/{name}")
         reason = unschedulable_reason(found) if found else None
         return reason is not None or (found is not None and found.spec.node_name), str(reason)
 
     pods = wait_for(
         core.list_namespaced_pod, refused, what=f"the scheduler to refuse {name}",
-        timeout_s=run.profile.timeouts["workload"], namespace=run.workload_namespace,
+        timeout_s=run.profile.timeouts["workload"], namespace=run.identity.workload_namespace,
     )  # fmt: skip
-    pod = pods[f"{run.workload_namespace}/{name}"]
+    pod = pods[f"{run.identity.workload_namespace}/{name}"]
     assert not pod.spec.node_name, f"{name} was placed on {pod.spec.node_name}: no GPU should fit"
     assert "cannot allocate all claims" in (unschedulable_reason(pod) or ""), unschedulable_reason(
         pod
@@ -189,7 +192,7 @@ def test_only_the_container_that_claims_a_gpu_sees_one(run, dra_driver, dra_apis
         assert outcome.phase == "Succeeded", f"{name} on {node}: {outcome.phase}"
     for name, container in ((holder, "workload"), (holder, "bystander"), (plain, "workload")):
         logs = run.kube.core.read_namespaced_pod_log(
-            name, run.workload_namespace, container=container
+            name, run.identity.workload_namespace, container=container
         )
         seen[f"{name}/{container}"] = logs.split()
     for name in (holder, plain):
@@ -226,12 +229,18 @@ def dra_driver(run, pytestconfig, dra_apis):
         repo = sim.chart_repo()
     chart = chart_source(run.profile, repo)
     core.create_namespace(
-        client.V1Namespace(metadata=client.V1ObjectMeta(name=source.namespace, labels=run.labels))
+        client.V1Namespace(
+            metadata=client.V1ObjectMeta(name=source.namespace, labels=run.identity.labels)
+        )
     )
-    run.created_namespaces.append(source.namespace)
+    run.ledger.namespaces.append(source.namespace)
     helm = run.helm or pytest.fail("installing the DRA driver needs helm")
     helm.install(
-        source.release_name, source.namespace, chart, run.run_id, run.profile.timeouts["install"]
+        source.release_name,
+        source.namespace,
+        chart,
+        run.identity.run_id,
+        run.profile.timeouts["install"],
     )
     run.facts.dra_chart = f"{chart.name} {chart.version or '(latest)'}"
     _wait_published(run, core, resource, source.namespace)

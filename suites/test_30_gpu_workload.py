@@ -133,14 +133,16 @@ def test_a_shared_gpu_runs_two_pods_at_once(run, installed_release, pool):
         wait_pod_running(run, name, run.profile.timeouts["workload"])
     pods = {
         p.metadata.name: p
-        for p in run.kube.core.list_namespaced_pod(run.workload_namespace).items
+        for p in run.kube.core.list_namespaced_pod(run.identity.workload_namespace).items
         if p.metadata.name in names
     }
     running = [
         n for n, p in pods.items() if p.status.phase == "Running" and p.spec.node_name == node
     ]
     for name in names:
-        run.kube.core.delete_namespaced_pod(name, run.workload_namespace, grace_period_seconds=0)
+        run.kube.core.delete_namespaced_pod(
+            name, run.identity.workload_namespace, grace_period_seconds=0
+        )
     assert len(running) == len(names), (
         f"only {len(running)} of {len(names)} one-slice pods ran together on {node}, "
         f"which has {per_node} GPUs: {sorted(set(names) - set(running))} did not"

@@ -19,7 +19,9 @@ def test_over_request_stays_pending_with_insufficient_gpus(run, installed_releas
         run, name, gpus=most + 1, command=["sleep", "1"], expect_failure=True, nodes=nodes
     )
     message = wait_failed_scheduling(run, name, run.profile.timeouts["workload"])
-    run.kube.core.delete_namespaced_pod(name, run.workload_namespace, grace_period_seconds=0)
+    run.kube.core.delete_namespaced_pod(
+        name, run.identity.workload_namespace, grace_period_seconds=0
+    )
     assert f"Insufficient {resource}" in message, (
         f"pod asking for {most + 1} {resource} was rejected for another reason: {message}"
     )

@@ -52,7 +52,9 @@ def test_upgrade_rolls_out_and_gpu_pods_keep_running(
         f"GPUs advertised changed across the upgrade {source} -> {target}: "
         f"{advertised_before} -> {advertised_after}"
     )
-    survivor = run.kube.core.read_namespaced_pod("gpu-long-running", run.workload_namespace)
+    survivor = run.kube.core.read_namespaced_pod(
+        "gpu-long-running", run.identity.workload_namespace
+    )
     assert survivor.status.phase == "Running", (
         f"a GPU pod started before the upgrade is {survivor.status.phase} after it"
     )

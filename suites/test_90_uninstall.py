@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from gpuconform.leak_check import applied_exists, leaks
+from gpuconform.teardown import delete_created
+
 pytestmark = pytest.mark.step("uninstall")
 
 
@@ -17,9 +20,9 @@ def test_uninstall_removes_the_plugin(run, installed_release):
             namespace, field_selector=f"metadata.name={name}"
         ).items
         assert not remaining, f"DaemonSet {namespace}/{name} still exists after uninstall"
-    left = [o.describe() for o in installed_release.static_objects if run.applied_exists(o)]
+    left = [o.describe() for o in installed_release.static_objects if applied_exists(run, o)]
     assert not left, f"applied objects still there after uninstall: {', '.join(left)}"
-    pods = run.kube.core.list_pod_for_all_namespaces(label_selector=run.selector).items
+    pods = run.kube.core.list_pod_for_all_namespaces(label_selector=run.identity.selector).items
     plugin_namespaces = {ns for ns, _ in locations} | {installed_release.namespace}
     plugin_pods = [p.metadata.name for p in pods if p.metadata.namespace in plugin_namespaces]
     assert not plugin_pods, f"plugin pods left behind: {plugin_pods}"
@@ -36,6 +39,6 @@ def test_uninstall_removes_the_plugin(run, installed_release):
 def test_nothing_with_the_run_id_remains(run, installed_release):
     if run.profile.keep:
         pytest.skip("--keep: everything is left for debugging")
-    run.delete_created()
-    leaks = run.leaks()
-    assert not leaks, f"left on the cluster: {', '.join(leaks)}"
+    delete_created(run)
+    left = leaks(run)
+    assert not left, f"left on the cluster: {', '.join(left)}"

@@ -142,15 +142,10 @@ def _codes(doc: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str, Sign
     return {e["name"]: _signature(doc, {**e, "generic": True}, []) for e in entries}
 
 
-@cache
-def load_catalogue(folder: Path = CATALOGUE_DIR) -> Catalogue:
-    signatures: list[Signature] = []
-    reasons: list[Reason] = []
-    codes: dict[str, dict[str, Signature]] = {}
-    texts: dict[str, dict[str, str]] = {}
-    runtime_codes: dict[int, str] = {}
-    components: list[Component] = []
-    gpu_terms = normal_terms = re.compile("(?!)")
+def _read_folder(folder: Path) -> list[tuple[str, dict[str, Any], list[dict[str, Any]]]]:
+    """(file name, document, entries) of every catalogue file, in name order; an id used
+    twice, in one file or across files, stops the load."""
+    files = []
     seen: set[str] = set()
     for path in sorted(folder.glob("*.yaml")):
         doc, entries = read_entries(path)
@@ -158,59 +153,80 @@ def load_catalogue(folder: Path = CATALOGUE_DIR) -> Catalogue:
             if entry["id"] in seen:
                 raise CatalogueError(f"{path.name}: duplicate id {entry['id']}")
             seen.add(entry["id"])
-        if path.name in CODE_FILES:
-            kind = CODE_FILES[path.name]
-            codes[kind] = _codes(doc, entries)
-            # `also`: the same code's text in other releases (cudaGetErrorString changed words).
-            texts[kind] = {
-                t.lower(): e["name"] for e in entries for t in (e["text"], *(e.get("also") or ()))
-            }
-            runtime_codes.update(
-                {e["code"]: e["name"] for e in entries if e.get("api") == "runtime"}
-            )
-        elif path.name == "components.yaml":
-            components += [
-                Component(
-                    replace(_signature(doc, e, []), confidence=LAYER_ONLY),
-                    e["component"],
-                    re.compile(e["prefix"]),
-                    bool(e.get("weak", False)),
-                )
-                for e in entries
-            ]
-            error_words = re.compile(doc["error_words"])
-            report_fields = re.compile(doc["report_fields"])
-            quiet_levels = re.compile(doc["quiet_levels"])
-            source_components = dict(doc["source_components"])
-        elif path.name == "scheduler.yaml":
-            gpu_terms = re.compile(doc["gpu_terms"])
-            normal_terms = re.compile(doc["normal_terms"])
-            reasons += [
-                Reason(
-                    _signature(doc, e, []),
-                    re.compile(f"^(?:{e['reason']})$"),
-                    n,
-                    e.get("signature"),
-                    bool(e.get("shortage", False)),
-                    bool(e.get("selection", False)),
-                )
-                for n, e in enumerate(entries)
-            ]
+        files.append((path.name, doc, entries))
+    return files
+
+
+def _code_texts(entries: list[dict[str, Any]]) -> dict[str, str]:
+    # `also`: the same code's text in other releases (cudaGetErrorString changed words).
+    return {t.lower(): e["name"] for e in entries for t in (e["text"], *(e.get("also") or ()))}
+
+
+def _components(doc: dict[str, Any], entries: list[dict[str, Any]]) -> list[Component]:
+    return [
+        Component(
+            replace(_signature(doc, e, []), confidence=LAYER_ONLY),
+            e["component"],
+            re.compile(e["prefix"]),
+            bool(e.get("weak", False)),
+        )
+        for e in entries
+    ]
+
+
+def _reasons(doc: dict[str, Any], entries: list[dict[str, Any]]) -> list[Reason]:
+    return [
+        Reason(
+            _signature(doc, e, []),
+            re.compile(f"^(?:{e['reason']})$"),
+            n,
+            e.get("signature"),
+            bool(e.get("shortage", False)),
+            bool(e.get("selection", False)),
+        )
+        for n, e in enumerate(entries)
+    ]
+
+
+@cache
+def load_catalogue(folder: Path = CATALOGUE_DIR) -> Catalogue:
+    """Every file of the folder, read by its kind: code tables (CODE_FILES), the components'
+    fallback (components.yaml), Filter reasons (scheduler.yaml), else pattern entries."""
+    signatures: list[Signature] = []
+    reasons: list[Reason] = []
+    codes: dict[str, dict[str, Signature]] = {}
+    texts: dict[str, dict[str, str]] = {}
+    runtime_codes: dict[int, str] = {}
+    components: list[Component] = []
+    files = _read_folder(folder)
+    for name, doc, entries in files:
+        if name in CODE_FILES:
+            codes[CODE_FILES[name]] = _codes(doc, entries)
+            texts[CODE_FILES[name]] = _code_texts(entries)
+            runtime_codes |= {e["code"]: e["name"] for e in entries if e.get("api") == "runtime"}
+        elif name == "components.yaml":
+            components += _components(doc, entries)
+        elif name == "scheduler.yaml":
+            reasons += _reasons(doc, entries)
         else:
             signatures += [_signature(doc, e, e["patterns"]) for e in entries]
+    docs = {name: doc for name, doc, _ in files}
+    fallback = docs["components.yaml"]
+    # Without scheduler.yaml no term matches: "(?!)" never does.
+    scheduler = docs.get("scheduler.yaml", {"gpu_terms": "(?!)", "normal_terms": "(?!)"})
     return Catalogue(
         tuple(signatures),
         tuple(reasons),
-        gpu_terms,
-        normal_terms,
+        re.compile(scheduler["gpu_terms"]),
+        re.compile(scheduler["normal_terms"]),
         codes,
         texts,
         runtime_codes,
         tuple(components),
-        error_words,
-        report_fields,
-        quiet_levels,
-        source_components,
+        re.compile(fallback["error_words"]),
+        re.compile(fallback["report_fields"]),
+        re.compile(fallback["quiet_levels"]),
+        dict(fallback["source_components"]),
     )
 
 

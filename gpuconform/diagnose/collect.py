@@ -21,6 +21,7 @@ from gpuconform.diagnose.explain import PROBE_MARK, Evidence
 from gpuconform.diagnose.model import FAILED_CHECK
 from gpuconform.diagnose.probe import GPU_LIST_LINE, parse_probe, probe_script
 from gpuconform.diagnose.redact import redact
+from gpuconform.identity import ensure_probe_namespace
 from gpuconform.readiness import owned_by
 from gpuconform.release import find_plugin_daemonsets
 from gpuconform.run import RunContext
@@ -140,7 +141,7 @@ def _logs(ctx: RunContext, pod: Any, container: str, previous: bool) -> str | No
 
 
 def _namespaces(ctx: RunContext, plugin: list[str]) -> list[str]:
-    candidates = [*plugin, ctx.workload_namespace, ctx.probe_namespace]
+    candidates = [*plugin, ctx.identity.workload_namespace, ctx.identity.probe_namespace]
     return [ns for ns in dict.fromkeys(candidates) if _namespace_exists(ctx, ns)]
 
 
@@ -184,7 +185,12 @@ def collect(
     plugin = list(
         dict.fromkeys([ctx.profile.namespace, *dra, *(d.metadata.namespace for d in daemonsets)])
     )
-    ours = {ctx.profile.namespace, ctx.workload_namespace, ctx.probe_namespace, *dra}
+    ours = {
+        ctx.profile.namespace,
+        ctx.identity.workload_namespace,
+        ctx.identity.probe_namespace,
+        *dra,
+    }
     scope = _Scope(gpu_node_names, pool_scoped, deadline, daemonsets, plugin, ours)
     for ns in _namespaces(ctx, plugin):
         _collect_namespace(ctx, got, ns, scope)
@@ -219,7 +225,7 @@ def _collect_namespace(ctx: RunContext, got: Collected, ns: str, scope: _Scope) 
     pods = [p for p in pods if p.metadata.name not in elsewhere]
     # Pods run on purpose to be refused, live or deleted: their events are no evidence.
     expected = {p.metadata.name for p in pods if is_expected_failure(p)}
-    expected |= ctx.expected_failure_pods if ns == ctx.workload_namespace else set()
+    expected |= ctx.expected_failure_pods if ns == ctx.identity.workload_namespace else set()
     relevant = {p.metadata.name for p in pods} | {d.metadata.name for d in daemonsets}
     events = [
         e
@@ -330,8 +336,8 @@ def probed_gpu_count(ctx: RunContext, node: str) -> int | None:
 def node_probe_body(ctx: RunContext, node: str) -> dict[str, Any]:
     body = copy.deepcopy(manifest("node-probe-pod.yaml"))
     body["metadata"]["name"] = f"node-probe-{node}"[:63].rstrip("-.")
-    body["metadata"]["namespace"] = ctx.probe_namespace
-    body["metadata"]["labels"] |= ctx.labels
+    body["metadata"]["namespace"] = ctx.identity.probe_namespace
+    body["metadata"]["labels"] |= ctx.identity.labels
     body["spec"]["nodeName"] = node
     apply_pod_settings(body, ctx, placement=False)  # provider taints, pull secrets
     container = body["spec"]["containers"][0]
@@ -343,17 +349,16 @@ def node_probe_body(ctx: RunContext, node: str) -> dict[str, Any]:
 def run_node_probe(ctx: RunContext, node: str, timeout_s: float = PROBE_TIMEOUT_S) -> str:
     """Run the privileged probe pod on the node (pinned to it); its output, or why none."""
     # Privileged, so not in the workload namespace (which may enforce PodSecurity "restricted").
-    if ctx.ensure_namespace(ctx.probe_namespace, "privileged"):
-        ctx.copy_pull_secrets(ctx.probe_namespace)
+    ensure_probe_namespace(ctx)
     body = node_probe_body(ctx, node)
     name = body["metadata"]["name"]
     core = ctx.kube.core
     try:
-        core.create_namespaced_pod(ctx.probe_namespace, body)
+        core.create_namespaced_pod(ctx.identity.probe_namespace, body)
     except ApiException as err:
         return f"node probe could not be created on {node}: {err.status} {err.reason}\n"
     try:
-        outcome = wait_pod_finished(ctx, name, timeout_s, ctx.probe_namespace)
+        outcome = wait_pod_finished(ctx, name, timeout_s, ctx.identity.probe_namespace)
         return outcome.logs
     except WaitTimeout as err:
         return f"node probe timed out on {node} after {timeout_s:.0f}s: {err.progress}\n"
@@ -361,4 +366,4 @@ def run_node_probe(ctx: RunContext, node: str, timeout_s: float = PROBE_TIMEOUT_
         return f"node probe could not run on {node}: {err}\n"
     finally:
         with contextlib.suppress(ApiException):
-            core.delete_namespaced_pod(name, ctx.probe_namespace, grace_period_seconds=0)
+            core.delete_namespaced_pod(name, ctx.identity.probe_namespace, grace_period_seconds=0)

@@ -271,6 +271,11 @@ def explain(evidence: list[Evidence]) -> Explanation:
     # The same signature seen in node-less evidence (namespace events, the failure message)
     # adds nothing once it has been placed on a node.
     kept = [f for f in findings.values() if f.node or f.signature.id not in located]
+    return Explanation(_by_blame(kept, layers, signatures), healthy_drivers, healthy)
+
+
+def _by_blame(kept: list[Finding], layers: list[str], signatures: list[Signature]) -> list[Finding]:
+    """The findings in the order the report shows them."""
     # Errors before warnings; exact findings before layer-only ones; then the order of blame;
     # within a layer a parsed order (a FitError's reasons), then file order: curated
     # signatures (most specific first), then the catalogue.
@@ -281,7 +286,7 @@ def explain(evidence: list[Evidence]) -> Explanation:
     }
     # A consequence whose cause was found too (`explains`) ranks after it, in any layer.
     explained = {sig_id for f in kept for sig_id in f.signature.explains}
-    ordered = sorted(
+    return sorted(
         kept,
         key=lambda f: (
             SEVERITY_RANK[f.signature.severity],
@@ -295,4 +300,3 @@ def explain(evidence: list[Evidence]) -> Explanation:
             f.subject,
         ),
     )
-    return Explanation(ordered, healthy_drivers, healthy)

@@ -46,8 +46,8 @@ def take_snapshot(ctx: RunContext, dra_path: bool = False) -> Snapshot:
         plugin_pods += listed(core.list_namespaced_pod, namespace)
     workload_pods = listed(
         core.list_namespaced_pod,
-        ctx.workload_namespace,
-        label_selector=f"{ctx.selector},{WORKLOAD_APP}",
+        ctx.identity.workload_namespace,
+        label_selector=f"{ctx.identity.selector},{WORKLOAD_APP}",
     )
     view = None
     if dra_path:

@@ -174,13 +174,7 @@ class SimCluster:
         nodes = load_node_profile(node_profile)  # validate before starting anything
         real_nodes = [n for n in nodes if n.is_real]
         kwok_nodes = [n for n in nodes if not n.is_real]
-        if self.running() or self.agent_running():
-            raise SimClusterError(
-                f"simulated cluster {self.name!r} is already running; "
-                "run `gpuconform sim down` first (or use it as it is)"
-            )
-        if port is not None and port_in_use(port):
-            raise SimClusterError(f"port {port} is already in use; choose another with --port")
+        self._check_can_start(port)
         toolchain.ensure_toolchain(self.log)
         if self.exists():  # a stale, stopped cluster from an earlier crash
             self._kwokctl("delete", "cluster", "--name", self.name, check=False)
@@ -225,6 +219,16 @@ class SimCluster:
             f"{time.monotonic() - started:.1f}s; kubeconfig {self.paths.kubeconfig}"
         )
         return self.paths.kubeconfig
+
+    def _check_can_start(self, port: int | None) -> None:
+        """SimClusterError if this cluster already runs or the asked-for port is taken."""
+        if self.running() or self.agent_running():
+            raise SimClusterError(
+                f"simulated cluster {self.name!r} is already running; "
+                "run `gpuconform sim down` first (or use it as it is)"
+            )
+        if port is not None and port_in_use(port):
+            raise SimClusterError(f"port {port} is already in use; choose another with --port")
 
     def _start_control_plane(
         self, port: int | None, audit: bool, real_nodes: bool, timeout_s: float

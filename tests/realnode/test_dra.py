@@ -2,7 +2,10 @@
 the simulated cluster's chart repository; its kubelet plugin, from the image built like the
 other node images, registers with the real kubelet and publishes one ResourceSlice pool per
 GPU node; a pod with a ResourceClaimTemplate is allocated one GPU by the real scheduler and
-sees exactly that GPU. Only the GPUs are simulated (mock NVML, device nodes without a driver)."""
+sees exactly that GPU. Only the GPUs are simulated (mock NVML, device nodes without a driver).
+
+Over 400 lines: the checks share one module-scoped install of the driver (helm install, then
+its kubelet plugins Ready on every GPU node); split, each module would install and await it."""
 
 from __future__ import annotations
 

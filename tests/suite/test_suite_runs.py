@@ -1,4 +1,9 @@
-"""End-to-end runs of the suite against simulated clusters, the way users run it."""
+"""End-to-end runs of the suite against simulated clusters, the way users run it.
+
+Over 400 lines: each test is a whole run (healthy, a fault profile, an install mode) with its
+own assertions on the report; it splits by those kinds when slow tiers become markers instead of
+folders (issue 18, item 7).
+"""
 
 from __future__ import annotations
 

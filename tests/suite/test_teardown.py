@@ -12,9 +12,13 @@ from pathlib import Path
 
 from kubernetes import client
 
+from gpuconform.identity import RunIdentity, new_run_id
 from gpuconform.kube import RUN_ID_LABEL, connect
+from gpuconform.leak_check import leaks
+from gpuconform.ledger import Ledger
 from gpuconform.profile import resolve_profile
-from gpuconform.run import RunContext, new_run_id
+from gpuconform.run import RunContext
+from gpuconform.teardown import delete_created
 from tests.suite.conftest import external_profiles
 
 NAMESPACE = "teardown-kinds"
@@ -44,23 +48,23 @@ def test_leftovers_of_the_charts_other_kinds_are_found_and_removed(
         profile=profile,
         kube=connect(profile.kubeconfig, profile.context),
         helm=None,
-        run_id=new_run_id(),
+        identity=RunIdentity(new_run_id()),
         report_dir=tmp_path,
         progress=lambda line: None,
-        chart_kinds={("apps/v1", "Deployment"), ("apps/v1", "DaemonSet")},
+        ledger=Ledger(chart_kinds={("apps/v1", "Deployment"), ("apps/v1", "DaemonSet")}),
     )
     core, apps = client.CoreV1Api(shared_api), client.AppsV1Api(shared_api)
     core.create_namespace({"metadata": {"name": NAMESPACE}})  # not the run's: it stays
     try:
         apps.create_namespaced_deployment(
-            NAMESPACE, deployment("left-by-install", {RUN_ID_LABEL: ctx.run_id})
+            NAMESPACE, deployment("left-by-install", {RUN_ID_LABEL: ctx.identity.run_id})
         )
         apps.create_namespaced_deployment(NAMESPACE, deployment("someone-elses", {}))
-        assert ctx.leaks() == [f"Deployment {NAMESPACE}/left-by-install"]
+        assert leaks(ctx) == [f"Deployment {NAMESPACE}/left-by-install"]
 
-        ctx.delete_created(timeout_s=60)
+        delete_created(ctx, timeout_s=60)
 
-        assert ctx.leaks() == []
+        assert leaks(ctx) == []
         names = [d.metadata.name for d in apps.list_namespaced_deployment(NAMESPACE).items]
         assert names == ["someone-elses"]  # never delete what this run did not create
     finally:
