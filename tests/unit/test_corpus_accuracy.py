@@ -80,11 +80,10 @@ SILENT_HELD_OUT = {
     "kubeflow-5275-gke-gpu-node-no-gpu-capacity-without-driver-ds.txt",
     # held-out-6, as measured: a node description without GPU capacity (talos), a MIG-mixed
     # allocatable listing, HAMi's scheduler filter and KAI's stale MIG resources name no
-    # component prefix the layer fallbacks know (explainer gaps, kept visible). HAMi's filter
-    # line has an entry since explain7 (gpu-schedulers.yaml).
+    # component prefix the layer fallbacks know (explainer gaps, kept visible). Since explain7
+    # HAMi's filter line has an entry (gpu-schedulers.yaml) and a MIG resource listed at 0 one
+    # too (node-mig-resource-zero); the talos Capacity block stays silent.
     "talos-9187-no-gpu-capacity-missing-gpu-present-label.txt",
-    "gpu-operator-637-mixed-strategy-gpu-and-mig-allocatable.txt",
-    "KAI-Scheduler-1120-stale-mig-resources-after-mig-disabled.txt",
 }
 
 
