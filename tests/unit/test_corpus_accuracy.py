@@ -67,8 +67,10 @@ HELD_OUT_4_FLOOR = 0.86  # development: 25/29 (was 0.34 when measured once unsee
 HELD_OUT_5_FLOOR = 0.78  # development: 22/28 (was 0.39 when measured once unseen)
 # held-out-6/, labelled against explain6 (d1b7406) by a helper who never ran the explainer,
 # measured once at a2d12c9 (2026-12-01): 8 % (2/24; 14 labelled none, so 42 % was the most
-# possible; 2 of the 10 reachable named right). The held-out figure; the floor keeps it.
-HELD_OUT_6_FLOOR = 0.08
+# possible; 2 of the 10 reachable named right). Read since as a development set (issue 22,
+# explain7): 58 % (14/24; 9 none labels widened to entries added from the components' source,
+# `relabelled`).
+HELD_OUT_6_FLOOR = 0.58  # development: 14/24 (was 0.08 when measured once unseen)
 # Labelled cases the explainer leaves silent ("No known failure signature"), each with why.
 # Listed so that the gap stays visible; a case that gets a finding must leave this list.
 SILENT_HELD_OUT = {
