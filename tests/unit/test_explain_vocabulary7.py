@@ -153,3 +153,24 @@ def test_secure_boot_ranks_before_the_driver_error_it_causes():
     )
     ids = [f.signature.id for f in explanation(text).causes]
     assert ids[:2] == ["secure-boot-module-rejected", "nvidia-smi-cannot-reach-driver"]
+
+
+@pytest.mark.parametrize(
+    ("line", "component_id"),
+    [
+        (
+            "Warning  FilteringFailed  hami-scheduler  no available node",
+            "layer-gpu-sharing-scheduler",
+        ),
+        (
+            "E0101 volcano-scheduler: failed to allocate vgpu-memory for task",
+            "layer-gpu-sharing-scheduler",
+        ),
+        ("[HAMI-core ERROR (pid:1 thread=2 x.c:1)]: cannot find shared region", "layer-hami-core"),
+        ("nvidia-gridd: Failed to acquire license", "layer-vgpu"),
+    ],
+)
+def test_unknown_lines_of_the_sharing_schedulers_name_their_layer(line, component_id):
+    # No entry knows these lines: the component's prefix still names the layer (never silent),
+    # and HAMi's or Volcano's "vgpu" resource names are not NVIDIA vGPU licensing.
+    assert first(line) == component_id
