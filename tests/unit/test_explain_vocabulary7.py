@@ -109,6 +109,11 @@ def first(text: str) -> str | None:
             "oci-executable-not-found",
         ),
         (
+            "E0825 artifacts.go:106] Failed to download gpu_default_version from public GCS: "
+            "failed to download gpu_default_version, status: 401 Unauthorized",
+            "cos-gpu-installer-download-failed",
+        ),
+        (
             'Failed to create pod sandbox: RuntimeHandler "nvidia" not supported',
             "containerd-no-runtime-handler",
         ),
