@@ -109,6 +109,11 @@ def first(text: str) -> str | None:
             "oci-executable-not-found",
         ),
         (
+            "nvidia-container-cli: error while loading shared libraries: libnvidia-container.so.1:"
+            " cannot open shared object file: No such file or directory",
+            "libnvidia-container-library-missing",
+        ),
+        (
             "E0825 artifacts.go:106] Failed to download gpu_default_version from public GCS: "
             "failed to download gpu_default_version, status: 401 Unauthorized",
             "cos-gpu-installer-download-failed",
