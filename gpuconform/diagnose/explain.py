@@ -123,6 +123,9 @@ def load_signatures(path: Path = SIGNATURES_FILE) -> tuple[list[str], list[Signa
             detail=item.get("detail"),
             unless=tuple(re.compile(p) for p in item.get("unless") or ()),
             layer_by=item.get("layer_by"),
+            # A cause whose consequences are other signatures (ranked after it, as in the
+            # catalogue): Secure Boot's refusal before nvidia-smi's "couldn't communicate".
+            explains=tuple(item.get("explains") or ()),
         )
         for item in data["signatures"]
     ]

@@ -67,8 +67,10 @@ HELD_OUT_4_FLOOR = 0.86  # development: 25/29 (was 0.34 when measured once unsee
 HELD_OUT_5_FLOOR = 0.78  # development: 22/28 (was 0.39 when measured once unseen)
 # held-out-6/, labelled against explain6 (d1b7406) by a helper who never ran the explainer,
 # measured once at a2d12c9 (2026-12-01): 8 % (2/24; 14 labelled none, so 42 % was the most
-# possible; 2 of the 10 reachable named right). The held-out figure; the floor keeps it.
-HELD_OUT_6_FLOOR = 0.08
+# possible; 2 of the 10 reachable named right). Read since as a development set (issue 22,
+# explain7): 58 % (14/24; 9 none labels widened to entries added from the components' source,
+# `relabelled`).
+HELD_OUT_6_FLOOR = 0.58  # development: 14/24 (was 0.08 when measured once unseen)
 # Labelled cases the explainer leaves silent ("No known failure signature"), each with why.
 # Listed so that the gap stays visible; a case that gets a finding must leave this list.
 SILENT_HELD_OUT = {
@@ -80,11 +82,10 @@ SILENT_HELD_OUT = {
     "kubeflow-5275-gke-gpu-node-no-gpu-capacity-without-driver-ds.txt",
     # held-out-6, as measured: a node description without GPU capacity (talos), a MIG-mixed
     # allocatable listing, HAMi's scheduler filter and KAI's stale MIG resources name no
-    # component prefix the layer fallbacks know (explainer gaps, kept visible).
+    # component prefix the layer fallbacks know (explainer gaps, kept visible). Since explain7
+    # HAMi's filter line has an entry (gpu-schedulers.yaml) and a MIG resource listed at 0 one
+    # too (node-mig-resource-zero); the talos Capacity block stays silent.
     "talos-9187-no-gpu-capacity-missing-gpu-present-label.txt",
-    "gpu-operator-637-mixed-strategy-gpu-and-mig-allocatable.txt",
-    "HAMi-591-request-exceeds-node-device-count.txt",
-    "KAI-Scheduler-1120-stale-mig-resources-after-mig-disabled.txt",
 }
 
 

@@ -280,7 +280,7 @@ def test_an_unknown_apparmor_line_still_names_its_layer():
 @pytest.mark.parametrize(
     ("line", "component_id", "layer"),
     [
-        ("Error starting nv-hostengine: DCGM initialization error", "layer-dcgm", "driver"),
+        ("dcgm-exporter: error collecting metrics from field group 42", "layer-dcgm", "driver"),
         ("nvidia-gridd: Failed to acquire license", "layer-vgpu", "driver"),
         (
             'no matches for kind "ClusterPolicy" in version "nvidia.com/v1"',
