@@ -5,6 +5,9 @@ PY      := $(VENV)/bin/python
 PYTEST  := $(VENV)/bin/pytest
 PYTHON3 ?= python3
 ARGS    ?=
+# make test's parallel workers (pytest-xdist): the cluster tests mostly wait on Kubernetes,
+# so three share two cores well (BENCHMARKS.md, "make test").
+TEST_WORKERS ?= 3
 TOOLCHAIN_ARGS ?=
 
 .PHONY: venv toolchain node-deps browser demo test lint format bench clean sim-up sim-down
@@ -58,7 +61,7 @@ demo: toolchain
 	  echo "HTML report: $$(readlink -f reports/latest)/report.html"; exit $$rc
 
 test: toolchain browser
-	$(PYTEST) tests -p no:randomly $(ARGS)
+	$(PYTEST) tests -p no:randomly -n $(TEST_WORKERS) --dist worksteal $(ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
