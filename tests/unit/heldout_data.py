@@ -25,7 +25,16 @@ THREAD = re.compile(r"github\.com/([\w.-]+/[\w.-]+)/(?:issues|pull|discussions)/
 # The labeller's keys: every failure carries them, no healthy output does (it has `expect`).
 LABEL_KEYS = {"class", "accept", "label_note"}
 # The corpus and the labelled sets in the order they were collected (folders of REAL_WORLD).
-SETS = ["", "seen", "held-out", "held-out-3", "held-out-4", "held-out-5", "held-out-6"]
+SETS = [
+    "",
+    "seen",
+    "held-out",
+    "held-out-3",
+    "held-out-4",
+    "held-out-5",
+    "held-out-6",
+    "held-out-7",
+]
 
 Entry = tuple[Path, dict[str, Any]]
 
