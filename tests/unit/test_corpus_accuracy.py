@@ -34,10 +34,11 @@ LABELLED = {
     "held-out-4": labelled_cases(HELD_OUT.parent / "held-out-4"),
     "held-out-5": labelled_cases(HELD_OUT.parent / "held-out-5"),
     "held-out-6": labelled_cases(HELD_OUT.parent / "held-out-6"),
+    "held-out-7": labelled_cases(HELD_OUT.parent / "held-out-7"),
 }
 LABELLED_HEALTHY = [
     h
-    for folder in (SEEN, HELD_OUT, *(HELD_OUT.parent / f"held-out-{n}" for n in (3, 4, 5, 6)))
+    for folder in (SEEN, HELD_OUT, *(HELD_OUT.parent / f"held-out-{n}" for n in (3, 4, 5, 6, 7)))
     for h in labelled_healthy_cases(folder)
 ]
 # Both labelled sets were measured once unseen (seen/: 32 %, held-out/: 45 %, BENCHMARKS.md)
@@ -71,6 +72,10 @@ HELD_OUT_5_FLOOR = 0.78  # development: 22/28 (was 0.39 when measured once unsee
 # explain7): 58 % (14/24; 9 none labels widened to entries added from the components' source,
 # `relabelled`).
 HELD_OUT_6_FLOOR = 0.58  # development: 14/24 (was 0.08 when measured once unseen)
+# held-out-7/, collected by one helper and labelled against explain7 (c2d4fc9) by another,
+# neither of whom ran the explainer, measured once at that catalogue (2026-12-01): 22 % (5/23;
+# 6 labelled none, so 74 % was the most possible; 5 of the 17 reachable named right).
+HELD_OUT_7_FLOOR = 0.21  # held-out, as measured once
 # Labelled cases the explainer leaves silent ("No known failure signature"), each with why.
 # Listed so that the gap stays visible; a case that gets a finding must leave this list.
 SILENT_HELD_OUT = {
@@ -86,6 +91,13 @@ SILENT_HELD_OUT = {
     # HAMi's filter line has an entry (gpu-schedulers.yaml) and a MIG resource listed at 0 one
     # too (node-mig-resource-zero); the talos Capacity block stays silent.
     "talos-9187-no-gpu-capacity-missing-gpu-present-label.txt",
+    # held-out-7, as measured: a CUDA sample's "no kernel image is available" in a program's
+    # own words (no cudaError name), the plugin's volume-mounts strategy refused unprivileged,
+    # a legacy GPU resource on a tainted node, and KubeVirt's permittedHostDevices.
+    "cudaKDTree-18-no-kernel-image-wrong-arch.txt",
+    "k8s-device-plugin-203-volume-mounts-unprivileged.txt",
+    "k8s-device-plugin-68-taint-repels-plugin-legacy-gpu-resource.txt",
+    "harvester-4160-gpu-not-in-permitted-host-devices.txt",
 }
 
 
@@ -172,6 +184,7 @@ def labelled_accuracy(cases: list[Case]) -> tuple[float, dict[str, tuple[str, st
         ("held-out-4", HELD_OUT_4_FLOOR),
         ("held-out-5", HELD_OUT_5_FLOOR),
         ("held-out-6", HELD_OUT_6_FLOOR),
+        ("held-out-7", HELD_OUT_7_FLOOR),
     ],
 )
 def test_accuracy_on_labelled_sets(name, floor):
