@@ -3,9 +3,10 @@
 Started as ``unshare --pid --fork --mount-proc --mount --net --propagation private
 --kill-child -- python -m gpuconform.sim.realnode.init <node dir>``. It bind-mounts the node's
 directories on the fixed paths kubelet, containerd, CNI and the NVIDIA runtime use, waits for
-its parent to wire the network (a line on stdin), then starts containerd, imports the node's
-images, starts kubelet and kube-proxy and prints ``ready``. When it exits, the kernel kills
-every process of the node's PID namespace (shims and containers too): nothing outlives it.
+its parent to wire the network (a line on stdin), then gives containerd's root the node's
+images (image_seed.py), starts containerd, kubelet and kube-proxy and prints ``ready``. When it
+exits, the kernel kills every process of the node's PID namespace (shims and containers
+too): nothing outlives it.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from gpuconform.sim import node_images
-from gpuconform.sim.realnode import driver_root
+from gpuconform.sim.realnode import driver_root, image_seed
 
 # Fixed path on a node -> directory under the node's dir mounted there (per node).
 NODE_MOUNTS = {
@@ -43,6 +43,8 @@ NODE_MOUNTS = {
 # cdi.nvidiaHookPath points into it, so the plugin's CDI spec names a hook every node has.
 TOOLKIT_DIR = "/usr/local/nvidia/toolkit"
 CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
+CONTAINERD_ROOT = "/var/lib/containerd"
+CONTAINERD_CONFIG = "/etc/containerd/config.toml"
 SOCKET_WAIT_S = 30
 
 
@@ -114,10 +116,10 @@ def main(argv: list[str]) -> int:
     env = dict(os.environ, PATH=f"{plan['bin']}:{os.environ.get('PATH', '/usr/sbin:/usr/bin')}")
     logs = node_dir / "logs"
     logs.mkdir(exist_ok=True)
+    archives = {ref: Path(path) for ref, path in plan["images"].items()}
+    image_seed.seed(Path(CONTAINERD_ROOT), archives, Path(plan["bin"]), Path(CONTAINERD_CONFIG))
     children = {"containerd": start(plan["containerd"], logs / "containerd.log", env)}
     wait_for_socket(CONTAINERD_SOCKET, children["containerd"], SOCKET_WAIT_S)
-    archives = {ref: Path(path) for ref, path in plan["images"].items()}
-    node_images.import_archives(Path(plan["bin"]) / "ctr", CONTAINERD_SOCKET, archives)
     for name in ("kubelet", "kube-proxy"):
         children[name] = start(plan[name], logs / f"{name}.log", env)
     print("ready", flush=True)
