@@ -57,6 +57,7 @@ class Component:
     name: str
     prefix: re.Pattern[str]
     weak: bool = False  # names a GPU or resource, not a component: only when nothing else is
+    names: bool = True  # whether naming it alone (no error line) is a finding
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,7 @@ def _components(doc: dict[str, Any], entries: list[dict[str, Any]]) -> list[Comp
             e["component"],
             re.compile(e["prefix"]),
             bool(e.get("weak", False)),
+            bool(e.get("names", True)),
         )
         for e in entries
     ]
