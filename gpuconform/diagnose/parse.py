@@ -218,6 +218,10 @@ def _nvml_codes_in_gpu_context(line: str, names: set[str], texts: dict[str, str]
 
 _CUDA_NAME = re.compile(r"\b(CUDA_ERROR_[A-Z_]+|cudaError[A-Z][A-Za-z]+)\b")
 _CUDA_RETURNED = re.compile(r"\bcuda[A-Z]\w*\s+returned\s+(?P<code>\d+)")
+# A driver API call's CUresult by number, as HAMi-core logs it (Project-HAMi/HAMi-core
+# src/allocator/allocator.c: LOG_ERROR("cuMemoryAllocate failed res=%d", res) with res a
+# CUresult): "cu<Call> failed res=<n>".
+_CU_RES = re.compile(r"\bcu[A-Z]\w*\s+failed\s+res=(?P<code>\d+)")
 # The CUDA samples (vectorAdd, the GPU Operator's CUDA validator) print a runtime error only by
 # its text: "Failed to allocate device vector A (error code %s)!" with cudaGetErrorString.
 _MENTIONS_CUDA = re.compile(r"CUDA|\bcuda|\(error code [a-z]")
@@ -229,13 +233,20 @@ DISTINCT_WORDS = 6
 
 
 def find_cuda_codes(
-    line: str, names: set[str], texts: dict[str, str], runtime_codes: dict[int, str]
+    line: str,
+    names: set[str],
+    texts: dict[str, str],
+    runtime_codes: dict[int, str],
+    driver_codes: dict[int, str] | None = None,
 ) -> list[str]:
     """CUDA error names in a line: by name, by `cudaXxx returned <n>` (a runtime code), or by
     the error's text on a line that speaks of CUDA (`texts`: lower-cased text -> name)."""
     found = [name for name in _CUDA_NAME.findall(line) if name in names]
     for match in _CUDA_RETURNED.finditer(line):
         if (name := runtime_codes.get(int(match.group("code")))) and name not in found:
+            found.append(name)
+    for match in _CU_RES.finditer(line):
+        if (name := (driver_codes or {}).get(int(match.group("code")))) and name not in found:
             found.append(name)
     if found:
         return found
