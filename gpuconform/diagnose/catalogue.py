@@ -13,7 +13,7 @@ components.yaml is the never-silent fallback: which layer a line's component bel
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,7 @@ class Component:
     name: str
     prefix: re.Pattern[str]
     weak: bool = False  # names a GPU or resource, not a component: only when nothing else is
+    names: bool = True  # whether naming it alone (no error line) is a finding
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class Catalogue:
     report_fields: re.Pattern[str]
     quiet_levels: re.Pattern[str]
     source_components: dict[str, str]
+    cuda_driver_codes: dict[int, str] = field(default_factory=dict)  # CUresult -> name
 
     def all_signatures(self) -> list[Signature]:
         """Every entry of the catalogue, in file order (for listing and ranking)."""
@@ -169,6 +171,7 @@ def _components(doc: dict[str, Any], entries: list[dict[str, Any]]) -> list[Comp
             e["component"],
             re.compile(e["prefix"]),
             bool(e.get("weak", False)),
+            bool(e.get("names", True)),
         )
         for e in entries
     ]
@@ -197,6 +200,7 @@ def load_catalogue(folder: Path = CATALOGUE_DIR) -> Catalogue:
     codes: dict[str, dict[str, Signature]] = {}
     texts: dict[str, dict[str, str]] = {}
     runtime_codes: dict[int, str] = {}
+    driver_codes: dict[int, str] = {}
     components: list[Component] = []
     files = _read_folder(folder)
     for name, doc, entries in files:
@@ -204,6 +208,7 @@ def load_catalogue(folder: Path = CATALOGUE_DIR) -> Catalogue:
             codes[CODE_FILES[name]] = _codes(doc, entries)
             texts[CODE_FILES[name]] = _code_texts(entries)
             runtime_codes |= {e["code"]: e["name"] for e in entries if e.get("api") == "runtime"}
+            driver_codes |= {e["code"]: e["name"] for e in entries if e.get("api") == "driver"}
         elif name == "components.yaml":
             components += _components(doc, entries)
         elif name == "scheduler.yaml":
@@ -227,6 +232,7 @@ def load_catalogue(folder: Path = CATALOGUE_DIR) -> Catalogue:
         re.compile(fallback["report_fields"]),
         re.compile(fallback["quiet_levels"]),
         dict(fallback["source_components"]),
+        driver_codes,
     )
 
 

@@ -10,6 +10,7 @@ events-table row without a component in its message is attributed to its source 
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from gpuconform.diagnose.catalogue import LAYERS, Catalogue, Component
@@ -17,6 +18,9 @@ from gpuconform.diagnose.model import Evidence, Finding
 from gpuconform.diagnose.parse import parse_event_line
 
 MAX_LINE = 300
+NO_GPU_RESOURCE = "node-no-gpu-resource"  # components.yaml: a node status listing no GPU
+# A resource line of a node's status block: " nvidia.com/gpu:     1", " cpu:  4".
+_RESOURCE_LINE = re.compile(r"^\s+[\w./-]+:\s+\S+\s*$")
 
 
 def innermost_component(
@@ -50,10 +54,16 @@ def _by_name(name: str, catalogue: Catalogue) -> Component | None:
     return next((c for c in catalogue.components if c.name == name), None)
 
 
-def _finding(component: Component, item: Evidence, node: str | None, line: str) -> Finding:
+def _finding(
+    component: Component, item: Evidence, node: str | None, line: str, severity: str = ""
+) -> Finding:
     sig = component.signature
     return Finding(
-        replace(sig, diagnosis=sig.diagnosis.format(component=component.name)),
+        replace(
+            sig,
+            diagnosis=sig.diagnosis.format(component=component.name),
+            severity=severity or sig.severity,
+        ),
         item.subject,
         node,
         (line.strip()[:MAX_LINE],),
@@ -83,15 +93,47 @@ def decisive_finding(
 def naming_finding(
     item: Evidence, node: str | None, lines: list[str], catalogue: Catalogue
 ) -> Finding | None:
-    """For text with no error line at all: the first line that names a GPU-stack component
-    (a component, not merely the word GPU). A warning: it points somewhere, it blames nothing."""
+    """For text with no error line at all: the first line that names a GPU-stack component,
+    else a node's resource list read as a whole, else the first line that names a GPU or its
+    resource. A warning: it points somewhere, it blames nothing."""
+    named = _first_named(lines, catalogue, weak=False) or _node_resources(lines, catalogue)
+    named = named or _first_named(lines, catalogue, weak=True)
+    if named is None:
+        return None
+    component, line = named
+    finding = _finding(component, item, node, line, severity="warning")
+    if component.signature.id == NO_GPU_RESOURCE:
+        return finding  # its own meaning: what a resource list without a GPU says
+    text = (
+        f"The evidence names {component.name} but no line reads as an error; "
+        "nothing known is wrong in it (lower confidence)."
+    )
+    return replace(finding, signature=replace(finding.signature, diagnosis=text))
+
+
+def _first_named(
+    lines: list[str], catalogue: Catalogue, weak: bool
+) -> tuple[Component, str] | None:
     for line in lines:
-        if component := innermost_component(line, catalogue, fall_back_to_weak=False):
-            finding = _finding(component, item, node, line)
-            sig = finding.signature
-            text = (
-                f"The evidence names {component.name} but no line reads as an error; "
-                "nothing known is wrong in it (lower confidence)."
-            )
-            return replace(finding, signature=replace(sig, diagnosis=text, severity="warning"))
+        component = innermost_component(line, catalogue, weak, fall_back_to_weak=False)
+        if component is not None and component.names and component.signature.id != NO_GPU_RESOURCE:
+            return component, line
     return None
+
+
+def _node_resources(lines: list[str], catalogue: Catalogue) -> tuple[Component, str] | None:
+    """A node's Capacity/Allocatable block (kubectl describe node), read as a whole: None
+    without one; else its first GPU resource line with that resource's component, or, when
+    it lists none, the block's header with the component that says no GPU is advertised."""
+    header = next((c for c in catalogue.components if c.signature.id == NO_GPU_RESOURCE), None)
+    starts = [n for n, line in enumerate(lines) if header and header.prefix.search(line)]
+    if header is None or not starts:
+        return None
+    for start in starts:
+        for line in lines[start + 1 :]:
+            if not _RESOURCE_LINE.match(line):
+                break
+            component = innermost_component(line, catalogue, weak=True)
+            if component is not None and component is not header:
+                return component, line
+    return header, lines[starts[0]]

@@ -218,13 +218,26 @@ def _nvml_codes_in_gpu_context(line: str, names: set[str], texts: dict[str, str]
 
 _CUDA_NAME = re.compile(r"\b(CUDA_ERROR_[A-Z_]+|cudaError[A-Z][A-Za-z]+)\b")
 _CUDA_RETURNED = re.compile(r"\bcuda[A-Z]\w*\s+returned\s+(?P<code>\d+)")
+# A driver API call's CUresult by number, as HAMi-core logs it (Project-HAMi/HAMi-core
+# src/allocator/allocator.c: LOG_ERROR("cuMemoryAllocate failed res=%d", res) with res a
+# CUresult): "cu<Call> failed res=<n>".
+_CU_RES = re.compile(r"\bcu[A-Z]\w*\s+failed\s+res=(?P<code>\d+)")
 # The CUDA samples (vectorAdd, the GPU Operator's CUDA validator) print a runtime error only by
 # its text: "Failed to allocate device vector A (error code %s)!" with cudaGetErrorString.
 _MENTIONS_CUDA = re.compile(r"CUDA|\bcuda|\(error code [a-z]")
+# cudaGetErrorString / cuGetErrorString texts of this many words are CUDA's own sentences
+# (https://docs.nvidia.com/cuda/cuda-runtime-api/group__CUDART__TYPES.html, enum cudaError:
+# "no kernel image is available for execution on the device", "forward compatibility was
+# attempted on non supported HW"); shorter ones ("invalid argument") are any program's words.
+DISTINCT_WORDS = 6
 
 
 def find_cuda_codes(
-    line: str, names: set[str], texts: dict[str, str], runtime_codes: dict[int, str]
+    line: str,
+    names: set[str],
+    texts: dict[str, str],
+    runtime_codes: dict[int, str],
+    driver_codes: dict[int, str] | None = None,
 ) -> list[str]:
     """CUDA error names in a line: by name, by `cudaXxx returned <n>` (a runtime code), or by
     the error's text on a line that speaks of CUDA (`texts`: lower-cased text -> name)."""
@@ -232,11 +245,22 @@ def find_cuda_codes(
     for match in _CUDA_RETURNED.finditer(line):
         if (name := runtime_codes.get(int(match.group("code")))) and name not in found:
             found.append(name)
-    if found or not _MENTIONS_CUDA.search(line):
+    for match in _CU_RES.finditer(line):
+        if (name := (driver_codes or {}).get(int(match.group("code")))) and name not in found:
+            found.append(name)
+    if found:
         return found
     lowered = line.lower()
-    # Longest text first: "no cuda-capable device is detected" before "no error".
+    # Longest text first: "no cuda-capable device is detected" before "no error". A text of
+    # DISTINCT_WORDS words or more is CUDA's own sentence wherever it appears (programs and
+    # their libraries - thrust's system_error, frameworks - print cudaGetErrorString's text
+    # in their own frame); a shorter one ("out of memory") only on a line that speaks of CUDA.
+    mentions = bool(_MENTIONS_CUDA.search(line))
     for text in sorted(texts, key=len, reverse=True):
-        if len(text) >= 12 and text in lowered:
+        if (
+            (mentions or len(text.split()) >= DISTINCT_WORDS)
+            and len(text) >= 12
+            and text in lowered
+        ):
             return [texts[text]]
     return []

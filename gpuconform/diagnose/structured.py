@@ -143,7 +143,11 @@ def code_hits(lines: list[str], catalogue: Catalogue) -> list[Hit]:
         ] + [
             (cuda, name)
             for name in find_cuda_codes(
-                line, set(cuda), catalogue.code_texts["cuda"], catalogue.cuda_runtime_codes
+                line,
+                set(cuda),
+                catalogue.code_texts["cuda"],
+                catalogue.cuda_runtime_codes,
+                catalogue.cuda_driver_codes,
             )
         ]
         for table, name in names:
