@@ -6,11 +6,18 @@ expected GPU nodes. When it is not ready, the message names the nodes that are s
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import yaml
+
 from gpuconform.conditions import GPU_RESOURCE, is_ready
+
+CONTROLLER_TOLERATIONS = Path(__file__).with_name("daemonset_tolerations.yaml")
 
 PLUGIN_CONTAINER = "nvidia-device-plugin-ctr"
 PLUGIN_PROGRAM = "nvidia-device-plugin"
@@ -203,10 +210,31 @@ def _tolerates(toleration: Any, taint: Any) -> bool:
     return toleration.key == taint.key and (toleration.value or "") == (taint.value or "")
 
 
+@functools.cache
+def _controller_tolerations() -> dict[str, list[SimpleNamespace]]:
+    data = yaml.safe_load(CONTROLLER_TOLERATIONS.read_text())
+    return {
+        group: [SimpleNamespace(operator="Exists", value=None, **t) for t in entries]
+        for group, entries in data.items()
+    }
+
+
+def pod_tolerations(ds: Any) -> list[Any]:
+    """What the DaemonSet's pods tolerate: its template's tolerations and those its
+    controller adds to every pod it creates (daemonset_tolerations.yaml)."""
+    spec = ds.spec.template.spec
+    added = _controller_tolerations()
+    return [
+        *(spec.tolerations or []),
+        *added["always"],
+        *(added["host_network"] if spec.host_network else []),
+    ]
+
+
 def untolerated_taints(ds: Any, node: Any) -> list[str]:
     """The node's NoSchedule/NoExecute taints the DaemonSet's pods do not tolerate: its
     controller places no pod there (`sku=gpu:NoSchedule`)."""
-    tolerations = ds.spec.template.spec.tolerations or []
+    tolerations = pod_tolerations(ds)
     return [
         f"{t.key}{'=' + t.value if t.value else ''}:{t.effect}"
         for t in node.spec.taints or []

@@ -7,19 +7,22 @@ veths and the bridge."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from kubernetes import client, config
 
 from gpuconform.sim.cluster import SimCluster
-from gpuconform.sim.realnode import fleet, leftovers
+from gpuconform.sim.realnode import fleet, image_seed, leftovers
 from gpuconform.wait import wait_for
 
 PROFILE = "real"
@@ -113,57 +116,56 @@ def test_sim_down_leaves_nothing():
     assert _leftovers(inventory) == {}
 
 
-def _start_interrupted(name: str) -> tuple[subprocess.Popen, SimCluster]:
-    """`sim up` in a child process, returned once the real node's namespaces exist (the node
-    is not ready yet)."""
+@contextmanager
+def _start_interrupted(name: str) -> Iterator[tuple[subprocess.Popen, SimCluster]]:
+    """`sim up` in a child process, yielded once the real node's namespaces exist and while
+    the node is held before its containerd starts: the test holds the images' lock that every
+    starting node takes (image_seed.py), so the interrupt lands during the start, however
+    fast the start would otherwise be."""
     cluster = SimCluster(name, log=lambda line: None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gpuconform.cli", "sim", "up", "--name", name, "--nodes", PROFILE],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    record = cluster.paths.state_dir / "nodes" / NODE / "node.json"
-    try:
-        _wait_until(
-            lambda: record.exists() and "namespaces" in json.loads(record.read_text() or "{}"),
-            "the real node's namespaces",
+    with image_seed.lock_path().open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        up = ["sim", "up", "--name", name, "--nodes", PROFILE]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gpuconform.cli", *up],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
-    except BaseException:
-        proc.kill()
-        cluster.down(quiet=True)
-        raise
-    return proc, cluster
+        record = cluster.paths.state_dir / "nodes" / NODE / "node.json"
+        try:
+            _wait_until(
+                lambda: record.exists() and "namespaces" in json.loads(record.read_text() or "{}"),
+                "the real node's namespaces",
+            )
+            yield proc, cluster
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=30)
+    cluster.down(quiet=True)
 
 
 def test_an_interrupted_start_is_cleaned_up_by_sim_down():
-    proc, cluster = _start_interrupted(f"gpuconform-rkill-{os.getpid()}")
-    try:
+    name = f"gpuconform-rkill-{os.getpid()}"
+    with _start_interrupted(name) as (proc, cluster):
         # SIGKILL `sim up` once the node's namespaces exist, before the node is ready.
         proc.kill()
         proc.wait(timeout=10)
         inventory = _inventory(cluster)
         assert _leftovers(inventory), "an interrupted start left nothing to clean: test is blind"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        cluster.down(quiet=True)
+    # _start_interrupted ends with `sim down`.
     assert _leftovers(inventory) == {}
 
 
 def test_ctrl_c_during_start_cleans_up_by_itself():
     """Ctrl-C while `sim up` starts the node: `sim up` removes what it started, no `sim down`."""
-    proc, cluster = _start_interrupted(f"gpuconform-rint-{os.getpid()}")
-    try:
+    with _start_interrupted(f"gpuconform-rint-{os.getpid()}") as (proc, cluster):
         inventory = _inventory(cluster)
         assert _leftovers(inventory), "nothing started yet: the test would be blind"
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) != 0  # interrupted, not started
         assert _leftovers(inventory) == {}
         assert not cluster.paths.state_dir.exists()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        cluster.down(quiet=True)
 
 
 def test_a_sigkilled_node_takes_its_processes_and_sim_down_the_rest():

@@ -121,3 +121,26 @@ def test_a_taint_the_plugin_does_not_tolerate_explains_why_no_pod_came():
     ds.spec.template.spec.tolerations = [client.V1Toleration(operator="Exists")]
     assert untolerated_taints(ds, node) == []
     assert explain_shortfall(ds, [node], [], {}) == ["gpu-l40s-0: no device-plugin pod scheduled"]
+
+
+def test_taints_the_daemonset_controller_tolerates_for_every_pod_blame_nothing():
+    # A node that went NotReady (or cordoned, or under disk pressure) still gets its plugin
+    # pod: the DaemonSet controller adds these tolerations to every pod it creates.
+    ds = daemonset()
+    ds.spec.template.spec.tolerations = []
+    for key, effect in (
+        ("node.kubernetes.io/not-ready", "NoExecute"),
+        ("node.kubernetes.io/unreachable", "NoExecute"),
+        ("node.kubernetes.io/unschedulable", "NoSchedule"),
+        ("node.kubernetes.io/disk-pressure", "NoSchedule"),
+    ):
+        assert untolerated_taints(ds, tainted_node(client.V1Taint(key=key, effect=effect))) == []
+    # network-unavailable only for pods on the host's network.
+    unavailable = tainted_node(
+        client.V1Taint(key="node.kubernetes.io/network-unavailable", effect="NoSchedule")
+    )
+    assert untolerated_taints(ds, unavailable) == [
+        "node.kubernetes.io/network-unavailable:NoSchedule"
+    ]
+    ds.spec.template.spec.host_network = True
+    assert untolerated_taints(ds, unavailable) == []

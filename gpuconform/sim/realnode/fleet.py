@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
@@ -18,7 +19,7 @@ from gpuconform.sim import node_images, toolchain
 from gpuconform.sim.nodes import SimNode, gpu_labels
 from gpuconform.sim.realnode import network
 from gpuconform.sim.realnode.network import ClusterNetwork
-from gpuconform.sim.realnode.node import RealNode, RealNodeSpec, stop_node_dir
+from gpuconform.sim.realnode.node import RealNode, RealNodeError, RealNodeSpec, stop_node_dir
 from gpuconform.sim.realnode.nvidia_smi_build import nvidia_smi_binary
 
 NETWORK_FILE = "real-nodes-network.json"
@@ -114,16 +115,29 @@ def start_real_nodes(
         )
         reals.append(real)
 
+    cancelled = threading.Event()
+
     def start(real: RealNode) -> str:
         started = time.monotonic()
         real.prepare(kubeconfig, api_port)
+        if cancelled.is_set():
+            raise RealNodeError(f"start of {real.spec.name} cancelled")
         real.start(timeout_s)
         log(f"real node {real.spec.name} started in {time.monotonic() - started:.1f}s ({real.ip})")
         return real.spec.name
 
     with ThreadPoolExecutor(max_workers=max(1, len(reals))) as pool:
         futures = [pool.submit(start, real) for real in reals]
-        wait(futures)
+        try:
+            wait(futures)
+        except BaseException:
+            # Ctrl-C or SIGTERM: each thread waits on its node's `ready` line; stopping the
+            # nodes ends those waits now instead of at their timeout, so the caller's cleanup
+            # runs at once (it stops the nodes again, from the state directory).
+            cancelled.set()
+            for real in reals:
+                real.stop()
+            raise
     return [future.result() for future in futures]
 
 

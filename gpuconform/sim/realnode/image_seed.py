@@ -45,6 +45,14 @@ def template_dir(archives: dict[str, Path], containerd: Path, config: Path) -> P
     return toolchain.cache_root() / "containerd-roots" / digest
 
 
+def lock_path() -> Path:
+    """The lock every starting node takes to check (and, the first time, build) its template,
+    before its containerd starts: whoever holds it holds every real node's start there."""
+    path = toolchain.cache_root() / "containerd-roots" / "import.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def _build(template: Path, archives: dict[str, Path], bin_dir: Path, config: Path) -> None:
     """Import the archives into a throwaway containerd whose root is the template's."""
     shutil.rmtree(template, ignore_errors=True)  # an interrupted build left half a root
@@ -97,8 +105,7 @@ def seed(node_root: Path, archives: dict[str, Path], bin_dir: Path, config: Path
     if any(node_root.rglob(DATABASES)):  # a root that has served before keeps its images
         return
     template = template_dir(archives, bin_dir / "containerd", config)
-    template.parent.mkdir(parents=True, exist_ok=True)
-    with (template.parent / f"{template.name}.lock").open("w") as lock:
+    with lock_path().open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one import per template, however many nodes start
         if not (template / "complete").exists():
             _build(template, archives, bin_dir, config)
