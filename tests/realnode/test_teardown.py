@@ -142,7 +142,9 @@ def _start_interrupted(name: str) -> Iterator[tuple[subprocess.Popen, SimCluster
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=30)
-    cluster.down(quiet=True)
+            # Whatever the test found, nothing of this cluster stays (the node waiting at the
+            # held lock included: `sim down` kills its namespace).
+            cluster.down(quiet=True)
 
 
 def test_an_interrupted_start_is_cleaned_up_by_sim_down():
