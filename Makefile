@@ -66,7 +66,7 @@ test: toolchain browser
 	@# known issue, kind.sigs.k8s.io/docs/user/known-issues). Raised as root, where it is lower.
 	@if [ "$$(id -u)" = 0 ] && [ "$$(cat /proc/sys/fs/inotify/max_user_instances)" -lt 1024 ]; then \
 	  echo "raising fs.inotify.max_user_instances to 1024 for the parallel cluster tests"; \
-	  echo 1024 > /proc/sys/fs/inotify/max_user_instances || echo "could not raise it: run with TEST_WORKERS=1 if plugins fail with too many open files"; fi
+	  echo 1024 > /proc/sys/fs/inotify/max_user_instances || echo "could not raise it: run with TEST_WORKERS=0 (one process) if plugins fail with too many open files"; fi
 	$(PYTEST) tests -p no:randomly -n $(TEST_WORKERS) --dist worksteal $(ARGS)
 
 lint: venv
