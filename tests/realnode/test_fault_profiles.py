@@ -39,7 +39,7 @@ def _diagnostics(run: SuiteRun) -> str:
 
 
 def test_a_driver_without_nvml(tmp_path: Path):
-    run = run_suite(tmp_path, "--cluster=sim-real-broken-driver")
+    run = run_suite(tmp_path, "--cluster=sim-faulty")
     verdict, rows = _not_conformant(run)
     assert _failed(run) == ["test_daemonset_is_ready_on_every_gpu_node"], run.output[-3000:]
     # The node probe (a real privileged pod on the node) finds no NVML in the driver root...
@@ -50,10 +50,39 @@ def test_a_driver_without_nvml(tmp_path: Path):
     assert "unresolvable CDI devices nvidia.com/gpu=all" in _diagnostics(run)
     assert rows["gpu-broken-0"]["gpus_advertised"] == 0 and not rows["gpu-broken-0"]["healthy"]
     assert rows["gpu-node-0"]["gpus_advertised"] == 8
+    # The probe's own output is kept as a file, and the report shows the diagnosis first.
+    probe = run.report_dir / "diagnostics" / "node-gpu-broken-0" / "node-probe.txt"
+    assert "libnvidia-ml.so.1" in probe.read_text()
+    html = run.html()
+    assert html.index("Diagnosis") < html.index("Evidence")
+    assert "<details><summary>node-probe: gpu-broken-0" in html
+
+
+def test_unlabeled_gpu_nodes_fail_readiness_not_pass_vacuously(tmp_path: Path):
+    run = run_suite(tmp_path, "--cluster=sim-unlabeled")
+    verdict, _ = _not_conformant(run)
+    cases = run.junit()
+    message = _failure(run, "test_daemonset_is_ready_on_every_gpu_node")
+    assert "no node matches the chart's node affinity" in message, message
+    # It fails as soon as the DaemonSet controller has settled, not after the timeout.
+    assert "wants 0 pods (its controller has seen generation 1)" in message, message
+    for later in (
+        "test_every_gpu_node_advertises_its_gpus",
+        "test_gpu_pod_runs_and_sees_exactly_its_gpu",
+    ):
+        skipped = cases[later].find("skipped")
+        assert skipped is not None, later
+        assert "needs step 'readiness', which failed" in skipped.get("message")
+    assert outcome(cases["test_nothing_with_the_run_id_remains"]) == "passed"
+    # The diagnosis: the node-labels layer, naming the unlabeled node.
+    assert "node-labels" in verdict["reason"], verdict
+    diagnosis = next((run.report_dir / "diagnostics").glob("diagnosis-*.txt")).read_text()
+    assert diagnosis.startswith("1. [node-labels]"), diagnosis
+    assert "gpu-node-0: no device-plugin pod wanted" in diagnosis
 
 
 def test_an_xid_marks_one_gpu_unhealthy_in_the_real_kubelet(tmp_path: Path):
-    run = run_suite(tmp_path, "--cluster=sim-real-xid")
+    run = run_suite(tmp_path, "--cluster=sim-xid")
     verdict, rows = _not_conformant(run)
     # The plugin marks the GPU moments after it registers: before the advertise check looks
     # (which then fails) or after (the health check at the end fails).
@@ -75,7 +104,7 @@ def test_an_xid_marks_one_gpu_unhealthy_in_the_real_kubelet(tmp_path: Path):
 
 def test_a_runtime_without_a_cdi_spec(tmp_path: Path):
     # The driver is whole, but nobody ran `nvidia-ctk cdi generate`.
-    run = run_suite(tmp_path, "--cluster=sim-real-no-cdi")
+    run = run_suite(tmp_path, "--cluster=sim-no-cdi")
     verdict = _no_ready_plugin(run, "gpu-nocdi-0")
     assert "container-runtime" in verdict["reason"] and "CDI spec" in verdict["reason"], verdict
     assert "nvidia-ctk cdi generate" in verdict["fix"], verdict
@@ -86,7 +115,7 @@ def test_a_driver_that_finds_no_gpu(tmp_path: Path):
     # device, empty device edits`), so the node's components print the same CDI error as
     # above; the node probe runs the driver root's own nvidia-smi, which finds no GPU, and
     # the verdict names the driver, the first broken layer.
-    run = run_suite(tmp_path, "--cluster=sim-real-no-gpus")
+    run = run_suite(tmp_path, "--cluster=sim-no-devices")
     verdict = _no_ready_plugin(run, "gpu-nodev-0")
     assert "driver on gpu-nodev-0" in verdict["reason"], verdict
     assert "nvidia-smi finds no GPU" in verdict["reason"], verdict
@@ -106,7 +135,7 @@ def _no_ready_plugin(run: SuiteRun, node: str) -> dict:
 
 
 def test_an_image_that_is_not_there(tmp_path: Path):
-    run = run_suite(tmp_path, "--cluster=sim-real-missing-image")
+    run = run_suite(tmp_path, "--cluster=sim-missing-image")
     verdict, _ = _not_conformant(run)
     # Every check whose pod uses the workload image fails, the others pass.
     assert _failed(run) == [
@@ -124,7 +153,7 @@ def test_an_image_that_is_not_there(tmp_path: Path):
 
 
 def test_a_plugin_config_it_cannot_parse(tmp_path: Path):
-    run = run_suite(tmp_path, "--cluster=sim-real-bad-config")
+    run = run_suite(tmp_path, "--cluster=sim-bad-config")
     verdict, rows = _not_conformant(run)
     # The chart's plugin container has no readiness probe: between its start and its exit on
     # the config it is Running, so Ready, and the readiness check may count it (then the

@@ -46,7 +46,7 @@ def test_a_bare_err_image_pull_keeps_the_signatures_layer():
     )
 
 
-# The sim-real-missing-image run on the sim's real nodes (tests/data/real-node-probe/README.md):
+# The sim-missing-image run on the sim's real nodes (tests/data/real-node-probe/README.md):
 # the suite's failure message (containerd's words) and the workload namespace's events.
 MISSING = Path(__file__).resolve().parents[1] / "data" / "real-node-probe" / "missing-image"
 

@@ -22,11 +22,16 @@ def write_profiles(tmp_path: Path, profiles: dict) -> Path:
 def test_shipped_sim_profiles_resolve():
     sim = resolve_profile("sim", REPO / "clusters.yaml")
     faulty = resolve_profile("sim-faulty", REPO / "clusters.yaml")
-    assert sim.simulated_nodes == "real-healthy" and faulty.simulated_nodes == "faulty"
+    kwok = resolve_profile("sim-kwok", REPO / "clusters.yaml")
+    assert sim.simulated_nodes == "real-healthy"
+    assert faulty.simulated_nodes == "real-broken-driver"
     # The demo's real nodes refuse NVIDIA_VISIBLE_DEVICES from unprivileged containers, so its
-    # chart hands GPUs out through CDI; profiles on KWOK nodes keep the chart's defaults.
+    # chart hands GPUs out through CDI, and so do the fault profiles that extend it; profiles on
+    # KWOK nodes keep the chart's defaults.
     assert [Path(v).name for v in sim.chart.values] == ["cdi-strict.yaml"]
-    assert faulty.chart.values == [] and faulty.chart.version == sim.chart.version
+    assert faulty.chart.values == sim.chart.values and faulty.chart.version == sim.chart.version
+    assert faulty.pools[0].count == 2  # the profile's own count over the one it extends
+    assert kwok.simulated_nodes == "healthy" and kwok.chart.values == []
     assert resolve_profile("sim-envvar-leak", REPO / "clusters.yaml").chart.values == []
     assert sim.chart.repo == "sim" and sim.chart.version == "0.20.0"
     (pool,) = sim.pools  # the mapping form: one pool, as before

@@ -31,7 +31,7 @@ def test_default_profile_has_three_gpu_nodes_and_one_cpu_node():
 
 
 def test_unlabeled_fault_drops_gpu_labels_but_keeps_gpus():
-    node = load_node_profile("unlabeled")[0]
+    node = load_node_profile("real-unlabeled")[0]
     manifest = node_manifest(node, "v1.34.4")
     assert "nvidia.com/gpu.present" not in manifest["metadata"]["labels"]
     assert manifest["metadata"]["annotations"][ANNOTATION_FAULT] == "unlabeled"
