@@ -31,6 +31,8 @@ from gpuconform.sim.local import (
 )
 from gpuconform.sim.nodes import SimNode, load_node_profile, node_manifest
 from gpuconform.sim.realnode import dns, fleet
+from gpuconform.sim.realnode.node import RealNodeError
+from gpuconform.wait import WaitTimeout
 
 DEFAULT_NAME = "gpuconform-sim"
 STAGES_FILE = Path(__file__).with_name("stages.yaml")
@@ -211,6 +213,11 @@ class SimCluster:
                 self.log(
                     f"cluster DNS ready in {time.monotonic() - dns_started:.1f}s ({dns.IMAGE})"
                 )
+        except (WaitTimeout, RealNodeError) as err:
+            # Said in one line, with what a real node that gave up printed last.
+            stopped = fleet.stopped_nodes(self.paths.state_dir)
+            self.down(quiet=True)
+            raise SimClusterError("; ".join([str(err), *stopped])) from None
         except BaseException:
             self.down(quiet=True)
             raise

@@ -27,7 +27,9 @@ LABEL_RUNTIME = "gpuconform.io/node-runtime"
 
 
 def cluster_network(cluster: str, state_dir: Path) -> ClusterNetwork:
-    """The cluster's network, chosen once and remembered in the state directory."""
+    """The cluster's network, chosen once and remembered in the state directory. Called
+    under the machine's cluster-creation lock: the bridge that takes the subnet exists before
+    the next cluster looks for a free one (a subnet is free when no address is in it)."""
     path = state_dir / NETWORK_FILE
     if path.exists():
         data = json.loads(path.read_text())
@@ -35,6 +37,7 @@ def cluster_network(cluster: str, state_dir: Path) -> ClusterNetwork:
     net = ClusterNetwork.for_cluster(cluster)
     state_dir.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"cluster": cluster, "subnet": str(net.subnet)}))
+    network.ensure_bridge(net)
     return net
 
 
@@ -70,6 +73,10 @@ def kwokctl_patches(net: ClusterNetwork) -> list[dict]:
             ],
         },
     ]
+
+
+# How often the main thread looks for a pending Ctrl-C while the nodes start.
+SIGNAL_CHECK_S = 0.5
 
 
 def start_real_nodes(
@@ -116,25 +123,36 @@ def start_real_nodes(
         reals.append(real)
 
     cancelled = threading.Event()
+    # Checking for a cancel and spawning a node is one step: a node spawned just after the
+    # cancel stopped the others would run on, waiting out its timeout before `sim up` exits.
+    spawning = threading.Lock()
 
     def start(real: RealNode) -> str:
         started = time.monotonic()
         real.prepare(kubeconfig, api_port)
-        if cancelled.is_set():
-            raise RealNodeError(f"start of {real.spec.name} cancelled")
-        real.start(timeout_s)
+        with spawning:
+            if cancelled.is_set():
+                raise RealNodeError(f"start of {real.spec.name} cancelled")
+            real.spawn()
+        real.wait_started(timeout_s)
         log(f"real node {real.spec.name} started in {time.monotonic() - started:.1f}s ({real.ip})")
         return real.spec.name
 
     with ThreadPoolExecutor(max_workers=max(1, len(reals))) as pool:
         futures = [pool.submit(start, real) for real in reals]
         try:
-            wait(futures)
+            # In slices: a SIGINT the kernel hands to a worker thread (blocked in select) only
+            # sets Python's flag, and a main thread blocked in one long wait would never look
+            # at it, so Ctrl-C would wait out every node's start.
+            pending = set(futures)
+            while pending:
+                _, pending = wait(pending, timeout=SIGNAL_CHECK_S)
         except BaseException:
             # Ctrl-C or SIGTERM: each thread waits on its node's `ready` line; stopping the
             # nodes ends those waits now instead of at their timeout, so the caller's cleanup
             # runs at once (it stops the nodes again, from the state directory).
-            cancelled.set()
+            with spawning:
+                cancelled.set()
             for real in reals:
                 real.stop()
             raise
@@ -152,6 +170,33 @@ def stop_real_nodes(state_dir: Path) -> None:
         network.delete_bridge(
             ClusterNetwork(net["cluster"], network.ipaddress.ip_network(net["subnet"]))
         )
+
+
+def stopped_nodes(state_dir: Path) -> list[str]:
+    """Why each real node of the cluster that is no longer running stopped: the node init's
+    last line (which component exited) and that component's last log line."""
+    reasons = []
+    for info in sorted((state_dir / "nodes").glob("*/node.json")):
+        node_dir = info.parent
+        try:
+            pid = int((node_dir / "unshare.pid").read_text())
+        except (OSError, ValueError):
+            continue  # never spawned: its start failed and said so itself
+        if Path(f"/proc/{pid}").exists():
+            continue
+        said = _last_line(node_dir / "init.log") or "its init printed nothing"
+        component = re.match(r"\[node-init\] (\S+) exited", said)
+        last = _last_line(node_dir / "logs" / f"{component[1]}.log") if component else ""
+        reasons.append(f"{node_dir.name} stopped: {said}" + (f" (last: {last})" if last else ""))
+    return reasons
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1][-300:] if lines else ""
 
 
 # Each node component and how it reports its version (the first line that names it).

@@ -209,8 +209,8 @@ class RealNode:
         return binds
 
     # -- lifecycle ---------------------------------------------------------------------
-    def start(self, timeout_s: float = 60) -> None:
-        """Start the node's init in new namespaces, wire its network, wait for ``ready``."""
+    def spawn(self) -> None:
+        """Start the node's init in new namespaces; `stop` can find it from here on."""
         log = (self.dir / "init.log").open("ab")
         self.proc = subprocess.Popen(
             [
@@ -235,6 +235,9 @@ class RealNode:
         )
         log.close()
         self.pid_file.write_text(str(self.proc.pid))
+
+    def wait_started(self, timeout_s: float = 60) -> None:
+        """Wire the spawned node's network and wait for its ``ready``; stop it on any failure."""
         try:
             self._expect("mounted", timeout_s)  # the namespaces exist from here on
             self._record_namespaces()
