@@ -25,6 +25,7 @@ from gpuconform.workload import is_expected_failure
 
 CLI_INFO = "nvidia-container-cli info"
 TOOL_NOT_FOUND = 127
+NO_CLI_NEEDED = "(not needed: nvidia-container-runtime mode = cdi)"
 
 
 @dataclass
@@ -100,9 +101,13 @@ def gpu_request(pod: Any, resources: tuple[str, ...] = (GPU_RESOURCE,)) -> int:
 def probe_facts(probe: ProbeResult) -> dict[str, Any]:
     """Driver version, GPU count and container toolkit, from a node probe's output."""
     code = probe.exit_code(CLI_INFO)
+    # A runtime in CDI mode needs no nvidia-container-cli; the probe says so (node_probe.sh).
+    cdi_mode = NO_CLI_NEEDED in probe.text(CLI_INFO)
     toolkit = (
         "ok"
         if code == 0
+        else "ok (CDI mode: no nvidia-container-cli needed)"
+        if code == TOOL_NOT_FOUND and cdi_mode
         else "not installed"
         if code == TOOL_NOT_FOUND
         else "unknown"

@@ -21,7 +21,7 @@ from gpuconform.fleet import Expectation
 from gpuconform.readiness import unhealthy_note
 from gpuconform.report.html import node_matrix_html, steps_html, verdict_html
 from gpuconform.report.layout import steps
-from gpuconform.report.node_matrix import DraView, Snapshot, build_node_matrix
+from gpuconform.report.node_matrix import DraView, Snapshot, build_node_matrix, probe_facts
 from gpuconform.report.steps import group_by_step, sentence
 from gpuconform.report.trend import format_history, load_trend
 from gpuconform.report.verdict import Diagnosis, decide
@@ -317,6 +317,14 @@ def test_node_matrix_rows_from_api_objects_probes_and_diagnoses():
     assert outside.gpu_labels == {"feature.node.kubernetes.io/pci-10de.present": "true"}
     assert outside.problems == ["not matched by the profile's GPU node selector"]
     assert outside.as_dict()["healthy"] is False and outside.as_dict()["name"] == "gpu-outside"
+
+
+def test_a_cdi_mode_node_without_nvidia_container_cli_has_its_toolkit():
+    # A real node of the sim (tests/data/real-node-probe/README.md): its runtime runs in CDI
+    # mode, where nvidia-container-cli is not needed, and the probe says so.
+    for name in ("healthy-gpu-node-0.txt", "no-nvml-gpu-broken-0.txt"):
+        probe = parse_probe((DATA / "real-node-probe" / name).read_text())
+        assert probe_facts(probe)["toolkit"] == "ok (CDI mode: no nvidia-container-cli needed)"
 
 
 def test_node_matrix_expects_what_the_profile_does_shared_or_renamed():
