@@ -34,6 +34,7 @@ SETS = [
     "held-out-5",
     "held-out-6",
     "held-out-7",
+    "held-out-8",
 ]
 
 Entry = tuple[Path, dict[str, Any]]
@@ -134,5 +135,31 @@ def data_tests(name: str) -> dict[str, Callable[..., None]]:
             if p.is_file() and p.name != "index.yaml"
         }
         assert present == listed
+
+    return {name: fn for name, fn in locals().items() if name.startswith("test_")}
+
+
+def collected_set_tests(name: str) -> dict[str, Callable[..., None]]:
+    """The two checks of a set whose folder also holds the collector's README.md (held-out-7
+    on): every case file has an entry (README.md is no case, unlike in `data_tests`' own
+    every-file check, which such a set leaves out), and every failure carries the collector's
+    keys."""
+    folder = REAL_WORLD / name
+
+    def test_every_case_file_in_the_folder_has_an_entry() -> None:
+        every = load_entries(folder) + load_entries(folder / "healthy")
+        listed = {(f / entry["file"]).resolve() for f, entry in every}
+        present = {
+            p.resolve()
+            for f in (folder, folder / "healthy")
+            for p in f.iterdir()
+            if p.is_file() and p.name not in {"index.yaml", "README.md"}
+        }
+        assert present == listed
+
+    def test_failures_carry_the_collectors_keys() -> None:
+        for _, entry in load_entries(folder):
+            assert entry["cause"] and entry["resolution"] and entry["decisive"]
+            assert {"repo", "issue", "url"} <= set(entry["source"])
 
     return {name: fn for name, fn in locals().items() if name.startswith("test_")}
