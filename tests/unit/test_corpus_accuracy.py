@@ -35,10 +35,11 @@ LABELLED = {
     "held-out-5": labelled_cases(HELD_OUT.parent / "held-out-5"),
     "held-out-6": labelled_cases(HELD_OUT.parent / "held-out-6"),
     "held-out-7": labelled_cases(HELD_OUT.parent / "held-out-7"),
+    "held-out-8": labelled_cases(HELD_OUT.parent / "held-out-8"),
 }
 LABELLED_HEALTHY = [
     h
-    for folder in (SEEN, HELD_OUT, *(HELD_OUT.parent / f"held-out-{n}" for n in (3, 4, 5, 6, 7)))
+    for folder in (SEEN, HELD_OUT, *(HELD_OUT.parent / f"held-out-{n}" for n in (3, 4, 5, 6, 7, 8)))
     for h in labelled_healthy_cases(folder)
 ]
 # Both labelled sets were measured once unseen (seen/: 32 %, held-out/: 45 %, BENCHMARKS.md)
@@ -78,6 +79,11 @@ HELD_OUT_6_FLOOR = 0.58  # development: 14/24 (was 0.08 when measured once unsee
 # since as a development set (issue 22, explain8): 65 % (15/23; 3 none labels widened to
 # entries added from the components' source, `relabelled`).
 HELD_OUT_7_FLOOR = 0.65  # development: 15/23 (was 0.22 when measured once unseen)
+# held-out-8/, collected by one helper and labelled against main's catalogue (eb412af, explain8)
+# by another, neither of whom ran the explainer, measured once at that catalogue (2026-12-01):
+# 25 % (6/24; 15 labelled none, so 38 % was the most possible; 6 of the 9 reachable named
+# right), 0 false alarms on its 5 healthy outputs, none silent. It is the held-out figure now.
+HELD_OUT_8_FLOOR = 0.25  # measured once unseen: 6/24
 # Labelled cases the explainer leaves silent ("No known failure signature"), each with why.
 # Listed so that the gap stays visible; a case that gets a finding must leave this list.
 # Empty since explain8: the last seven (a node's Capacity block with or without a GPU
@@ -171,6 +177,7 @@ def labelled_accuracy(cases: list[Case]) -> tuple[float, dict[str, tuple[str, st
         ("held-out-5", HELD_OUT_5_FLOOR),
         ("held-out-6", HELD_OUT_6_FLOOR),
         ("held-out-7", HELD_OUT_7_FLOOR),
+        ("held-out-8", HELD_OUT_8_FLOOR),
     ],
 )
 def test_accuracy_on_labelled_sets(name, floor):
