@@ -12,7 +12,12 @@ import pytest
 
 from gpuconform.conditions import is_ready
 
-pytestmark = pytest.mark.step("preflight")
+# An existing plugin's state, and the GPU nodes as kubelet and the driver see them.
+pytestmark = pytest.mark.step(
+    "preflight",
+    needs=[],
+    evidence=["plugin-daemonsets", "plugin-pods", "plugin-events", "nodes", "node-probe"],
+)
 
 OLDEST_SUPPORTED = (1, 25)
 

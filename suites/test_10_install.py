@@ -6,7 +6,12 @@ import pytest
 
 from gpuconform.kube import RUN_ID_LABEL
 
-pytestmark = pytest.mark.step("install")
+# What helm made of the chart in the plugin's namespace, and the nodes it runs on.
+pytestmark = pytest.mark.step(
+    "install",
+    needs=["preflight"],
+    evidence=["plugin-daemonsets", "plugin-pods", "plugin-events", "nodes", "node-probe"],
+)
 
 
 def test_chart_installs(run, release):

@@ -12,7 +12,12 @@ from gpuconform.plugin_waits import (
 )
 from gpuconform.readiness import nodes_without_ready_pod
 
-pytestmark = pytest.mark.step("readiness")
+# The plugin's pods, their logs and events; the nodes without one, as seen and probed.
+pytestmark = pytest.mark.step(
+    "readiness",
+    needs=["preflight", "install"],
+    evidence=["plugin-daemonsets", "plugin-pods", "plugin-events", "nodes", "node-probe"],
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +45,11 @@ def test_daemonset_is_ready_on_every_gpu_node(run, plugin_daemonsets, pool):
             assert status.updated_number_scheduled == status.desired_number_scheduled
 
 
-@pytest.mark.step("advertise")
+@pytest.mark.step(
+    "advertise",
+    needs=["preflight", "install", "readiness"],
+    evidence=["plugin-daemonsets", "plugin-pods", "plugin-events", "nodes", "node-probe"],
+)
 def test_every_gpu_node_advertises_its_gpus(run, plugin_daemonsets, pool):
     # Where the profile states no GPUs per node: the node's label, else its probe.
     expected = resolve_expectations(run, pool)

@@ -25,7 +25,20 @@ from gpuconform.wait import WaitTimeout, wait_for
 from gpuconform.workload import GPU_LINE, wait_pod_finished, wait_pod_running
 from gpuconform_pytest.state import state_of
 
-pytestmark = pytest.mark.step("dra")
+# The DRA driver's pods (init containers first) and the run's claim pods; the nodes.
+pytestmark = pytest.mark.step(
+    "dra",
+    needs=["preflight"],
+    evidence=[
+        "plugin-daemonsets",
+        "plugin-pods",
+        "plugin-events",
+        "workload-pods",
+        "workload-events",
+        "nodes",
+        "node-probe",
+    ],
+)
 
 
 def _claim_pod(

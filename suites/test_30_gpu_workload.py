@@ -13,7 +13,20 @@ from gpuconform.workload import (
     wait_pod_running,
 )
 
-pytestmark = pytest.mark.step("workload")
+# The GPU pod, its log and events; the plugin that gave it a GPU; the node's stack.
+pytestmark = pytest.mark.step(
+    "workload",
+    needs=["preflight", "install", "readiness", "advertise"],
+    evidence=[
+        "plugin-daemonsets",
+        "plugin-pods",
+        "plugin-events",
+        "workload-pods",
+        "workload-events",
+        "nodes",
+        "node-probe",
+    ],
+)
 
 
 def test_gpu_pod_runs_and_sees_exactly_its_gpu(run, installed_release, pool, request):

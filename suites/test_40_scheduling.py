@@ -7,7 +7,20 @@ import pytest
 from gpuconform.readiness import allocatable_gpus
 from gpuconform.workload import create_gpu_pod, wait_failed_scheduling, wait_pod_finished
 
-pytestmark = pytest.mark.step("scheduling")
+# The test pods and their events; the plugin's config; the node's runtime config.
+pytestmark = pytest.mark.step(
+    "scheduling",
+    needs=["preflight", "install", "readiness", "advertise"],
+    evidence=[
+        "plugin-daemonsets",
+        "plugin-pods",
+        "plugin-events",
+        "workload-pods",
+        "workload-events",
+        "nodes",
+        "node-probe",
+    ],
+)
 
 
 def test_over_request_stays_pending_with_insufficient_gpus(run, installed_release, gpu_nodes):

@@ -12,7 +12,20 @@ import pytest
 from gpuconform.plugin_waits import nodes_selector
 from gpuconform.readiness import unhealthy_note
 
-pytestmark = pytest.mark.step("health")
+# The plugin's log (the Xid it saw), the workloads that ran, the node's driver.
+pytestmark = pytest.mark.step(
+    "health",
+    needs=["preflight", "install", "readiness", "advertise"],
+    evidence=[
+        "plugin-daemonsets",
+        "plugin-pods",
+        "plugin-events",
+        "workload-pods",
+        "workload-events",
+        "nodes",
+        "node-probe",
+    ],
+)
 
 
 def test_no_gpu_went_unhealthy_during_the_run(run, installed_release, gpu_nodes):

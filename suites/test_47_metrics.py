@@ -18,7 +18,12 @@ from gpuconform.metrics import (
     parse_exposition,
 )
 
-pytestmark = pytest.mark.step("metrics")
+# The GPU nodes as described and probed (the GPUs nvidia-smi lists), and the plugin.
+pytestmark = pytest.mark.step(
+    "metrics",
+    needs=["preflight"],
+    evidence=["plugin-daemonsets", "plugin-pods", "plugin-events", "nodes", "node-probe"],
+)
 
 NO_EXPORTER = (
     "the profile names no accelerator metrics exporter: set accelerator_metrics (e.g. "

@@ -16,7 +16,20 @@ from gpuconform.plugin_waits import (
 )
 from gpuconform.workload import create_gpu_pod, wait_pod_finished, wait_pod_running
 
-pytestmark = pytest.mark.step("upgrade")
+# The rolled-out plugin pods and their events, the GPU pods kept running, the nodes.
+pytestmark = pytest.mark.step(
+    "upgrade",
+    needs=["preflight", "install", "readiness", "advertise"],
+    evidence=[
+        "plugin-daemonsets",
+        "plugin-pods",
+        "plugin-events",
+        "workload-pods",
+        "workload-events",
+        "nodes",
+        "node-probe",
+    ],
+)
 
 
 def test_upgrade_rolls_out_and_gpu_pods_keep_running(

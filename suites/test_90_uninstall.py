@@ -7,7 +7,18 @@ import pytest
 from gpuconform.leak_check import applied_exists, leaks
 from gpuconform.teardown import delete_created
 
-pytestmark = pytest.mark.step("uninstall")
+# What is left, where: no node probe (a privileged pod made after uninstall).
+pytestmark = pytest.mark.step(
+    "uninstall",
+    needs=["install"],
+    evidence=[
+        "plugin-daemonsets",
+        "plugin-pods",
+        "plugin-events",
+        "workload-pods",
+        "workload-events",
+    ],
+)
 
 
 def test_uninstall_removes_the_plugin(run, installed_release):

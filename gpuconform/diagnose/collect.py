@@ -2,7 +2,9 @@
 
 Events, DaemonSet and pod status, current and previous container logs, node state, and a
 node probe (nvidia-container-cli info, nvidia-smi, device nodes, driver, libraries,
-runtime configuration) on each affected node. Everything is redacted before it is written.
+runtime configuration) on each affected node: each an `EvidenceKind`, gathered only where
+the failed step declares it (its `step` marker in suites/). The failure message is always
+evidence. Everything is redacted before it is written.
 """
 
 from __future__ import annotations
@@ -10,13 +12,21 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from kubernetes.client.rest import ApiException
 
-from gpuconform.conditions import GPU_RESOURCE, is_ready
+from gpuconform.conditions import is_ready
+from gpuconform.diagnose.describe import (
+    describe_daemonset,
+    describe_node,
+    describe_pod,
+    format_events,
+)
 from gpuconform.diagnose.explain import PROBE_MARK, Evidence
 from gpuconform.diagnose.model import FAILED_CHECK
 from gpuconform.diagnose.probe import GPU_LIST_LINE, parse_probe, probe_script
@@ -32,6 +42,26 @@ MAX_NODES_PROBED = 5
 PROBE_TIMEOUT_S = 120
 
 
+class EvidenceKind(StrEnum):
+    """What a failed step's collection may gather; each step names its kinds beside its checks.
+
+    The plugin's namespaces: the profile's, the DRA driver's (allocation dra or auto) and
+    wherever a plugin DaemonSet runs (in someone else's, kube-system..., only the plugin's
+    pods and their events). The run's namespaces: the workload and node-probe namespaces.
+    """
+
+    PLUGIN_DAEMONSETS = "plugin-daemonsets"  # each plugin DaemonSet described: counts, placement
+    PLUGIN_PODS = "plugin-pods"  # the plugin's pods described, their logs (and previous run's)
+    PLUGIN_EVENTS = "plugin-events"  # the events in the plugin's namespaces
+    WORKLOAD_PODS = "workload-pods"  # the run's own pods described, with their logs
+    WORKLOAD_EVENTS = "workload-events"  # the events in the run's namespaces
+    NODES = "nodes"  # each affected GPU node described: labels, taints, conditions, capacity
+    NODE_PROBE = "node-probe"  # a privileged probe pod on each affected GPU node (when allowed)
+
+
+ALL_KINDS = frozenset(EvidenceKind)
+
+
 @dataclass
 class Collected:
     evidence: list[Evidence] = field(default_factory=list)
@@ -45,86 +75,6 @@ class Collected:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(safe.text)
         self.files.append(path)
-
-
-def format_events(events: list[Any]) -> str:
-    def when(e: Any) -> str:
-        stamp = (
-            e.last_timestamp or e.event_time or e.first_timestamp or e.metadata.creation_timestamp
-        )
-        return stamp.isoformat() if stamp else ""
-
-    lines = ["LAST SEEN                  TYPE     REASON              COUNT  OBJECT  MESSAGE"]
-    for e in sorted(events, key=when):
-        obj = f"{(e.involved_object.kind or '').lower()}/{e.involved_object.name}"
-        lines.append(
-            f"{when(e)[:25]:<26} {e.type or '':<8} {e.reason or '':<19} {e.count or 1:>5}  {obj}  "
-            f"{(e.message or '').strip()}"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def describe_pod(pod: Any) -> str:
-    out = [
-        f"Name:       {pod.metadata.name}",
-        f"Namespace:  {pod.metadata.namespace}",
-        f"Node:       {pod.spec.node_name}",
-        f"Status:     {pod.status.phase}",
-        "Conditions:",
-    ]
-    for c in pod.status.conditions or []:
-        out.append(f"  {c.type:<16} {c.status}  {c.reason or ''} {c.message or ''}".rstrip())
-    out.append("Containers:")
-    for cs in pod.status.container_statuses or []:
-        state = cs.state
-        if state.waiting:
-            now = f"Waiting ({state.waiting.reason}): {state.waiting.message or ''}"
-        elif state.terminated:
-            t = state.terminated
-            now = f"Terminated ({t.reason}, exit code {t.exit_code})"
-        else:
-            now = "Running"
-        out.append(f"  {cs.name}: {now}; ready={cs.ready}; restarts={cs.restart_count}")
-        last = cs.last_state and cs.last_state.terminated
-        if last:
-            out.append(f"    Last State: Terminated ({last.reason}, exit code {last.exit_code})")
-    return "\n".join(out) + "\n"
-
-
-def describe_daemonset(ds: Any) -> str:
-    s = ds.status
-    return (
-        f"Name:            {ds.metadata.namespace}/{ds.metadata.name}\n"
-        f"Generation:      {ds.metadata.generation} (observed {s.observed_generation})\n"
-        f"Desired:         {s.desired_number_scheduled}\n"
-        f"Current:         {s.current_number_scheduled}\n"
-        f"Ready:           {s.number_ready}\n"
-        f"Up-to-date:      {s.updated_number_scheduled}\n"
-        f"Available:       {s.number_available}\n"
-        f"Misscheduled:    {s.number_misscheduled}\n"
-        f"Node selector:   {ds.spec.template.spec.node_selector}\n"
-        f"Affinity:        {ds.spec.template.spec.affinity}\n"
-        f"Tolerations:     {ds.spec.template.spec.tolerations}\n"
-    )
-
-
-def describe_node(node: Any) -> str:
-    out = [f"Name: {node.metadata.name}", "Labels:"]
-    out += [f"  {k}={v}" for k, v in sorted((node.metadata.labels or {}).items())]
-    out.append("Taints:")
-    out += [f"  {t.key}={t.value or ''}:{t.effect}" for t in node.spec.taints or []] or ["  <none>"]
-    out.append("Conditions:")
-    for c in node.status.conditions or []:
-        out.append(f"  {c.type:<20} {c.status}  {c.reason or ''}")
-    out.append(
-        f"Capacity:    {GPU_RESOURCE}={(node.status.capacity or {}).get(GPU_RESOURCE, '<none>')}"
-    )
-    out.append(
-        f"Allocatable: {GPU_RESOURCE}={(node.status.allocatable or {}).get(GPU_RESOURCE, '<none>')}"
-    )
-    out.append(f"Capacity (all):    {node.status.capacity}")
-    out.append(f"Allocatable (all): {node.status.allocatable}")
-    return "\n".join(out) + "\n"
 
 
 def _logs(ctx: RunContext, pod: Any, container: str, previous: bool) -> str | None:
@@ -163,17 +113,28 @@ class _Scope:
     daemonsets: list[Any]
     plugin: list[str]  # namespaces whose pods are the plugin's (their logs: plugin-log)
     ours: set[str]  # namespaces the run owns or installs into: every pod there is evidence
+    kinds: frozenset[EvidenceKind]  # what the failed step declared
     affected: list[str] = field(default_factory=list)
+
+    def wants(self, ns: str, plugin: EvidenceKind, run: EvidenceKind) -> bool:
+        """Whether the step declared the kind that `ns` gives: the plugin's or the run's."""
+        return (plugin if ns in self.plugin else run) in self.kinds
 
 
 def collect(
-    ctx: RunContext, failure: str, gpu_node_names: list[str], pool_scoped: bool = False
+    ctx: RunContext,
+    failure: str,
+    gpu_node_names: list[str],
+    pool_scoped: bool = False,
+    kinds: Iterable[EvidenceKind] = ALL_KINDS,
 ) -> Collected:
-    """Gather evidence for a failed step; the failure message itself is evidence too.
+    """Gather the `kinds` of evidence a failed step declared; its failure message too.
 
     Bounded by the profile's diagnostics.budget_s; node probes run once per node and run.
     `pool_scoped`: the check ran for one pool of several (`gpu_node_names` are its nodes),
-    so pods on other pools' nodes, and their events, are no evidence for it.
+    so pods on other pools' nodes, and their events, are no evidence for it. The nodes
+    described and probed are those failing pods run on (in every namespace looked at,
+    declared or not), else all of `gpu_node_names`.
     """
     deadline = time.monotonic() + ctx.profile.diagnostics_budget_s
     got = Collected()
@@ -191,19 +152,20 @@ def collect(
         ctx.identity.probe_namespace,
         *dra,
     }
-    scope = _Scope(gpu_node_names, pool_scoped, deadline, daemonsets, plugin, ours)
+    wanted = frozenset(kinds)
+    scope = _Scope(gpu_node_names, pool_scoped, deadline, daemonsets, plugin, ours, wanted)
     for ns in _namespaces(ctx, plugin):
         _collect_namespace(ctx, got, ns, scope)
     nodes = (scope.affected or list(gpu_node_names))[:MAX_NODES_PROBED]
-    for name in nodes:
+    for name in nodes if EvidenceKind.NODES in wanted else []:
         try:
             node = ctx.kube.core.read_node(name)
         except ApiException:
             continue
         got.add(ctx, f"node-{name}", "node.txt", Evidence("node", name, describe_node(node), name))
-    if ctx.profile.node_probe:
+    if EvidenceKind.NODE_PROBE in wanted and ctx.profile.node_probe:
         _probe_nodes(ctx, got, nodes, deadline)
-    else:
+    elif EvidenceKind.NODE_PROBE in wanted:
         got.notes.append(
             "node probe was off (diagnostics.node_probe: false): no privileged pods were run"
         )
@@ -226,29 +188,42 @@ def _collect_namespace(ctx: RunContext, got: Collected, ns: str, scope: _Scope) 
     # Pods run on purpose to be refused, live or deleted: their events are no evidence.
     expected = {p.metadata.name for p in pods if is_expected_failure(p)}
     expected |= ctx.expected_failure_pods if ns == ctx.identity.workload_namespace else set()
-    relevant = {p.metadata.name for p in pods} | {d.metadata.name for d in daemonsets}
-    events = [
-        e
-        for e in core.list_namespaced_event(ns).items
-        if (ns in scope.ours or e.involved_object.name in relevant)
-        and e.involved_object.name not in expected | elsewhere
-    ]
-    got.add(ctx, f"namespace-{ns}", "events.txt", Evidence("events", ns, format_events(events)))
-    for ds in (d for d in daemonsets if d.metadata.namespace == ns):
+    if scope.wants(ns, EvidenceKind.PLUGIN_EVENTS, EvidenceKind.WORKLOAD_EVENTS):
+        relevant = {p.metadata.name for p in pods} | {d.metadata.name for d in daemonsets}
+        events = [
+            e
+            for e in core.list_namespaced_event(ns).items
+            if (ns in scope.ours or e.involved_object.name in relevant)
+            and e.involved_object.name not in expected | elsewhere
+        ]
+        got.add(ctx, f"namespace-{ns}", "events.txt", Evidence("events", ns, format_events(events)))
+    here = [d for d in daemonsets if d.metadata.namespace == ns]
+    for ds in here if EvidenceKind.PLUGIN_DAEMONSETS in scope.kinds else []:
         got.add(
             ctx,
             f"daemonset-{ds.metadata.name}",
             "describe.txt",
             Evidence("describe", f"{ns}/{ds.metadata.name}", describe_daemonset(ds)),
         )
+    described = scope.wants(ns, EvidenceKind.PLUGIN_PODS, EvidenceKind.WORKLOAD_PODS)
     for pod in pods:
         if pod.metadata.name not in expected:
-            _collect_pod(ctx, got, pod, scope)
+            _mark_affected(pod, scope)
+            if described:
+                _collect_pod(ctx, got, pod, scope)
+
+
+def _mark_affected(pod: Any, scope: _Scope) -> None:
+    """A failing pod on a GPU node marks that node to be described and probed."""
+    node = pod.spec.node_name
+    failing = not is_ready(pod) and pod.status.phase != "Succeeded"
+    # Only GPU nodes are probed: a failing pod on a CPU node is no GPU-stack evidence.
+    if failing and node in scope.gpu_node_names and node not in scope.affected:
+        scope.affected.append(node)
 
 
 def _collect_pod(ctx: RunContext, got: Collected, pod: Any, scope: _Scope) -> None:
-    """A pod's description and its containers' logs (and their previous run's, on a restart);
-    a failing pod on a GPU node marks that node for the node probe."""
+    """A pod's description and its containers' logs (and their previous run's, on a restart)."""
     ns, node = pod.metadata.namespace, pod.spec.node_name
     folder = f"pod-{pod.metadata.name}"
     got.add(
@@ -258,10 +233,6 @@ def _collect_pod(ctx: RunContext, got: Collected, pod: Any, scope: _Scope) -> No
         Evidence("describe", f"{ns}/{pod.metadata.name}", describe_pod(pod), node),
     )
     source = "plugin-log" if ns in scope.plugin else "pod-log"
-    failing = not is_ready(pod) and pod.status.phase != "Succeeded"
-    # Only GPU nodes are probed: a failing pod on a CPU node is no GPU-stack evidence.
-    if failing and node in scope.gpu_node_names and node not in scope.affected:
-        scope.affected.append(node)
     if time.monotonic() > scope.deadline:
         got.notes.append(
             f"diagnostics budget ({ctx.profile.diagnostics_budget_s:.0f}s) spent: "

@@ -16,7 +16,6 @@ LAYOUT_FILE = Path(__file__).with_name("report.yaml")
 class StepInfo:
     name: str
     title: str
-    needs: tuple[str, ...] = ()  # earlier steps that must have passed
 
 
 @cache
@@ -26,12 +25,7 @@ def _layout() -> dict[str, Any]:
 
 def steps() -> list[StepInfo]:
     """The runbook's steps, in order."""
-    return [StepInfo(s["name"], s["title"], tuple(s["needs"])) for s in _layout()["steps"]]
-
-
-def step_needs(name: str) -> tuple[str, ...]:
-    """The steps `name` needs; a name report.yaml does not list needs nothing."""
-    return next((s.needs for s in steps() if s.name == name), ())
+    return [StepInfo(s["name"], s["title"]) for s in _layout()["steps"]]
 
 
 def gpu_label_keys() -> list[str]:
