@@ -16,7 +16,7 @@ from gpuconform.conditions import is_ready
 pytestmark = pytest.mark.step(
     "preflight",
     needs=[],
-    evidence=["plugin-daemonsets", "plugin-pods", "plugin-events", "nodes", "node-probe"],
+    evidence=["plugin", "nodes", "node-probe"],
 )
 
 OLDEST_SUPPORTED = (1, 25)

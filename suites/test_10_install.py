@@ -10,7 +10,7 @@ from gpuconform.kube import RUN_ID_LABEL
 pytestmark = pytest.mark.step(
     "install",
     needs=["preflight"],
-    evidence=["plugin-daemonsets", "plugin-pods", "plugin-events", "nodes", "node-probe"],
+    evidence=["plugin", "nodes", "node-probe"],
 )
 
 

@@ -16,7 +16,7 @@ from gpuconform.readiness import nodes_without_ready_pod
 pytestmark = pytest.mark.step(
     "readiness",
     needs=["preflight", "install"],
-    evidence=["plugin-daemonsets", "plugin-pods", "plugin-events", "nodes", "node-probe"],
+    evidence=["plugin", "nodes", "node-probe"],
 )
 
 
@@ -48,7 +48,7 @@ def test_daemonset_is_ready_on_every_gpu_node(run, plugin_daemonsets, pool):
 @pytest.mark.step(
     "advertise",
     needs=["preflight", "install", "readiness"],
-    evidence=["plugin-daemonsets", "plugin-pods", "plugin-events", "nodes", "node-probe"],
+    evidence=["plugin", "nodes", "node-probe"],
 )
 def test_every_gpu_node_advertises_its_gpus(run, plugin_daemonsets, pool):
     # Where the profile states no GPUs per node: the node's label, else its probe.

@@ -29,15 +29,7 @@ from gpuconform_pytest.state import state_of
 pytestmark = pytest.mark.step(
     "dra",
     needs=["preflight"],
-    evidence=[
-        "plugin-daemonsets",
-        "plugin-pods",
-        "plugin-events",
-        "workload-pods",
-        "workload-events",
-        "nodes",
-        "node-probe",
-    ],
+    evidence=["plugin", "workload", "nodes", "node-probe"],
 )
 
 

@@ -17,15 +17,7 @@ from gpuconform.workload import (
 pytestmark = pytest.mark.step(
     "workload",
     needs=["preflight", "install", "readiness", "advertise"],
-    evidence=[
-        "plugin-daemonsets",
-        "plugin-pods",
-        "plugin-events",
-        "workload-pods",
-        "workload-events",
-        "nodes",
-        "node-probe",
-    ],
+    evidence=["plugin", "workload", "nodes", "node-probe"],
 )
 
 

@@ -11,15 +11,7 @@ from gpuconform.workload import create_gpu_pod, wait_failed_scheduling, wait_pod
 pytestmark = pytest.mark.step(
     "scheduling",
     needs=["preflight", "install", "readiness", "advertise"],
-    evidence=[
-        "plugin-daemonsets",
-        "plugin-pods",
-        "plugin-events",
-        "workload-pods",
-        "workload-events",
-        "nodes",
-        "node-probe",
-    ],
+    evidence=["plugin", "workload", "nodes", "node-probe"],
 )
 
 

@@ -16,15 +16,7 @@ from gpuconform.readiness import unhealthy_note
 pytestmark = pytest.mark.step(
     "health",
     needs=["preflight", "install", "readiness", "advertise"],
-    evidence=[
-        "plugin-daemonsets",
-        "plugin-pods",
-        "plugin-events",
-        "workload-pods",
-        "workload-events",
-        "nodes",
-        "node-probe",
-    ],
+    evidence=["plugin", "workload", "nodes", "node-probe"],
 )
 
 

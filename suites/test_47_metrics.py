@@ -22,7 +22,7 @@ from gpuconform.metrics import (
 pytestmark = pytest.mark.step(
     "metrics",
     needs=["preflight"],
-    evidence=["plugin-daemonsets", "plugin-pods", "plugin-events", "nodes", "node-probe"],
+    evidence=["plugin", "nodes", "node-probe"],
 )
 
 NO_EXPORTER = (

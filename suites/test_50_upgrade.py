@@ -20,15 +20,7 @@ from gpuconform.workload import create_gpu_pod, wait_pod_finished, wait_pod_runn
 pytestmark = pytest.mark.step(
     "upgrade",
     needs=["preflight", "install", "readiness", "advertise"],
-    evidence=[
-        "plugin-daemonsets",
-        "plugin-pods",
-        "plugin-events",
-        "workload-pods",
-        "workload-events",
-        "nodes",
-        "node-probe",
-    ],
+    evidence=["plugin", "workload", "nodes", "node-probe"],
 )
 
 

@@ -11,13 +11,7 @@ from gpuconform.teardown import delete_created
 pytestmark = pytest.mark.step(
     "uninstall",
     needs=["install"],
-    evidence=[
-        "plugin-daemonsets",
-        "plugin-pods",
-        "plugin-events",
-        "workload-pods",
-        "workload-events",
-    ],
+    evidence=["plugin", "workload"],
 )
 
 

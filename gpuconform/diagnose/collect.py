@@ -50,11 +50,11 @@ class EvidenceKind(StrEnum):
     pods and their events). The run's namespaces: the workload and node-probe namespaces.
     """
 
-    PLUGIN_DAEMONSETS = "plugin-daemonsets"  # each plugin DaemonSet described: counts, placement
-    PLUGIN_PODS = "plugin-pods"  # the plugin's pods described, their logs (and previous run's)
-    PLUGIN_EVENTS = "plugin-events"  # the events in the plugin's namespaces
-    WORKLOAD_PODS = "workload-pods"  # the run's own pods described, with their logs
-    WORKLOAD_EVENTS = "workload-events"  # the events in the run's namespaces
+    # The plugin: each plugin DaemonSet described (counts, placement), its pods described with
+    # their logs (and the previous run's), the events in the plugin's namespaces.
+    PLUGIN = "plugin"
+    # The run's own pods described with their logs, and the events in the run's namespaces.
+    WORKLOAD = "workload"
     NODES = "nodes"  # each affected GPU node described: labels, taints, conditions, capacity
     NODE_PROBE = "node-probe"  # a privileged probe pod on each affected GPU node (when allowed)
 
@@ -188,7 +188,7 @@ def _collect_namespace(ctx: RunContext, got: Collected, ns: str, scope: _Scope) 
     # Pods run on purpose to be refused, live or deleted: their events are no evidence.
     expected = {p.metadata.name for p in pods if is_expected_failure(p)}
     expected |= ctx.expected_failure_pods if ns == ctx.identity.workload_namespace else set()
-    if scope.wants(ns, EvidenceKind.PLUGIN_EVENTS, EvidenceKind.WORKLOAD_EVENTS):
+    if scope.wants(ns, EvidenceKind.PLUGIN, EvidenceKind.WORKLOAD):
         relevant = {p.metadata.name for p in pods} | {d.metadata.name for d in daemonsets}
         events = [
             e
@@ -198,14 +198,14 @@ def _collect_namespace(ctx: RunContext, got: Collected, ns: str, scope: _Scope) 
         ]
         got.add(ctx, f"namespace-{ns}", "events.txt", Evidence("events", ns, format_events(events)))
     here = [d for d in daemonsets if d.metadata.namespace == ns]
-    for ds in here if EvidenceKind.PLUGIN_DAEMONSETS in scope.kinds else []:
+    for ds in here if EvidenceKind.PLUGIN in scope.kinds else []:
         got.add(
             ctx,
             f"daemonset-{ds.metadata.name}",
             "describe.txt",
             Evidence("describe", f"{ns}/{ds.metadata.name}", describe_daemonset(ds)),
         )
-    described = scope.wants(ns, EvidenceKind.PLUGIN_PODS, EvidenceKind.WORKLOAD_PODS)
+    described = scope.wants(ns, EvidenceKind.PLUGIN, EvidenceKind.WORKLOAD)
     for pod in pods:
         if pod.metadata.name not in expected:
             _mark_affected(pod, scope)

@@ -216,8 +216,10 @@ class SimCluster:
         except (WaitTimeout, RealNodeError) as err:
             # Said in one line, with what a real node that gave up printed last.
             stopped = fleet.stopped_nodes(self.paths.state_dir)
+            kept = fleet.keep_node_logs(self.paths.state_dir)
             self.down(quiet=True)
-            raise SimClusterError("; ".join([str(err), *stopped])) from None
+            where = [f"the real nodes' logs are kept in {kept}"] if kept else []
+            raise SimClusterError("; ".join([str(err), *stopped, *where])) from None
         except BaseException:
             self.down(quiet=True)
             raise

@@ -130,6 +130,9 @@ def _start_interrupted(name: str) -> Iterator[tuple[subprocess.Popen, SimCluster
             [sys.executable, "-m", "gpuconform.cli", *up],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # As from a terminal: a shell starts background jobs (`make test &`, CI) with SIGINT
+            # ignored, children inherit that, and a Ctrl-C would then never reach `sim up`.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         record = cluster.paths.state_dir / "nodes" / NODE / "node.json"
         try:

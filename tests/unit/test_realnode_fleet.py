@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
-from gpuconform.sim.realnode.fleet import stopped_nodes
+from gpuconform.sim.realnode.fleet import keep_node_logs, stopped_nodes
 
 
 def _node(state_dir: Path, name: str, pid: int, init_log: str, kubelet_log: str = "") -> None:
@@ -49,3 +50,14 @@ def test_a_node_never_spawned_is_left_to_its_own_error(tmp_path):
     node_dir.mkdir(parents=True)
     (node_dir / "node.json").write_text("{}")
     assert stopped_nodes(tmp_path) == []
+
+
+def test_the_nodes_logs_outlive_the_state_directory(tmp_path):
+    state = tmp_path / "gpuconform-123"
+    _node(state, "gpu-node-0", os.getpid(), "[node-init] mounted\n", "E1201 x\n")
+    kept = keep_node_logs(state)
+    assert kept is not None and not kept.is_relative_to(state)
+    assert (kept / "gpu-node-0" / "kubelet.log").read_text() == "E1201 x\n"
+    assert (kept / "gpu-node-0" / "init.log").read_text() == "[node-init] mounted\n"
+    shutil.rmtree(kept)
+    assert keep_node_logs(tmp_path / "no-nodes") is None

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -189,6 +191,23 @@ def stopped_nodes(state_dir: Path) -> list[str]:
         last = _last_line(node_dir / "logs" / f"{component[1]}.log") if component else ""
         reasons.append(f"{node_dir.name} stopped: {said}" + (f" (last: {last})" if last else ""))
     return reasons
+
+
+def keep_node_logs(state_dir: Path) -> Path | None:
+    """Copy every real node's logs (its init's and its components') out of the state
+    directory, which the failed start's cleanup removes; return where they went."""
+    logs = sorted((state_dir / "nodes").glob("*/init.log"))
+    if not logs:
+        return None
+    kept = Path(tempfile.mkdtemp(prefix=f"{state_dir.name}-node-logs-"))
+    for init_log in logs:
+        node_dir = init_log.parent
+        target = kept / node_dir.name
+        target.mkdir()
+        shutil.copy2(init_log, target)
+        for component_log in (node_dir / "logs").glob("*.log"):
+            shutil.copy2(component_log, target)
+    return kept
 
 
 def _last_line(path: Path) -> str:
