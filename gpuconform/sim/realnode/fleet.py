@@ -184,7 +184,7 @@ def stopped_nodes(state_dir: Path) -> list[str]:
             pid = int((node_dir / "unshare.pid").read_text())
         except (OSError, ValueError):
             continue  # never spawned: its start failed and said so itself
-        if Path(f"/proc/{pid}").exists():
+        if _running(pid):
             continue
         said = _last_line(node_dir / "init.log") or "its init printed nothing"
         component = re.match(r"\[node-init\] (\S+) exited", said)
@@ -208,6 +208,15 @@ def keep_node_logs(state_dir: Path) -> Path | None:
         for component_log in (node_dir / "logs").glob("*.log"):
             shutil.copy2(component_log, target)
     return kept
+
+
+def _running(pid: int) -> bool:
+    """Alive, not a zombie: `sim up` never reaps a node's `unshare` that died under it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _last_line(path: Path) -> str:

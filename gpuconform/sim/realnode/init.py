@@ -46,6 +46,7 @@ CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
 CONTAINERD_ROOT = "/var/lib/containerd"
 CONTAINERD_CONFIG = "/etc/containerd/config.toml"
 SOCKET_WAIT_S = 30
+CRI_VERSION = "/runtime.v1.RuntimeService/Version"
 
 
 def log(line: str) -> None:
@@ -99,6 +100,40 @@ def start(cmd: list[str], log_path: Path, env: dict[str, str]) -> subprocess.Pop
         return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
 
 
+def wait_for_cri(path: str, proc: subprocess.Popen, timeout_s: float) -> None:
+    """Until containerd's CRI answers the call kubelet makes first (RuntimeService.Version).
+
+    containerd serves its socket before its CRI plugin has recovered its state; a kubelet
+    started then exits at once (`validate CRI v1 runtime API ...: server is not initialized
+    yet`), seen under load. systemd would restart it; this init waits instead."""
+    import grpc  # only the node's init needs it
+
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    with grpc.insecure_channel(f"unix://{path}") as channel:
+        # VersionRequest{version: ""} is the empty message: no generated stubs needed.
+        version = channel.unary_unary(
+            CRI_VERSION, request_serializer=bytes, response_deserializer=bytes
+        )
+        while (remaining := deadline - time.monotonic()) > 0:
+            if proc.poll() is not None:
+                raise RuntimeError(f"containerd exited with {proc.returncode}; see containerd.log")
+            try:
+                version(b"", timeout=min(remaining, 5), wait_for_ready=True)
+                return
+            except grpc.RpcError as err:
+                if err.code() not in (
+                    grpc.StatusCode.UNAVAILABLE,
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                ):
+                    raise RuntimeError(
+                        f"containerd's CRI refused {CRI_VERSION}: {err.details()}"
+                    ) from None
+                last = err.details() or err.code().name
+            time.sleep(0.05)  # the CRI plugin has no readiness event of its own
+    raise RuntimeError(f"containerd's CRI did not answer within {timeout_s:.0f}s: {last}")
+
+
 def main(argv: list[str]) -> int:
     node_dir = Path(argv[0])
     plan = json.loads((node_dir / "plan.json").read_text())
@@ -120,6 +155,7 @@ def main(argv: list[str]) -> int:
     image_seed.seed(Path(CONTAINERD_ROOT), archives, Path(plan["bin"]), Path(CONTAINERD_CONFIG))
     children = {"containerd": start(plan["containerd"], logs / "containerd.log", env)}
     wait_for_socket(CONTAINERD_SOCKET, children["containerd"], SOCKET_WAIT_S)
+    wait_for_cri(CONTAINERD_SOCKET, children["containerd"], SOCKET_WAIT_S)
     for name in ("kubelet", "kube-proxy"):
         children[name] = start(plan[name], logs / f"{name}.log", env)
     print("ready", flush=True)
