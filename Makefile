@@ -6,8 +6,8 @@ PYTEST  := $(VENV)/bin/pytest
 PYTHON3 ?= python3
 ARGS    ?=
 # make test's parallel workers (pytest-xdist): the cluster tests mostly wait on Kubernetes,
-# so three share two cores well (BENCHMARKS.md, "make test").
-TEST_WORKERS ?= 3
+# so four share two cores well, even beside a CPU hog (BENCHMARKS.md, "make test").
+TEST_WORKERS ?= 4
 TOOLCHAIN_ARGS ?=
 
 .PHONY: venv toolchain node-deps browser demo test lint format bench clean sim-up sim-down
@@ -67,7 +67,7 @@ test: toolchain browser
 	@if [ "$$(id -u)" = 0 ] && [ "$$(cat /proc/sys/fs/inotify/max_user_instances)" -lt 1024 ]; then \
 	  echo "raising fs.inotify.max_user_instances to 1024 for the parallel cluster tests"; \
 	  echo 1024 > /proc/sys/fs/inotify/max_user_instances || echo "could not raise it: run with TEST_WORKERS=0 (one process) if plugins fail with too many open files"; fi
-	$(PYTEST) tests -p no:randomly -n $(TEST_WORKERS) --dist worksteal $(ARGS)
+	$(PYTEST) tests -p no:randomly -n $(TEST_WORKERS) --dist loadgroup $(ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

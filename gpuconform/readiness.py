@@ -182,6 +182,26 @@ def stuck_reason(pod: Any) -> str | None:
     return None
 
 
+# A container the runtime cannot create because a CDI device the pod was handed is in no spec
+# the runtime reads. kubelet retries it, but for a pod the run made and gave its devices to
+# (a GPU test pod, a DRA claim's pod) no retry finds the spec; a plugin's own pods are judged
+# by readiness instead, as the node's toolkit may still be writing its spec.
+UNRESOLVABLE_CDI = "unresolvable CDI devices"
+
+
+def own_pod_stuck_reason(pod: Any) -> str | None:
+    """`stuck_reason`, and a container the runtime cannot create for a CDI device no spec
+    names (CreateContainerError/RunContainerError: ... unresolvable CDI devices ...)."""
+    if reason := stuck_reason(pod):
+        return reason
+    statuses = [*(pod.status.init_container_statuses or []), *(pod.status.container_statuses or [])]
+    for cs in statuses:
+        waiting = cs.state and cs.state.waiting
+        if waiting and UNRESOLVABLE_CDI in (waiting.message or ""):
+            return f"{waiting.reason}: {waiting.message.strip()}"
+    return None
+
+
 def nodes_without_ready_pod(pods: Iterable[Any], node_names: Iterable[str]) -> list[str]:
     """The expected nodes that have no Ready pod among `pods`, sorted."""
     served = {p.spec.node_name for p in pods if is_ready(p) and not p.metadata.deletion_timestamp}

@@ -16,7 +16,7 @@ from kubernetes.client.rest import ApiException
 
 from gpuconform.conditions import is_ready
 from gpuconform.identity import ensure_workload_namespace
-from gpuconform.readiness import stuck_reason
+from gpuconform.readiness import own_pod_stuck_reason
 from gpuconform.run import RunContext
 from gpuconform.wait import wait_for
 
@@ -228,10 +228,17 @@ def _wait_test_pod(
     return pods[key]
 
 
+def _fail_if_stuck(pod: Any, name: str) -> None:
+    """A pod of the run that no wait will start ends the wait with its reason."""
+    if stuck := own_pod_stuck_reason(pod):
+        raise AssertionError(f"pod {name} on {pod.spec.node_name} cannot start: {stuck}")
+
+
 def wait_pod_running(ctx: RunContext, name: str, timeout_s: float) -> None:
     """Wait until the pod is Running and Ready."""
 
     def running(pod: Any) -> tuple[bool, str]:
+        _fail_if_stuck(pod, name)
         return pod.status.phase == "Running" and is_ready(pod), pod.status.phase or "unknown"
 
     _wait_test_pod(ctx, name, running, f"pod {name} to run", timeout_s)
@@ -246,8 +253,7 @@ def wait_pod_finished(
         phase = pod.status.phase
         if phase in ("Succeeded", "Failed"):
             return True, phase
-        if stuck := stuck_reason(pod):
-            raise AssertionError(f"pod {name} on {pod.spec.node_name} cannot start: {stuck}")
+        _fail_if_stuck(pod, name)
         reason = pending_reason(pod)
         return False, f"{phase}{': ' + reason if reason else ''}"
 

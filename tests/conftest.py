@@ -1,13 +1,22 @@
-"""The whole test tree: slow tiers run first, so that `make test`'s workers (pytest-xdist,
-`--dist worksteal`) share the long cluster runs instead of one of them finishing alone."""
+"""The whole test tree, as `make test` runs it on pytest-xdist workers (`--dist loadgroup`).
+
+Tests that share a cluster (a module-, package- or session-scoped fixture of this tree) are one
+group, run by one worker, so no worker starts a second copy of that cluster; every other test is
+handed out on its own. Groups go first, then the slow tiers: a worker takes the next unit when
+it is free, so the long runs start early and the unit tests fill the gaps at the end.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-# Heaviest first: each suite run starts its own simulated cluster; the real-node tier shares
-# one per worker; the unit tests take milliseconds each and fill the gaps at the end.
+TESTS = Path(__file__).resolve().parent
 TIER_ORDER = ("tests/suite/", "tests/realnode/", "tests/gpuconform_pytest/", "tests/sim/")
+# The widest scope a shared fixture has decides the group: a package's cluster takes in the
+# module fixtures that build on it.
+SHARED_SCOPES = ("session", "package", "module")
 
 
 def _tier(item: pytest.Item) -> int:
@@ -15,7 +24,29 @@ def _tier(item: pytest.Item) -> int:
     return next((i for i, tier in enumerate(TIER_ORDER) if path.startswith(tier)), len(TIER_ORDER))
 
 
+def shared_fixture_group(item: pytest.Item) -> str | None:
+    """`scope:where` of the widest-scoped fixture of this tree the item uses: a module's own
+    fixtures are shared within the module, a package's within its folder, a session's within
+    the folder of the conftest that defines it."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return None
+    found = []
+    for name in info.names_closure:
+        for fixturedef in info.name2fixturedefs.get(name, ()):
+            source = Path(fixturedef.func.__code__.co_filename)
+            if fixturedef.scope in SHARED_SCOPES and source.is_relative_to(TESTS):
+                where = item.path if fixturedef.scope == "module" else source.parent
+                rank = SHARED_SCOPES.index(fixturedef.scope)
+                found.append((rank, f"{fixturedef.scope}:{where.relative_to(TESTS)}"))
+    return min(found)[1] if found else None
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # A stable sort: within a tier, files and tests keep their order (package fixtures stay
-    # contiguous per worker).
-    items.sort(key=_tier)
+    groups = {}
+    for item in items:
+        if group := shared_fixture_group(item):
+            groups[item.nodeid] = group
+            item.add_marker(pytest.mark.xdist_group(group))
+    # Stable: within a tier, files and tests keep their order.
+    items.sort(key=lambda item: (item.nodeid not in groups, _tier(item)))

@@ -8,6 +8,7 @@ from gpuconform.readiness import (
     current_pods,
     explain_shortfall,
     nodes_without_ready_pod,
+    own_pod_stuck_reason,
     owned_by,
     stuck_reason,
     untolerated_taints,
@@ -92,6 +93,23 @@ def test_stuck_reasons_end_a_wait_but_crash_loops_do_not():
     )
     assert stuck_reason(pod("a", "n", waiting="CrashLoopBackOff")) is None
     assert stuck_reason(pod("a", "n")) is None
+
+
+def test_a_test_pod_whose_cdi_device_no_spec_names_is_stuck_a_crash_loop_is_not():
+    # What the real containerd said for a DRA claim's pod on a node that reads /etc/cdi only
+    # (tests/suite/test_dra_runs.py, the cdi-dirs node profile).
+    unresolvable = pod("a", "n", waiting="CreateContainerError")
+    unresolvable.status.container_statuses[0].state.waiting.message = (
+        "failed to create containerd container: CDI device injection failed: "
+        "unresolvable CDI devices k8s.gpu.nvidia.com/claim=abc-gpu-0"
+    )
+    assert own_pod_stuck_reason(unresolvable).startswith(
+        "CreateContainerError: failed to create containerd container"
+    )
+    assert stuck_reason(unresolvable) is None  # a plugin's own pod: readiness judges it
+    assert own_pod_stuck_reason(pod("a", "n", waiting="ImagePullBackOff")).startswith("ImagePull")
+    assert own_pod_stuck_reason(pod("a", "n", waiting="CreateContainerError")) is None
+    assert own_pod_stuck_reason(pod("a", "n", waiting="CrashLoopBackOff")) is None
 
 
 def tainted_node(*taints: client.V1Taint) -> client.V1Node:
