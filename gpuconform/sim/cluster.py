@@ -6,8 +6,6 @@ kubelet and container runtime the sim agent SIMULATES (started only when there a
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import shutil
 import signal
@@ -24,6 +22,7 @@ from gpuconform.sim.kubelet.node import socket_root
 from gpuconform.sim.local import (
     SimClusterError,
     SimPaths,
+    creation_lock,
     free_port,
     pid_alive,
     port_in_use,
@@ -174,52 +173,18 @@ class SimCluster:
         A failed start tears down whatever it started, so no half cluster is left running.
         """
         nodes = load_node_profile(node_profile)  # validate before starting anything
-        real_nodes = [n for n in nodes if n.is_real]
-        kwok_nodes = [n for n in nodes if not n.is_real]
         self._check_can_start(port)
         toolchain.ensure_toolchain(self.log)
         if self.exists():  # a stale, stopped cluster from an earlier crash
             self._kwokctl("delete", "cluster", "--name", self.name, check=False)
         started = time.monotonic()
         try:
-            fleet.stop_real_nodes(self.paths.state_dir)  # a stale node of a crashed `up`
-            shutil.rmtree(self.paths.state_dir, ignore_errors=True)
-            self.paths.state_dir.mkdir(parents=True)
-            self._write_simbin()
-            port = self._start_control_plane(port, audit, bool(real_nodes), timeout_s)
-            # The sim agent is the kubelet of KWOK nodes only; real nodes run their own.
-            if kwok_nodes:
-                self._start_agent()
-            else:
-                self.paths.device_plugin_mode.write_text("real")  # the image's own binary
-            start_chart_repo(self.paths)
-            if real_nodes:
-                # Sent first, so the scheduler places CoreDNS as soon as a real node is Ready.
-                dns.create(self.paths.kubeconfig)
-                fleet.start_real_nodes(
-                    self.name,
-                    self.paths.state_dir,
-                    self.paths.kubeconfig,
-                    port,
-                    real_nodes,
-                    self.log,
-                    timeout_s,
-                )
-            self._create_nodes(kwok_nodes)
-            self._wait_nodes_ready([n.name for n in nodes], timeout_s)
-            if real_nodes:
-                dns_started = time.monotonic()
-                dns.wait_ready(self.paths.kubeconfig, timeout_s, self.log)
-                self.log(
-                    f"cluster DNS ready in {time.monotonic() - dns_started:.1f}s ({dns.IMAGE})"
-                )
+            self._start(nodes, port, audit, timeout_s)
         except (WaitTimeout, RealNodeError) as err:
             # Said in one line, with what a real node that gave up printed last.
-            stopped = fleet.stopped_nodes(self.paths.state_dir)
-            kept = fleet.keep_node_logs(self.paths.state_dir)
+            message = fleet.start_failure(self.paths.state_dir, err)
             self.down(quiet=True)
-            where = [f"the real nodes' logs are kept in {kept}"] if kept else []
-            raise SimClusterError("; ".join([str(err), *stopped, *where])) from None
+            raise SimClusterError(message) from None
         except BaseException:
             self.down(quiet=True)
             raise
@@ -228,6 +193,40 @@ class SimCluster:
             f"{time.monotonic() - started:.1f}s; kubeconfig {self.paths.kubeconfig}"
         )
         return self.paths.kubeconfig
+
+    def _start(self, nodes: list[SimNode], port: int | None, audit: bool, timeout_s: float):
+        """Everything `up` starts, in order; `up` cleans up after any failure."""
+        real_nodes = [n for n in nodes if n.is_real]
+        kwok_nodes = [n for n in nodes if not n.is_real]
+        fleet.stop_real_nodes(self.paths.state_dir)  # a stale node of a crashed `up`
+        shutil.rmtree(self.paths.state_dir, ignore_errors=True)
+        self.paths.state_dir.mkdir(parents=True)
+        self._write_simbin()
+        port = self._start_control_plane(port, audit, bool(real_nodes), timeout_s)
+        # The sim agent is the kubelet of KWOK nodes only; real nodes run their own.
+        if kwok_nodes:
+            self._start_agent()
+        else:
+            self.paths.device_plugin_mode.write_text("real")  # the image's own binary
+        start_chart_repo(self.paths)
+        if real_nodes:
+            # Sent first, so the scheduler places CoreDNS as soon as a real node is Ready.
+            dns.create(self.paths.kubeconfig)
+            fleet.start_real_nodes(
+                self.name,
+                self.paths.state_dir,
+                self.paths.kubeconfig,
+                port,
+                real_nodes,
+                self.log,
+                timeout_s,
+            )
+        self._create_nodes(kwok_nodes)
+        self._wait_nodes_ready([n.name for n in nodes], timeout_s)
+        if real_nodes:
+            dns_started = time.monotonic()
+            dns.wait_ready(self.paths.kubeconfig, timeout_s, self.log)
+            self.log(f"cluster DNS ready in {time.monotonic() - dns_started:.1f}s ({dns.IMAGE})")
 
     def _check_can_start(self, port: int | None) -> None:
         """SimClusterError if this cluster already runs or the asked-for port is taken."""
@@ -243,7 +242,7 @@ class SimCluster:
         self, port: int | None, audit: bool, real_nodes: bool, timeout_s: float
     ) -> int:
         """kwokctl's control plane on `port` (a free one if None); returns the port."""
-        with self._creation_lock():
+        with creation_lock(self.paths):
             # Chosen under the lock: no other cluster is between choosing and binding.
             port = port or free_port()
             self._write_config(port, audit, real_nodes=real_nodes)
@@ -261,23 +260,6 @@ class SimCluster:
                 f"{int(timeout_s)}s",
             )
         return port
-
-    @contextlib.contextmanager
-    def _creation_lock(self):
-        """One `kwokctl create cluster` at a time on this machine.
-
-        kwokctl picks its components' ports by probing for a free one and binding it later;
-        two clusters created at once can be handed the same port (seen: a second cluster's
-        CRD set-up talking to a port nobody serves any more). Creation is seconds, so
-        serialising it costs little; clusters still run side by side.
-        """
-        self.paths.kwok_workdir.mkdir(parents=True, exist_ok=True)
-        with open(self.paths.kwok_workdir / "create.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _start_agent(self) -> None:
         log_file = open(self.paths.agent_log, "ab")  # noqa: SIM115 - handed to the child

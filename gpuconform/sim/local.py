@@ -4,9 +4,11 @@ binds, its processes, and its error."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,3 +122,22 @@ def _force_kill(pid: int) -> None:
             return
         except (ProcessLookupError, PermissionError):
             continue
+
+
+@contextlib.contextmanager
+def creation_lock(paths: SimPaths) -> Iterator[None]:
+    """One cluster creation at a time on this machine.
+
+    kwokctl picks its components' ports by probing for a free one and binding it later; two
+    clusters created at once can be handed the same port (seen: a second cluster's CRD set-up
+    talking to a port nobody serves any more). Real nodes' subnets are chosen the same way (a
+    /24 no address is in yet). Creation is seconds, so serialising it costs little; clusters
+    still run side by side.
+    """
+    paths.kwok_workdir.mkdir(parents=True, exist_ok=True)
+    with open(paths.kwok_workdir / "create.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

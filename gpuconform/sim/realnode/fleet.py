@@ -100,30 +100,42 @@ def start_real_nodes(
     # Only a SIMULATED driver root carries our nvidia-smi; a host's driver has its own.
     if any(node.gpus > 0 and node.driver == "mock" for node in nodes):
         nvidia_smi_binary()
-    reals = []
-    for index, node in enumerate(nodes):
-        spec = RealNodeSpec(
-            name=node.name,
-            index=index,
-            gpus=node.gpus,
-            gpu=node.gpu,
-            # kubelet may set these: nvidia.com/* and *.node.kubernetes.io/* are not restricted.
-            labels={**gpu_labels(node), **node.labels, LABEL_RUNTIME: "real"},
-            taints=node.taints,
-            fault=node.fault,
-            accept_envvar_unprivileged=node.accept_envvar_unprivileged,
-            driver=node.driver,
-            default_runtime=node.default_runtime,
-            nodes=len(nodes),
-        )
-        real = RealNode(spec, cluster, state_dir, net)
-        real.dir.mkdir(parents=True, exist_ok=True)
-        # Written first: `stop_real_nodes` must find a node that fails halfway through start.
-        (real.dir / "node.json").write_text(
-            json.dumps({"cgroup_root": real.cgroup_root, "host_veth": net.host_veth(index)})
-        )
-        reals.append(real)
+    reals = [_recorded_node(cluster, state_dir, net, nodes, index) for index in range(len(nodes))]
+    return _start_side_by_side(reals, kubeconfig, api_port, log, timeout_s)
 
+
+def _recorded_node(
+    cluster: str, state_dir: Path, net: ClusterNetwork, nodes: list[SimNode], index: int
+) -> RealNode:
+    """The real node for ``nodes[index]``, recorded in the state directory before it starts."""
+    node = nodes[index]
+    spec = RealNodeSpec(
+        name=node.name,
+        index=index,
+        gpus=node.gpus,
+        gpu=node.gpu,
+        # kubelet may set these: nvidia.com/* and *.node.kubernetes.io/* are not restricted.
+        labels={**gpu_labels(node), **node.labels, LABEL_RUNTIME: "real"},
+        taints=node.taints,
+        fault=node.fault,
+        accept_envvar_unprivileged=node.accept_envvar_unprivileged,
+        driver=node.driver,
+        default_runtime=node.default_runtime,
+        nodes=len(nodes),
+    )
+    real = RealNode(spec, cluster, state_dir, net)
+    real.dir.mkdir(parents=True, exist_ok=True)
+    # Written first: `stop_real_nodes` must find a node that fails halfway through start.
+    (real.dir / "node.json").write_text(
+        json.dumps({"cgroup_root": real.cgroup_root, "host_veth": net.host_veth(index)})
+    )
+    return real
+
+
+def _start_side_by_side(
+    reals: list[RealNode], kubeconfig: Path, api_port: int, log, timeout_s: float
+) -> list[str]:
+    """Prepare, spawn and wait for each node in its own thread; a Ctrl-C stops them all."""
     cancelled = threading.Event()
     # Checking for a cancel and spawning a node is one step: a node spawned just after the
     # cancel stopped the others would run on, waiting out its timeout before `sim up` exits.
@@ -172,6 +184,14 @@ def stop_real_nodes(state_dir: Path) -> None:
         network.delete_bridge(
             ClusterNetwork(net["cluster"], network.ipaddress.ip_network(net["subnet"]))
         )
+
+
+def start_failure(state_dir: Path, error: Exception) -> str:
+    """One line for a start that failed: the error, why each real node that gave up stopped,
+    and where their logs are kept (the state directory goes with the cleanup)."""
+    kept = keep_node_logs(state_dir)
+    where = [f"the real nodes' logs are kept in {kept}"] if kept else []
+    return "; ".join([str(error), *stopped_nodes(state_dir), *where])
 
 
 def stopped_nodes(state_dir: Path) -> list[str]:
