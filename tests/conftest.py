@@ -1,9 +1,14 @@
 """The whole test tree, as `make test` runs it on pytest-xdist workers (`--dist loadgroup`).
 
-Tests that share a cluster (a module-, package- or session-scoped fixture of this tree) are one
-group, run by one worker, so no worker starts a second copy of that cluster; every other test is
-handed out on its own. Groups go first, then the slow tiers: a worker takes the next unit when
-it is free, so the long runs start early and the unit tests fill the gaps at the end.
+With no `xdist_group` marks, loadgroup hands each test, in collection order, to the next free
+worker. So the order decides: tests that use a shared cluster fixture (module-, package- or
+session-scoped, of this tree) first, so each worker starts that cluster early and reuses it,
+then the slow tiers; the unit tests fill the gaps at the end. A worker that runs such a test
+starts its own copy of the cluster.
+
+Not grouped on purpose: pytest-xdist 3.8 marks a group by rewriting `item._nodeid`, and pytest
+9.2 keeps a node's id in `item._id` (`_pytest/nodes.py`), so `xdist_group` marks have no effect
+here (two tests of one group ran on two workers).
 """
 
 from __future__ import annotations
@@ -43,10 +48,5 @@ def shared_fixture_group(item: pytest.Item) -> str | None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    groups = {}
-    for item in items:
-        if group := shared_fixture_group(item):
-            groups[item.nodeid] = group
-            item.add_marker(pytest.mark.xdist_group(group))
     # Stable: within a tier, files and tests keep their order.
-    items.sort(key=lambda item: (item.nodeid not in groups, _tier(item)))
+    items.sort(key=lambda item: (shared_fixture_group(item) is None, _tier(item)))
