@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -126,14 +127,17 @@ def _start_interrupted(name: str) -> Iterator[tuple[subprocess.Popen, SimCluster
     with image_seed.lock_path().open("w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         up = ["sim", "up", "--name", name, "--nodes", PROFILE]
+        stderr_log = Path(tempfile.mkstemp(prefix=f"{name}-", suffix=".stderr")[1])
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gpuconform.cli", *up],
+            # faulthandler: a SIGABRT makes a hung `sim up` print every thread's stack.
+            [sys.executable, "-X", "faulthandler", "-m", "gpuconform.cli", *up],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=stderr_log.open("w"),
             # As from a terminal: a shell starts background jobs (`make test &`, CI) with SIGINT
             # ignored, children inherit that, and a Ctrl-C would then never reach `sim up`.
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
+        proc.stderr_log = stderr_log  # where a hung run's stacks land (the Ctrl-C test)
         record = cluster.paths.state_dir / "nodes" / NODE / "node.json"
         try:
             _wait_until(
@@ -148,6 +152,7 @@ def _start_interrupted(name: str) -> Iterator[tuple[subprocess.Popen, SimCluster
             # Whatever the test found, nothing of this cluster stays (the node waiting at the
             # held lock included: `sim down` kills its namespace).
             cluster.down(quiet=True)
+            stderr_log.unlink(missing_ok=True)
 
 
 def test_an_interrupted_start_is_cleaned_up_by_sim_down():
@@ -168,7 +173,13 @@ def test_ctrl_c_during_start_cleans_up_by_itself():
         inventory = _inventory(cluster)
         assert _leftovers(inventory), "nothing started yet: the test would be blind"
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=60) != 0  # interrupted, not started
+        try:
+            assert proc.wait(timeout=60) != 0  # interrupted, not started
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            proc.wait(timeout=30)
+            stacks = proc.stderr_log.read_text()
+            pytest.fail(f"sim up ignored Ctrl-C for 60 s; its threads:\n{stacks[-6000:]}")
         assert _leftovers(inventory) == {}
         assert not cluster.paths.state_dir.exists()
 

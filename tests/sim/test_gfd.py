@@ -84,9 +84,34 @@ def test_nfd_and_gfd_pods_run_the_real_programs(gfd_cluster):
         if (program := images.real_program(c.image, list(c.command or [])))
     }
     assert {p.name for p in programs} >= {"gpu-feature-discovery", "nfd-master", "nfd-worker"}
-    gfd = next(p for p in pods if "gpu-feature-discovery" in p.metadata.name)
-    assert '"useNodeFeatureAPI": true' in core.read_namespaced_pod_log(gfd.metadata.name, NAMESPACE)
+    # A container's log exists once it has started: wait for each GFD pod's (under load one
+    # may still be starting, or restarting, when the labels of the others are already there).
+    started = wait_for(
+        core.list_namespaced_pod, _gfd_started, what="every GFD container to start",
+        timeout_s=120, namespace=NAMESPACE,
+    )  # fmt: skip
+    for gfd in _gfd_pods(started):
+        assert '"useNodeFeatureAPI": true' in core.read_namespaced_pod_log(
+            gfd.metadata.name, NAMESPACE
+        )
     master = next(p for p in pods if "discovery-master" in p.metadata.name)
     log = core.read_namespaced_pod_log(master.metadata.name, NAMESPACE)
     for node in ("gpu-node-0", "gpu-node-1", "gpu-node-2"):
         assert f'"node updated" nodeName="{node}"' in log
+
+
+def _gfd_pods(pods: dict) -> list:
+    return [p for p in pods.values() if "gpu-feature-discovery" in p.metadata.name]
+
+
+def _gfd_started(pods: dict) -> tuple[bool, str]:
+    gfd = _gfd_pods(pods)
+    waiting = [
+        p.metadata.name
+        for p in gfd
+        if not any(
+            c.state and (c.state.running or c.state.terminated)
+            for c in p.status.container_statuses or []
+        )
+    ]
+    return bool(gfd) and not waiting, f"{len(gfd)} GFD pods, not started: {waiting}"

@@ -325,7 +325,13 @@ def _kill_namespace_members(node_dir: Path, timeout_s: float = 10) -> None:
 
 
 def _kill_and_wait(pid: int, timeout_s: float = 10) -> None:
-    """SIGKILL ``unshare``: its --kill-child takes the node's init, the kernel the rest."""
+    """SIGKILL ``unshare`` and its process group: --kill-child takes the node's init, the
+    kernel the rest of the namespace. The group too, because --kill-child is set by the
+    forked child itself: an ``unshare`` killed before that leaves an init that runs on, holding
+    the pipe its start waits on (seen under load, a Ctrl-C during start). The group is the
+    node's own: ``unshare`` starts a session (`spawn`), and the init stays in it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
