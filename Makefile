@@ -67,7 +67,7 @@ test: toolchain browser
 	@if [ "$$(id -u)" = 0 ] && [ "$$(cat /proc/sys/fs/inotify/max_user_instances)" -lt 1024 ]; then \
 	  echo "raising fs.inotify.max_user_instances to 1024 for the parallel cluster tests"; \
 	  echo 1024 > /proc/sys/fs/inotify/max_user_instances || echo "could not raise it: run with TEST_WORKERS=0 (one process) if plugins fail with too many open files"; fi
-	$(PYTEST) tests -p no:randomly -n $(TEST_WORKERS) --dist loadgroup $(ARGS)
+	$(PYTEST) tests -p no:randomly -n $(TEST_WORKERS) --dist loadscope $(ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -25,6 +25,7 @@ from tests.sim.conftest import own_cluster
 
 NAMESPACE = "gfd"
 # Written by the real GFD from NVML; the simulated nodes never carry these on their own.
+REAL_PROGRAMS = {"gpu-feature-discovery", "nfd-master", "nfd-worker"}
 GFD_ONLY = ("nvidia.com/gfd.timestamp", "nvidia.com/gpu.compute.major", "nvidia.com/mig.capable")
 
 
@@ -45,9 +46,13 @@ def gfd_cluster():
         yield client.CoreV1Api(api), client.CustomObjectsApi(api)
 
 
-def test_real_gfd_labels_every_gpu_node_through_real_nfd(gfd_cluster):
-    core, custom = gfd_cluster
-    nodes = wait_for(
+@pytest.fixture(scope="module")
+def gfd_labelled_nodes(gfd_cluster) -> dict:
+    """The GPU nodes once the real GFD's labels are on every one of them. Each test of this
+    module waits for it: pytest-xdist may run the two tests on two workers, each with its own
+    fresh cluster."""
+    core, _ = gfd_cluster
+    return wait_for(
         core.list_node,
         lambda ns: (
             all(all(k in (n.metadata.labels or {}) for k in GFD_ONLY) for n in ns.values()),
@@ -57,6 +62,11 @@ def test_real_gfd_labels_every_gpu_node_through_real_nfd(gfd_cluster):
         timeout_s=120,
         label_selector="nvidia.com/gpu.present=true",
     )
+
+
+def test_real_gfd_labels_every_gpu_node_through_real_nfd(gfd_cluster, gfd_labelled_nodes):
+    core, custom = gfd_cluster
+    nodes = gfd_labelled_nodes
     assert len(nodes) == 3
     for node in nodes.values():
         labels = node.metadata.labels
@@ -74,44 +84,46 @@ def test_real_gfd_labels_every_gpu_node_through_real_nfd(gfd_cluster):
     assert {f"nvidia-features-for-{name}" for name in nodes} <= names
 
 
-def test_nfd_and_gfd_pods_run_the_real_programs(gfd_cluster):
+def test_nfd_and_gfd_pods_run_the_real_programs(gfd_cluster, gfd_labelled_nodes):
     core, _ = gfd_cluster
-    pods = core.list_namespaced_pod(NAMESPACE).items
-    programs = {
-        program
-        for pod in pods
-        for c in pod.spec.containers
-        if (program := images.real_program(c.image, list(c.command or [])))
-    }
-    assert {p.name for p in programs} >= {"gpu-feature-discovery", "nfd-master", "nfd-worker"}
-    # A container's log exists once it has started: wait for each GFD pod's (under load one
-    # may still be starting, or restarting, when the labels of the others are already there).
-    started = wait_for(
-        core.list_namespaced_pod, _gfd_started, what="every GFD container to start",
+    # The DaemonSets' pods appear one by one (CI saw no nfd-worker pod yet); a container's log
+    # exists once it has started: wait for both.
+    pods = wait_for(
+        core.list_namespaced_pod, _programs_started, what="NFD's and GFD's containers to start",
         timeout_s=120, namespace=NAMESPACE,
-    )  # fmt: skip
-    for gfd in _gfd_pods(started):
+    ).values()  # fmt: skip
+    assert {p.name for p in _programs(pods)} >= REAL_PROGRAMS
+    for gfd in _gfd_pods(pods):
         assert '"useNodeFeatureAPI": true' in core.read_namespaced_pod_log(
             gfd.metadata.name, NAMESPACE
         )
     master = next(p for p in pods if "discovery-master" in p.metadata.name)
     log = core.read_namespaced_pod_log(master.metadata.name, NAMESPACE)
-    for node in ("gpu-node-0", "gpu-node-1", "gpu-node-2"):
+    for node in gfd_labelled_nodes:
         assert f'"node updated" nodeName="{node}"' in log
 
 
-def _gfd_pods(pods: dict) -> list:
-    return [p for p in pods.values() if "gpu-feature-discovery" in p.metadata.name]
+def _programs(pods) -> set:
+    return {
+        program
+        for pod in pods
+        for c in pod.spec.containers
+        if (program := images.real_program(c.image, list(c.command or [])))
+    }
 
 
-def _gfd_started(pods: dict) -> tuple[bool, str]:
-    gfd = _gfd_pods(pods)
-    waiting = [
-        p.metadata.name
-        for p in gfd
-        if not any(
-            c.state and (c.state.running or c.state.terminated)
-            for c in p.status.container_statuses or []
-        )
-    ]
-    return bool(gfd) and not waiting, f"{len(gfd)} GFD pods, not started: {waiting}"
+def _gfd_pods(pods) -> list:
+    return [p for p in pods if "gpu-feature-discovery" in p.metadata.name]
+
+
+def _started(pod) -> bool:
+    statuses = pod.status.container_statuses or []
+    return any(c.state and (c.state.running or c.state.terminated) for c in statuses)
+
+
+def _programs_started(pods: dict) -> tuple[bool, str]:
+    names = {p.name for p in _programs(pods.values())}
+    gfd = _gfd_pods(pods.values())
+    waiting = [p.metadata.name for p in gfd if not _started(p)]
+    done = names >= REAL_PROGRAMS and bool(gfd) and not waiting
+    return done, f"programs {sorted(names)}, GFD pods not started: {waiting}"
