@@ -13,6 +13,10 @@ from typing import Any
 # The extended resource the NVIDIA device plugin advertises (without sharing or MIG renames).
 GPU_RESOURCE = "nvidia.com/gpu"
 
+# The label every object of a run carries. Here, not in gpuconform.kube, so that helm's
+# post-renderer (a fresh Python per install) does not import the kubernetes client (~0.3 s).
+RUN_ID_LABEL = "gpuconform.io/run-id"
+
 
 def condition_is_true(obj: Any, kind: str) -> bool:
     """Whether a Node's or Pod's status condition `kind` is True."""

@@ -183,10 +183,11 @@ class Helm:
                 return None
             raise
 
-    def manifest_objects(self, release: str, namespace: str) -> list[dict[str, Any]]:
-        """The objects the release rendered (`helm get manifest`)."""
-        out = self._run("get", "manifest", release, "--namespace", namespace)
-        return [doc for doc in yaml.safe_load_all(out) if isinstance(doc, dict)]
+
+def release_objects(release: dict[str, Any]) -> list[dict[str, Any]]:
+    """The objects a release rendered, from `helm install --output json`: its `manifest` is
+    what `helm get manifest` prints (post-rendered), without a second helm run."""
+    return [doc for doc in yaml.safe_load_all(release["manifest"]) if isinstance(doc, dict)]
 
 
 def one_line_error(stderr: str) -> str:

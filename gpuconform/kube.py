@@ -15,8 +15,7 @@ from kubernetes.config.config_exception import ConfigException
 
 from gpuconform import __version__
 from gpuconform.conditions import GPU_RESOURCE as GPU_RESOURCE  # re-exported
-
-RUN_ID_LABEL = "gpuconform.io/run-id"
+from gpuconform.conditions import RUN_ID_LABEL as RUN_ID_LABEL  # re-exported
 
 
 class ClusterAccessError(RuntimeError):

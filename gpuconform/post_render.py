@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from gpuconform.kube import RUN_ID_LABEL
+from gpuconform.conditions import RUN_ID_LABEL
 
 POD_TEMPLATE_KINDS = {"DaemonSet", "Deployment", "StatefulSet", "ReplicaSet", "Job"}
 

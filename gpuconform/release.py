@@ -16,7 +16,7 @@ import yaml
 from kubernetes import utils
 from kubernetes.client.rest import ApiException
 
-from gpuconform.helm import HelmError
+from gpuconform.helm import HelmError, release_objects
 from gpuconform.identity import ensure_namespace
 from gpuconform.ledger import AppliedObject
 from gpuconform.post_render import label_objects
@@ -142,8 +142,7 @@ class Release:
                 self.installed = True
                 meta = result["chart"]["metadata"]
                 self.chart_installed = f"{meta['name']}-{meta['version']}"
-                objs = ctx.helm.manifest_objects(self.name, self.namespace)
-                self.daemonset_names = plugin_daemonset_names(objs)
+                self.daemonset_names = plugin_daemonset_names(release_objects(result))
         except (HelmError, ReleaseError, ApiException) as err:
             self.error = _one_line(err)
             raise ReleaseError(self.error) from None
