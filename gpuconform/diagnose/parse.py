@@ -165,9 +165,11 @@ def parse_event_line(line: str) -> Event | None:
 
 
 _NVML_NAME = re.compile(r"\b(?:NVML_)?(ERROR_[A-Z_]+)\b")
+# The text ends at the next separator or at a closing quote or backtick (reports quote the
+# line: `Failed to initialize NVML: Insufficient Permissions`).
 _NVML_TEXT = re.compile(
     r"(?i)(?:nvml error|failed to initialize nvml|nvml init failed|nvml not detected|nvml)\s*:\s*"
-    r"(?P<text>[^:;,\n]+?)\s*(?::|;|,|\.?$)"
+    r"(?P<text>[^:;,\n`'\"]+?)\s*(?::|;|,|[`'\"]|\.?$)"
 )
 _MENTIONS_NVML = re.compile(r"(?i)nvml")
 # Go tools built on go-nvml (mig-parted, the device plugin, GFD) print a Return by its name

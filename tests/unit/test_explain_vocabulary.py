@@ -281,7 +281,7 @@ def test_an_unknown_apparmor_line_still_names_its_layer():
     ("line", "component_id", "layer"),
     [
         ("dcgm-exporter: error collecting metrics from field group 42", "layer-dcgm", "driver"),
-        ("nvidia-gridd: Failed to acquire license", "layer-vgpu", "driver"),
+        ("nvidia-gridd: error: unexpected reply from the feature server", "layer-vgpu", "driver"),
         (
             'no matches for kind "ClusterPolicy" in version "nvidia.com/v1"',
             "layer-gpu-operator",

@@ -177,7 +177,7 @@ def test_secure_boot_ranks_before_the_driver_error_it_causes():
             "layer-gpu-sharing-scheduler",
         ),
         ("[HAMI-core ERROR (pid:1 thread=2 x.c:1)]: cannot find shared region", "layer-hami-core"),
-        ("nvidia-gridd: Failed to acquire license", "layer-vgpu"),
+        ("nvidia-gridd: error: unexpected reply from the feature server", "layer-vgpu"),
     ],
 )
 def test_unknown_lines_of_the_sharing_schedulers_name_their_layer(line, component_id):
