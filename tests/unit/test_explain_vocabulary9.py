@@ -2,8 +2,9 @@
 driver service failing, Docker's image-platform warning before a hook error, NVML's text in a
 quoted line, a RuntimeClass API version Kubernetes no longer serves, a containerd runtime
 without runtime_type, the loader's glibc version refusal, PCIe ACS under GPUDirect RDMA, the
-GSP firmware, DCGM's profiling module, dcgm-exporter away from its GPUs, nvidia-smi off the
-host's PATH, nvidia-installer's stale module file and an unlicensed vGPU.
+GSP firmware, DCGM's profiling module, libnvidia-container's ldconfig sandbox, dcgm-exporter
+away from its GPUs, nvidia-smi off the host's PATH, nvidia-installer's stale module file and an
+unlicensed vGPU.
 
 Texts are built from the components' format strings (each catalogue entry's source names
 the file they come from), not copied from a report.
@@ -99,10 +100,27 @@ HOOK = "nvidia-container-cli: initialization error: driver {}error: failed to pr
             "vgpu-unlicensed",
         ),
         ("    License Status                    : Unlicensed (Restricted)", "vgpu-unlicensed"),
+        # libnvidia-container's ldconfig child failing in its sandbox (exit 1), and its debug line.
+        (
+            "stderr: nvidia-container-cli: ldcache error: process /sbin/ldconfig.real failed "
+            "with error code: 1",
+            "ldcache-sandbox-setup-failed",
+        ),
+        (
+            "E0101 00:00:00.000001 12 nvc_ldcache.c:370] could not start /sbin/ldconfig: "
+            "syscall limiting failed",
+            "ldcache-sandbox-setup-failed",
+        ),
     ],
 )
 def test_component_vocabulary(text, expected):
     assert first(text) == expected
+
+
+def test_ldconfig_exiting_with_another_code_is_the_configured_path():
+    # 127: the configured ldconfig could not be executed (the training corpus' ldcache case).
+    text = "nvidia-container-cli: ldcache error: process /sbin/ldconfig failed with error code: 127"
+    assert first(text) == "ldcache-error"
 
 
 def test_another_kind_in_a_removed_version_is_not_the_runtimeclass():
