@@ -3,8 +3,8 @@ driver service failing, Docker's image-platform warning before a hook error, NVM
 quoted line, a RuntimeClass API version Kubernetes no longer serves, a containerd runtime
 without runtime_type, the loader's glibc version refusal, PCIe ACS under GPUDirect RDMA, the
 GSP firmware, DCGM's profiling module, libnvidia-container's ldconfig sandbox, dcgm-exporter
-away from its GPUs, nvidia-smi off the host's PATH, nvidia-installer's stale module file and an
-unlicensed vGPU.
+away from its GPUs, the toolkit's device-node majors, nvidia-smi off the host's PATH,
+nvidia-installer's stale module file and an unlicensed vGPU.
 
 Texts are built from the components' format strings (each catalogue entry's source names
 the file they come from), not copied from a report.
@@ -100,6 +100,12 @@ HOOK = "nvidia-container-cli: initialization error: driver {}error: failed to pr
             "vgpu-unlicensed",
         ),
         ("    License Status                    : Unlicensed (Restricted)", "vgpu-unlicensed"),
+        (
+            'level=info msg="Error: error validating driver installation: error creating symlink '
+            "creator: failed to create NVIDIA device nodes: failed to create device node "
+            'nvidia-uvm: failed to determine major: invalid device node"',
+            "toolkit-device-major-not-found",
+        ),
         # libnvidia-container's ldconfig child failing in its sandbox (exit 1), and its debug line.
         (
             "stderr: nvidia-container-cli: ldcache error: process /sbin/ldconfig.real failed "
