@@ -61,11 +61,11 @@ GROUPS_DIR_KEY = pytest.StashKey[str]()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    groups = {item.nodeid: shared_fixture_group(item) for item in items}
     # Stable: within a tier, files and tests keep their order.
-    items.sort(key=lambda item: (shared_fixture_group(item) is None, _tier(item)))
+    items.sort(key=lambda item: (groups[item.nodeid] is None, _tier(item)))
     worker = getattr(config, "workerinput", None)
     if worker is not None and GROUPS_DIR in worker:
-        groups = {item.nodeid: shared_fixture_group(item) for item in items}
         path = Path(worker[GROUPS_DIR]) / f"{worker['workerid']}.json"
         path.write_text(json.dumps(groups))
 
@@ -98,7 +98,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node) -> None:
-    node.workerinput[GROUPS_DIR] = node.config.stash[GROUPS_DIR_KEY]
+    # Only under `--dist loadscope`: other modes (`-n 2` alone is `--dist load`) need no groups.
+    if GROUPS_DIR_KEY in node.config.stash:
+        node.workerinput[GROUPS_DIR] = node.config.stash[GROUPS_DIR_KEY]
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -24,8 +24,9 @@ from gpuconform.wait import wait_for
 from tests.sim.conftest import own_cluster
 
 NAMESPACE = "gfd"
-# Written by the real GFD from NVML; the simulated nodes never carry these on their own.
+# The chart's programs that must run as the real binaries.
 REAL_PROGRAMS = {"gpu-feature-discovery", "nfd-master", "nfd-worker"}
+# Written by the real GFD from NVML; the simulated nodes never carry these on their own.
 GFD_ONLY = ("nvidia.com/gfd.timestamp", "nvidia.com/gpu.compute.major", "nvidia.com/mig.capable")
 
 
@@ -48,9 +49,9 @@ def gfd_cluster():
 
 @pytest.fixture(scope="module")
 def gfd_labelled_nodes(gfd_cluster) -> dict:
-    """The GPU nodes once the real GFD's labels are on every one of them. Each test of this
-    module waits for it: pytest-xdist may run the two tests on two workers, each with its own
-    fresh cluster."""
+    """The GPU nodes once the real GFD's labels are on every one of them. Both tests wait for
+    it, so either one also holds when it runs alone on a fresh cluster (`-k`, or a worker of
+    its own)."""
     core, _ = gfd_cluster
     return wait_for(
         core.list_node,
