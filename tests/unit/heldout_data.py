@@ -35,6 +35,7 @@ SETS = [
     "held-out-6",
     "held-out-7",
     "held-out-8",
+    "held-out-9",
 ]
 
 Entry = tuple[Path, dict[str, Any]]

@@ -1,4 +1,4 @@
-"""Held-out sets 7 and 8 keep the corpus rule and label every failure
+"""Held-out sets 7, 8 and 9 keep the corpus rule and label every failure
 (tests/data/real-world/README.md).
 
 Data checks only (tests/unit/heldout_data.py), including that no thread of a set is cited by an
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from tests.unit.heldout_data import collected_set_tests, data_tests
 
-SETS = ("held-out-7", "held-out-8")
+SETS = ("held-out-7", "held-out-8", "held-out-9")
 SHARED_EVERY_FILE = "test_every_file_in_the_folder_has_an_entry"
 
 # Built per set so that every set runs the same checks; pytest collects them from the globals,
