@@ -36,10 +36,11 @@ LABELLED = {
     "held-out-6": labelled_cases(HELD_OUT.parent / "held-out-6"),
     "held-out-7": labelled_cases(HELD_OUT.parent / "held-out-7"),
     "held-out-8": labelled_cases(HELD_OUT.parent / "held-out-8"),
+    "held-out-9": labelled_cases(HELD_OUT.parent / "held-out-9"),
 }
 LABELLED_HEALTHY = [
     h
-    for folder in (SEEN, HELD_OUT, *(HELD_OUT.parent / f"held-out-{n}" for n in (3, 4, 5, 6, 7, 8)))
+    for folder in (SEEN, HELD_OUT, *(HELD_OUT.parent / f"held-out-{n}" for n in range(3, 10)))
     for h in labelled_healthy_cases(folder)
 ]
 # Both labelled sets were measured once unseen (seen/: 32 %, held-out/: 45 %, BENCHMARKS.md)
@@ -86,13 +87,25 @@ HELD_OUT_7_FLOOR = 0.65  # development: 15/23 (was 0.22 when measured once unsee
 # (issue 22, explain9): 79 % (19/24; 11 none labels widened to entries added from the components'
 # source, `relabelled`; one of them, an unlicensed vGPU whose text never says so, still missed).
 HELD_OUT_8_FLOOR = 0.79  # development: 19/24 (was 0.25 when measured once unseen)
+# held-out-9/, collected by one helper and labelled against main's catalogue (42a0b66, explain9)
+# by another, neither of whom ran the explainer, measured once at that catalogue (2026-12-01):
+# 29 % (8/28; 12 labelled none, so 57 % was the most possible; 8 of the 16 reachable named
+# right), 0 false alarms on its 5 healthy outputs, 2 silent (SILENT_HELD_OUT). The floor keeps
+# the held-out figure; nobody who changes the explainer has read the set yet.
+HELD_OUT_9_FLOOR = 0.28  # held-out: 8/28, measured once
 # Labelled cases the explainer leaves silent ("No known failure signature"), each with why.
 # Listed so that the gap stays visible; a case that gets a finding must leave this list.
 # Empty since explain8: the last seven (a node's Capacity block with or without a GPU
 # resource, a legacy alpha.kubernetes.io/nvidia-gpu listing, a CUDA error's own text in a
 # program's frame, the toolkit's envvar refusal, KubeVirt's permittedHostDevices) are read by
 # the general fallbacks (fallback.py: node resource lists, GPU resource names, components).
-SILENT_HELD_OUT: set[str] = set()
+# held-out-9's measurement found two: a node label name over 63 characters that the apiserver
+# refused (akash-support-277) and a GPL-only symbol failing GDRCopy's kernel module build
+# (gdrcopy-254).
+SILENT_HELD_OUT: set[str] = {
+    "akash-support-277-gpu-capability-label-name-over-63-chars.txt",
+    "gdrcopy-254-gdrdrv-gpl-only-symbol-rocky9.txt",
+}
 
 
 def first_diagnosis(case: Case) -> str | None:
@@ -180,6 +193,7 @@ def labelled_accuracy(cases: list[Case]) -> tuple[float, dict[str, tuple[str, st
         ("held-out-6", HELD_OUT_6_FLOOR),
         ("held-out-7", HELD_OUT_7_FLOOR),
         ("held-out-8", HELD_OUT_8_FLOOR),
+        ("held-out-9", HELD_OUT_9_FLOOR),
     ],
 )
 def test_accuracy_on_labelled_sets(name, floor):
