@@ -27,19 +27,18 @@ def _finished(name: str):
     return condition
 
 
-def test_coredns_runs_from_its_upstream_reference_on_a_real_node(core, real_cluster):
-    (pod,) = core.list_namespaced_pod(dns.NAMESPACE, label_selector="k8s-app=kube-dns").items
+def test_coredns_runs_from_its_upstream_reference_on_a_real_node(real_core, real_cluster):
+    (pod,) = real_core.list_namespaced_pod(dns.NAMESPACE, label_selector="k8s-app=kube-dns").items
     assert pod.spec.containers[0].image == dns.IMAGE
     assert pod.status.container_statuses[0].ready
-    assert core.read_node(pod.spec.node_name).metadata.labels["gpuconform.io/node-runtime"] == (
-        "real"
-    )
-    service = core.read_namespaced_service("kube-dns", dns.NAMESPACE)
+    labels = real_core.read_node(pod.spec.node_name).metadata.labels
+    assert labels["gpuconform.io/node-runtime"] == "real"
+    service = real_core.read_namespaced_service("kube-dns", dns.NAMESPACE)
     assert service.spec.cluster_ip == network.CLUSTER_DNS_IP
 
 
 @pytest.fixture(scope="module")
-def lookup(core, real_cluster) -> tuple[client.V1Pod, str]:
+def lookup(real_core, real_cluster) -> tuple[client.V1Pod, str]:
     """A ClusterFirst pod on a real node that looks the API server's Service up; its log."""
     name = "dns-lookup"
     # kube-proxy programs the Service on each node a moment after CoreDNS turns Ready (until
@@ -56,18 +55,21 @@ def lookup(core, real_cluster) -> tuple[client.V1Pod, str]:
             containers=[client.V1Container(name="c", image=IMAGE, command=["sh", "-c", script])],
         ),
     )
-    core.create_namespaced_pod(NAMESPACE, pod)
+    real_core.create_namespaced_pod(NAMESPACE, pod)
     wait_for(
-        core.list_namespaced_pod,
+        real_core.list_namespaced_pod,
         _finished(name),
         what="the DNS lookup pod to finish",
         timeout_s=90,
         namespace=NAMESPACE,
     )
-    return core.read_namespaced_pod(name, NAMESPACE), core.read_namespaced_pod_log(name, NAMESPACE)
+    return (
+        real_core.read_namespaced_pod(name, NAMESPACE),
+        real_core.read_namespaced_pod_log(name, NAMESPACE),
+    )
 
 
-def test_a_pod_resolves_the_api_servers_service_by_name(core, lookup):
+def test_a_pod_resolves_the_api_servers_service_by_name(real_core, lookup):
     pod, log = lookup
     assert pod.status.phase == "Succeeded", log
     assert pod.spec.dns_policy == "ClusterFirst"
@@ -75,7 +77,7 @@ def test_a_pod_resolves_the_api_servers_service_by_name(core, lookup):
     assert f"nameserver {network.CLUSTER_DNS_IP}" in log, log
     assert "search default.svc.cluster.local svc.cluster.local cluster.local" in log, log
     # ...and CoreDNS answered with the `kubernetes` Service's ClusterIP, read from the API.
-    api_ip = core.read_namespaced_service("kubernetes", "default").spec.cluster_ip
+    api_ip = real_core.read_namespaced_service("kubernetes", "default").spec.cluster_ip
     answer = log.rsplit(f"Name:\t{API_NAME}", 1)
     assert len(answer) == 2, log
     assert re.findall(r"^Address:\s*(\S+)$", answer[1], re.MULTILINE)[:1] == [api_ip], log
@@ -83,10 +85,11 @@ def test_a_pod_resolves_the_api_servers_service_by_name(core, lookup):
     assert re.search(rf"^Server:\s*{re.escape(network.CLUSTER_DNS_IP)}$", log, re.MULTILINE), log
 
 
-def test_the_real_kubelet_warns_no_missing_cluster_dns(core, lookup):
+def test_the_real_kubelet_warns_no_missing_cluster_dns(real_core, lookup):
     # A kubelet without clusterDNS warns this for every ClusterFirst pod it starts, the
     # lookup pod included; CoreDNS itself runs with dnsPolicy Default.
     pod, _ = lookup
     assert pod.status.phase in ("Succeeded", "Failed")
-    events = core.list_event_for_all_namespaces(field_selector="reason=MissingClusterDNS").items
+    missing_dns = "reason=MissingClusterDNS"
+    events = real_core.list_event_for_all_namespaces(field_selector=missing_dns).items
     assert not events, [f"{e.involved_object.name}: {e.message}" for e in events]

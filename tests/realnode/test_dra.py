@@ -32,9 +32,9 @@ from gpuconform.dra_workload import (
 from gpuconform.sim.realnode.driver_root import CONFIG_IN_ROOT, ROOT_IN_NODE_DIR
 from gpuconform.smi_query import parse_query_report
 from gpuconform.wait import WaitTimeout, wait_for
-from tests.realnode.conftest import wait_no_device_plugin_gpus
+from tests.fixtures.real_cluster import wait_no_device_plugin_gpus
+from tests.fixtures.suite_run import outcome, real_chart, run_suite, shipped_profiles
 from tests.smi_format import assert_real_layout
-from tests.suite.conftest import outcome, real_chart, run_suite, shipped_profiles
 
 NAMESPACE = "default"
 DRA_NAMESPACE = "nvidia-dra"
@@ -59,25 +59,25 @@ def resource(real_cluster) -> client.ResourceV1Api:
 
 
 @pytest.fixture(scope="module")
-def dra_driver(real_cluster, helm, core):
+def dra_driver(real_cluster, helm, real_core):
     """The published chart, installed from the sim's chart repository with only values."""
     repo = real_cluster.chart_repo()
     assert repo, "the simulated cluster serves no chart repository"
     # A device plugin another module installed must be gone first: readiness fails a node
     # where both it and DRA advertise GPUs.
-    wait_no_device_plugin_gpus(core, GPU_NODES)
+    wait_no_device_plugin_gpus(real_core, GPU_NODES)
     sets = [a for s in dra.settings()["chart"]["set"] for a in ("--set", s)]
     helm(
         "install", "nvdra", dra.settings()["chart"]["name"], "--repo", repo,
         "--version", CHART_VERSION, "-n", DRA_NAMESPACE, "--create-namespace",
         *sets, "--set", "nvidiaDriverRoot=/run/nvidia/driver", "-f", str(SIM_VALUES),
     )  # fmt: skip
-    _wait_plugins_ready(core)
+    _wait_plugins_ready(real_core)
     yield dra.settings()["kubelet_plugin_daemonset"]
     helm("uninstall", "nvdra", "-n", DRA_NAMESPACE, "--wait")
 
 
-def _wait_plugins_ready(core) -> None:
+def _wait_plugins_ready(real_core) -> None:
     """Until the kubelet plugin is Ready on every GPU node (a test may have restarted one)."""
 
     def plugins_ready(pods: dict) -> tuple[bool, str]:
@@ -89,7 +89,7 @@ def _wait_plugins_ready(core) -> None:
         return ready >= set(GPU_NODES), f"ready on {sorted(ready)}"
 
     wait_for(
-        core.list_namespaced_pod,
+        real_core.list_namespaced_pod,
         plugins_ready,
         what="the DRA kubelet plugin to be ready on every GPU node",
         timeout_s=90,
@@ -142,14 +142,14 @@ def test_one_resourceslice_pool_per_gpu_node_with_the_nodes_gpus(resource, real_
 
 @pytest.mark.usefixtures("dra_driver")
 def test_a_claim_pod_sees_exactly_its_allocated_gpu_and_the_claim_goes_with_it(
-    core, resource, custom
+    real_core, resource, custom
 ):
     node, name = "real-gpu-0", "dra-one-gpu"
     resource.create_namespaced_resource_claim_template(NAMESPACE, dra.claim_template("one-gpu"))
     pod = dra.claim_pod(name, CUDA_IMAGE, ["sleep", "300"], ["one-gpu"], node)
     # What the pod's GPU container sees, listed before it starts (the claim is held by both).
     script = "nvidia-smi -L; ls /dev | grep nvidia; echo ENV=$NVIDIA_VISIBLE_DEVICES"
-    core.create_namespaced_pod(NAMESPACE, dra.with_listing(pod, ["sh", "-c", script]))
+    real_core.create_namespaced_pod(NAMESPACE, dra.with_listing(pod, ["sh", "-c", script]))
 
     def running(pods: dict) -> tuple[bool, str]:
         found = pods.get(f"{NAMESPACE}/{name}")
@@ -157,11 +157,11 @@ def test_a_claim_pod_sees_exactly_its_allocated_gpu_and_the_claim_goes_with_it(
         return phase in {"Running", "Succeeded", "Failed"}, phase
 
     wait_for(
-        core.list_namespaced_pod, running, what="the claim pod to run",
+        real_core.list_namespaced_pod, running, what="the claim pod to run",
         timeout_s=60, namespace=NAMESPACE,
     )  # fmt: skip
-    log = core.read_namespaced_pod_log(name, NAMESPACE, container="list")
-    status = core.read_namespaced_pod(name, NAMESPACE).status
+    log = real_core.read_namespaced_pod_log(name, NAMESPACE, container="list")
+    status = real_core.read_namespaced_pod(name, NAMESPACE).status
     assert status.phase == "Running", f"{log}\n{status.container_statuses}"
     claims = dra.list_claims(custom, NAMESPACE)
     mine = [c for c in claims if c["metadata"]["name"].startswith(f"{name}-")]
@@ -175,27 +175,27 @@ def test_a_claim_pod_sees_exactly_its_allocated_gpu_and_the_claim_goes_with_it(
     assert GPU_LINE.findall(log) == [("NVIDIA H200", allocated["uuid"])], log
     assert len(re.findall(r"^nvidia\d+$", log, re.MULTILINE)) == 1, log
     assert "ENV=void" in log  # the driver's CDI spec; the image's "all" never reaches the runtime
-    _delete(core, name)
+    _delete(real_core, name)
 
     dra.wait_claims_gone(custom, NAMESPACE, f"{name}-", timeout_s=60)
 
 
-def _delete(core, name: str) -> None:
+def _delete(real_core, name: str) -> None:
     """Delete gracefully and wait until the pod is gone: a force-deleted pod's claim goes at
     once, while the kubelet has not yet unprepared its devices, and the DRA driver then refuses
     them to the next claim ("requested device gpu-0 is already allocated to different claim")."""
-    core.delete_namespaced_pod(name, NAMESPACE)
+    real_core.delete_namespaced_pod(name, NAMESPACE)
 
     def gone(pods: dict) -> tuple[bool, str]:
         return f"{NAMESPACE}/{name}" not in pods, "still there"
 
     wait_for(
-        core.list_namespaced_pod, gone, what=f"pod {name} to be deleted",
+        real_core.list_namespaced_pod, gone, what=f"pod {name} to be deleted",
         timeout_s=60, namespace=NAMESPACE,
     )  # fmt: skip
 
 
-def _wait_phase(core, name: str, phases: set[str]) -> None:
+def _wait_phase(real_core, name: str, phases: set[str]) -> None:
     def reached(pods: dict) -> tuple[bool, str]:
         found = pods.get(f"{NAMESPACE}/{name}")
         phase = found.status.phase if found else "absent"
@@ -203,43 +203,44 @@ def _wait_phase(core, name: str, phases: set[str]) -> None:
 
     try:
         wait_for(
-            core.list_namespaced_pod, reached, what=f"pod {name} to reach {sorted(phases)}",
+            real_core.list_namespaced_pod, reached, what=f"pod {name} to reach {sorted(phases)}",
             timeout_s=60, namespace=NAMESPACE,
         )  # fmt: skip
     except WaitTimeout as err:
-        events = core.list_namespaced_event(NAMESPACE, field_selector=f"involvedObject.name={name}")
+        involved = f"involvedObject.name={name}"
+        events = real_core.list_namespaced_event(NAMESPACE, field_selector=involved)
         raise AssertionError(
             f"{err}: {[f'{e.reason}: {e.message}' for e in events.items]}"
         ) from None
 
 
 @pytest.mark.usefixtures("dra_driver")
-def test_two_claims_on_one_node_get_two_distinct_gpus(core, resource, custom):
+def test_two_claims_on_one_node_get_two_distinct_gpus(real_core, resource, custom):
     node, name = "real-gpu-0", "dra-two-claims"
     resource.create_namespaced_resource_claim_template(NAMESPACE, dra.claim_template("gpu-a"))
     resource.create_namespaced_resource_claim_template(NAMESPACE, dra.claim_template("gpu-b"))
     pod = dra.claim_pod(name, CUDA_IMAGE, ["sleep", "300"], ["gpu-a", "gpu-b"], node)
-    core.create_namespaced_pod(NAMESPACE, dra.with_listing(pod, ["nvidia-smi", "-L"]))
+    real_core.create_namespaced_pod(NAMESPACE, dra.with_listing(pod, ["nvidia-smi", "-L"]))
     # Running: listed, and the claims are still allocated (they go when the pod finishes).
-    _wait_phase(core, name, {"Running", "Succeeded", "Failed"})
+    _wait_phase(real_core, name, {"Running", "Succeeded", "Failed"})
     devices = allocated_devices(pod_claims(custom, NAMESPACE, name))
-    log = core.read_namespaced_pod_log(name, NAMESPACE, container="list")
+    log = real_core.read_namespaced_pod_log(name, NAMESPACE, container="list")
     assert len(devices) == 2 and len(set(devices)) == 2, devices
     pool = dra.pools(dra.list_slices(resource))[node]
     expected = sorted(pool.devices[device]["uuid"] for _, device in devices)
     assert sorted(uuid for _, uuid in GPU_LINE.findall(log)) == expected, log
-    _delete(core, name)
+    _delete(real_core, name)
     dra.wait_claims_gone(custom, NAMESPACE, f"{name}-", timeout_s=60)
 
 
 @pytest.mark.usefixtures("dra_driver")
-def test_a_claim_no_gpu_satisfies_stays_pending_with_the_schedulers_reason(core, resource):
+def test_a_claim_no_gpu_satisfies_stays_pending_with_the_schedulers_reason(real_core, resource):
     name = "dra-unsatisfiable"
     template = dra.claim_template("no-such-gpu", selector=UNSATISFIABLE)
     resource.create_namespaced_resource_claim_template(NAMESPACE, template)
     pod = dra.claim_pod(name, CUDA_IMAGE, ["true"], ["no-such-gpu"])
 
-    core.create_namespaced_pod(NAMESPACE, pod)
+    real_core.create_namespaced_pod(NAMESPACE, pod)
 
     def refused(pods: dict) -> tuple[bool, str]:
         found = pods.get(f"{NAMESPACE}/{name}")
@@ -247,14 +248,14 @@ def test_a_claim_no_gpu_satisfies_stays_pending_with_the_schedulers_reason(core,
         return reason is not None, str(reason)
 
     wait_for(
-        core.list_namespaced_pod, refused, what="the scheduler to refuse the pod",
+        real_core.list_namespaced_pod, refused, what="the scheduler to refuse the pod",
         timeout_s=60, namespace=NAMESPACE,
     )  # fmt: skip
-    found = core.read_namespaced_pod(name, NAMESPACE)
+    found = real_core.read_namespaced_pod(name, NAMESPACE)
     assert found.status.phase == "Pending"
     reason = unschedulable_reason(found)
     assert reason.startswith("Unschedulable: ") and "cannot allocate all claims" in reason, reason
-    _delete(core, name)
+    _delete(real_core, name)
 
 
 @pytest.mark.parametrize(
@@ -263,7 +264,9 @@ def test_a_claim_no_gpu_satisfies_stays_pending_with_the_schedulers_reason(core,
     ids=["toolkit-default-leaks-to-a-pod-without-a-claim", "strict-runtime-gives-none"],
 )
 @pytest.mark.usefixtures("dra_driver")
-def test_only_the_container_that_claims_a_gpu_sees_one(core, resource, custom, node, unclaimed):
+def test_only_the_container_that_claims_a_gpu_sees_one(
+    real_core, resource, custom, node, unclaimed
+):
     """A container that references the claim sees exactly its GPU. A second container of that
     pod, and a pod without a claim, get none from DRA (CDI devices are per container), but
     every GPU through their image's NVIDIA_VISIBLE_DEVICES=all unless the runtime refuses the
@@ -272,21 +275,21 @@ def test_only_the_container_that_claims_a_gpu_sees_one(core, resource, custom, n
     resource.create_namespaced_resource_claim_template(NAMESPACE, dra.claim_template(holder))
     script = ["sh", "-c", LIST_DEVICES]
     pod = with_bystander(dra.claim_pod(holder, CUDA_IMAGE, script, [holder], node), script)
-    core.create_namespaced_pod(NAMESPACE, pod)
+    real_core.create_namespaced_pod(NAMESPACE, pod)
     no_claim = dra.claim_pod(plain, CUDA_IMAGE, script, [], node)
     del no_claim["spec"]["resourceClaims"]
     no_claim["spec"]["containers"][0]["resources"] = {}
-    core.create_namespaced_pod(NAMESPACE, no_claim)
+    real_core.create_namespaced_pod(NAMESPACE, no_claim)
     for name in (holder, plain):
-        _wait_phase(core, name, {"Succeeded", "Failed"})
+        _wait_phase(real_core, name, {"Succeeded", "Failed"})
     seen = {
-        f"{name}/{container}": core.read_namespaced_pod_log(
+        f"{name}/{container}": real_core.read_namespaced_pod_log(
             name, NAMESPACE, container=container
         ).split()
         for name, container in ((holder, "workload"), (holder, "bystander"), (plain, "workload"))
     }
     for name in (holder, plain):
-        _delete(core, name)
+        _delete(real_core, name)
     assert len(seen[f"{holder}/workload"]) == 1, seen
     # The bystander is unclaimed too: on the default node its image's variable reaches it.
     assert len(seen[f"{holder}/bystander"]) == unclaimed, seen
@@ -326,15 +329,15 @@ def test_nvidia_smi_q_reports_the_nodes_nvml_in_the_real_layout(real_cluster):
 
 
 @pytest.mark.usefixtures("dra_driver")
-def test_dra_readiness_holds_on_every_gpu_node(core, resource, custom, real_cluster):
+def test_dra_readiness_holds_on_every_gpu_node(real_core, resource, custom, real_cluster):
     smi = {node: parse_query_report(_nvidia_smi_q(real_cluster, node)).rows() for node in GPU_NODES}
     assert all(len(gpus) == 2 for gpus in smi.values()), smi
-    state = gather(core, resource, custom, DRA_NAMESPACE)
+    state = gather(real_core, resource, custom, DRA_NAMESPACE)
     assert readiness_findings(state, dict.fromkeys(GPU_NODES, 2), smi) == []
 
 
 @pytest.mark.usefixtures("dra_driver")
-def test_a_node_with_a_broken_driver_root_is_named(core, resource, custom, real_cluster):
+def test_a_node_with_a_broken_driver_root_is_named(real_core, resource, custom, real_cluster):
     """The DRA plugin restarts on a node whose driver root lost nvidia-smi: the chart's init
     container never passes its driver check, and readiness names that node."""
     node = "real-strict-0"
@@ -343,8 +346,9 @@ def test_a_node_with_a_broken_driver_root_is_named(core, resource, custom, real_
     smi.rename(hidden)
     try:
         selector = f"spec.nodeName={node}"
-        for pod in core.list_namespaced_pod(DRA_NAMESPACE, field_selector=selector).items:
-            core.delete_namespaced_pod(pod.metadata.name, DRA_NAMESPACE, grace_period_seconds=0)
+        for pod in real_core.list_namespaced_pod(DRA_NAMESPACE, field_selector=selector).items:
+            name = pod.metadata.name
+            real_core.delete_namespaced_pod(name, DRA_NAMESPACE, grace_period_seconds=0)
 
         def init_stuck(pods: dict) -> tuple[bool, str]:
             states = [
@@ -356,11 +360,11 @@ def test_a_node_with_a_broken_driver_root_is_named(core, resource, custom, real_
             return any(s.running for s in states), f"{len(pods)} pods: {states}"
 
         wait_for(
-            core.list_namespaced_pod, init_stuck,
+            real_core.list_namespaced_pod, init_stuck,
             what=f"a new DRA plugin pod on {node} to run its init container",
             timeout_s=60, namespace=DRA_NAMESPACE, field_selector=selector,
         )  # fmt: skip
-        state = gather(core, resource, custom, DRA_NAMESPACE)
+        state = gather(real_core, resource, custom, DRA_NAMESPACE)
         findings = readiness_findings(state, dict.fromkeys(GPU_NODES, 2), {})
         named = [f for f in findings if f.node == node]
         assert [f.node for f in findings] == [node] * len(findings), findings
@@ -372,14 +376,14 @@ def test_a_node_with_a_broken_driver_root_is_named(core, resource, custom, real_
 
 
 def test_auto_on_a_cluster_with_the_device_class_takes_the_dra_path(
-    dra_driver, core, real_cluster, tmp_path
+    dra_driver, real_core, real_cluster, tmp_path
 ):
     """`allocation: auto` on a cluster where NVIDIA's DRA driver is already installed (here by
     this module, with DeviceClass gpu.nvidia.com): the suite, in existing mode, takes the DRA
     path, says so, and validates the driver there, its readiness comparing each device's
     uuid, productName and driverVersion with nvidia-smi -q in a GPU container on the node."""
     node = "real-strict-0"  # the runtime that refuses NVIDIA_VISIBLE_DEVICES: conformant
-    _wait_plugins_ready(core)
+    _wait_plugins_ready(real_core)
     base = shipped_profiles()["sim"]
     profile = {k: v for k, v in base.items() if k != "simulated"}
     profile |= {

@@ -7,8 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from gpuconform.sim import nvml
-from tests.suite.conftest import SuiteRun, outcome, run_suite
+from tests.fixtures.suite_run import SuiteRun, outcome, run_suite
+
+pytestmark = [pytest.mark.real_node, pytest.mark.suite_run]
 
 
 def _summary(run: SuiteRun) -> dict:

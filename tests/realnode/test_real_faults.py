@@ -16,6 +16,8 @@ from gpuconform.sim import third_party, toolchain
 from gpuconform.sim.cluster import SimCluster
 from gpuconform.wait import wait_for
 
+pytestmark = pytest.mark.real_node
+
 PROFILE = Path(__file__).resolve().parents[1] / "data" / "node-profiles" / "real-node-faults.yaml"
 NODE = "gpu-broken-0"
 UNLABELED = "gpu-unlabeled-0"

@@ -13,7 +13,7 @@ from kubernetes import client
 
 from gpuconform.sim import third_party
 from gpuconform.wait import wait_for
-from tests.realnode.conftest import wait_no_device_plugin_gpus
+from tests.fixtures.real_cluster import wait_no_device_plugin_gpus
 
 NODE = "real-gpu-0"
 STRICT_NODE = "real-strict-0"  # accept-nvidia-visible-devices-envvar-when-unprivileged = false
@@ -54,8 +54,8 @@ def _phase_is(name: str, phases: set[str]):
     return condition
 
 
-def test_the_node_is_a_real_kubelet_on_containerd(core, real_cluster):
-    node = core.read_node(NODE)
+def test_the_node_is_a_real_kubelet_on_containerd(real_core, real_cluster):
+    node = real_core.read_node(NODE)
     info = node.status.node_info
     assert info.kubelet_version == "v1.34.4"
     assert info.container_runtime_version == "containerd://2.1.4"
@@ -72,7 +72,7 @@ def test_the_node_is_a_real_kubelet_on_containerd(core, real_cluster):
 
 
 @pytest.fixture(scope="module")
-def device_plugin(core, helm) -> Iterator[client.V1Pod]:
+def device_plugin(real_core, helm) -> Iterator[client.V1Pod]:
     """NVIDIA's chart 0.20.0, unchanged, installed; its plugin pod once it runs. Uninstalled
     after the module, and waited for until no node advertises its GPUs any more: the next
     module (test_dra.py) must not find both the plugin and DRA on a node."""
@@ -88,7 +88,7 @@ def device_plugin(core, helm) -> Iterator[client.V1Pod]:
         return bool(on_node), f"{len(running)} running of {len(pods)}"
 
     pods = wait_for(
-        core.list_namespaced_pod,
+        real_core.list_namespaced_pod,
         plugin_running,
         what="the device plugin pod to run",
         timeout_s=60,
@@ -100,7 +100,7 @@ def device_plugin(core, helm) -> Iterator[client.V1Pod]:
         return gpus == "2", f"nvidia.com/gpu={gpus}"
 
     wait_for(
-        core.list_node,
+        real_core.list_node,
         advertises,
         what="the node to advertise 2 GPUs",
         timeout_s=60,
@@ -108,34 +108,34 @@ def device_plugin(core, helm) -> Iterator[client.V1Pod]:
     )
     yield next(p for p in pods.values() if p.spec.node_name == NODE)
     helm("uninstall", "nvdp", "-n", "nvdp", "--wait")
-    wait_no_device_plugin_gpus(core, [n.metadata.name for n in core.list_node().items])
+    wait_no_device_plugin_gpus(real_core, [n.metadata.name for n in real_core.list_node().items])
 
 
-def test_the_v0_20_0_chart_runs_its_plugin_and_the_node_advertises_gpus(core, device_plugin):
+def test_the_v0_20_0_chart_runs_its_plugin_and_the_node_advertises_gpus(real_core, device_plugin):
     assert device_plugin.spec.node_name == NODE
     assert device_plugin.spec.containers[0].image == PLUGIN_IMAGE
     assert device_plugin.status.container_statuses[0].image_id  # from the node's own store
-    node = core.read_node(NODE)
+    node = real_core.read_node(NODE)
     assert node.status.allocatable["nvidia.com/gpu"] == "2"
 
 
 @pytest.mark.usefixtures("device_plugin")
-def test_a_gpu_pod_gets_exactly_one_gpu_through_cdi(core, real_cluster):
+def test_a_gpu_pod_gets_exactly_one_gpu_through_cdi(real_core, real_cluster):
     script = (
         "ls /dev | grep nvidia; echo ENV=$NVIDIA_VISIBLE_DEVICES; cat /proc/self/mountinfo; "
         "nvidia-smi -L"
     )
-    core.create_namespaced_pod(NAMESPACE, _pod("one-gpu", CUDA_IMAGE, ["sh", "-c", script], 1))
+    real_core.create_namespaced_pod(NAMESPACE, _pod("one-gpu", CUDA_IMAGE, ["sh", "-c", script], 1))
     wait_for(
-        core.list_namespaced_pod,
+        real_core.list_namespaced_pod,
         _phase_is("one-gpu", {"Succeeded", "Failed"}),
         what="the GPU pod to finish",
         timeout_s=60,
         namespace=NAMESPACE,
     )
-    pod = core.read_namespaced_pod("one-gpu", NAMESPACE)
+    pod = real_core.read_namespaced_pod("one-gpu", NAMESPACE)
     assert pod.status.phase == "Succeeded"
-    log = core.read_namespaced_pod_log("one-gpu", NAMESPACE)
+    log = real_core.read_namespaced_pod_log("one-gpu", NAMESPACE)
     devices = re.findall(r"^nvidia\d+$", log, re.MULTILINE)
     assert len(devices) == 1, log
     assert "nvidiactl" in log
@@ -164,9 +164,9 @@ def test_a_gpu_pod_gets_exactly_one_gpu_through_cdi(core, real_cluster):
     assert injected[-1] == f"Injecting devices using CDI: [nvidia.com/gpu={listed[0][1]}]"
 
 
-def test_an_image_that_was_not_imported_fails_with_err_image_pull(core):
+def test_an_image_that_was_not_imported_fails_with_err_image_pull(real_core):
     name = "not-there"
-    core.create_namespaced_pod(
+    real_core.create_namespaced_pod(
         NAMESPACE, _pod(name, "nvcr.io/nvidia/cuda:0.0.0-not-imported", ["true"])
     )
 
@@ -177,7 +177,7 @@ def test_an_image_that_was_not_imported_fails_with_err_image_pull(core):
         return bool({"ErrImagePull", "ImagePullBackOff"} & set(waiting)), str(waiting)
 
     wait_for(
-        core.list_namespaced_pod,
+        real_core.list_namespaced_pod,
         pull_failed,
         what="the pull of an image that was never imported to fail",
         timeout_s=90,
@@ -185,13 +185,13 @@ def test_an_image_that_was_not_imported_fails_with_err_image_pull(core):
     )
 
 
-def test_the_report_header_names_each_real_nodes_component_versions(core, real_cluster):
+def test_the_report_header_names_each_real_nodes_component_versions(real_core, real_cluster):
     from gpuconform.sim.realnode.fleet import node_versions
 
     versions = node_versions(real_cluster.paths.state_dir)
     assert sorted(versions) == [NODE, STRICT_NODE]
     line = versions[NODE]
-    info = core.read_node(NODE).status.node_info
+    info = real_core.read_node(NODE).status.node_info
     # What the binaries say agrees with what the node reports to the API server.
     assert f"kubelet {info.kubelet_version}" in line
     assert f"containerd v{info.container_runtime_version.split('://')[1]}" in line
@@ -210,21 +210,21 @@ def test_the_report_header_names_each_real_nodes_component_versions(core, real_c
     ids=["toolkit-default-leaks-every-gpu", "strict-runtime-gives-none"],
 )
 @pytest.mark.usefixtures("device_plugin")
-def test_a_pod_without_a_gpu_request_and_the_cuda_images_env(core, node, seen):
+def test_a_pod_without_a_gpu_request_and_the_cuda_images_env(real_core, node, seen):
     """The CUDA image says NVIDIA_VISIBLE_DEVICES=all. With the toolkit's default the runtime
     honours it for any container, so a pod that asked for no GPU gets all of them (what the
     suite's scheduling step catches); with the strict setting it gets none."""
     name = f"no-request-{seen}"
-    core.create_namespaced_pod(
+    real_core.create_namespaced_pod(
         NAMESPACE, _pod(name, CUDA_IMAGE, ["sh", "-c", "ls /dev | grep nvidia; true"], node=node)
     )
     wait_for(
-        core.list_namespaced_pod,
+        real_core.list_namespaced_pod,
         _phase_is(name, {"Succeeded", "Failed"}),
         what="the pod to finish",
         timeout_s=60,
         namespace=NAMESPACE,
     )
-    log = core.read_namespaced_pod_log(name, NAMESPACE)
-    assert core.read_namespaced_pod(name, NAMESPACE).status.phase == "Succeeded", log
+    log = real_core.read_namespaced_pod_log(name, NAMESPACE)
+    assert real_core.read_namespaced_pod(name, NAMESPACE).status.phase == "Succeeded", log
     assert len(re.findall(r"^nvidia\d+$", log, re.MULTILINE)) == seen, log

@@ -26,6 +26,8 @@ from gpuconform.sim.cluster import SimCluster
 from gpuconform.sim.realnode import fleet, image_seed, leftovers
 from gpuconform.wait import wait_for
 
+pytestmark = pytest.mark.real_node
+
 PROFILE = "real"
 NODE = "real-gpu-0"
 SLEEP_IMAGE = "nvcr.io/nvidia/cuda:12.8.0-base-ubuntu24.04"

@@ -19,7 +19,9 @@ from gpuconform.sim.kubelet.credentials import (
     service_account_volume,
     service_env,
 )
-from tests.sim.conftest import own_cluster
+from tests.fixtures.sim_cluster import own_cluster
+
+pytestmark = pytest.mark.sim
 
 NAMESPACE = "default"
 SA = "gpu-reader"

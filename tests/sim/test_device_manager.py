@@ -25,6 +25,8 @@ from gpuconform.sim.kubelet import deviceplugin_proto
 from gpuconform.sim.kubelet.device_manager import AllocationError, NodeDeviceManager
 from gpuconform.sim.nodes import GpuModel
 
+pytestmark = pytest.mark.sim
+
 GPU = "nvidia.com/gpu"
 PLUGIN_VERSION = "v0.20.0"
 HOST_PLUGIN_DIR = Path("/var/lib/kubelet/device-plugins")

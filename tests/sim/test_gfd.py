@@ -21,7 +21,9 @@ from kubernetes import client, config
 from gpuconform.sim import third_party, toolchain
 from gpuconform.sim.kubelet import images
 from gpuconform.wait import wait_for
-from tests.sim.conftest import own_cluster
+from tests.fixtures.sim_cluster import own_cluster
+
+pytestmark = pytest.mark.sim
 
 NAMESPACE = "gfd"
 # The chart's programs that must run as the real binaries.

@@ -16,7 +16,9 @@ from kubernetes import client, config, watch
 from gpuconform.sim.cluster import SimCluster
 from gpuconform.wait import wait_for
 from tests.data.plugin import plugin_daemonset
-from tests.sim.conftest import own_cluster
+from tests.fixtures.sim_cluster import own_cluster
+
+pytestmark = pytest.mark.sim
 
 GPU = "nvidia.com/gpu"
 WAIT_S = 60

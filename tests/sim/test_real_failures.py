@@ -16,7 +16,9 @@ from gpuconform.diagnose.explain import Evidence, explain
 from gpuconform.readiness import owned_by
 from gpuconform.wait import wait_for
 from tests.data.plugin import chart_objects
-from tests.sim.conftest import DATA, own_cluster
+from tests.fixtures.sim_cluster import DATA, own_cluster
+
+pytestmark = pytest.mark.sim
 
 NAMESPACE = "kube-system"
 PLUGIN_CONTAINER = "nvidia-device-plugin-ctr"

@@ -21,9 +21,12 @@ from gpuconform.sim.kubelet.runtime import (
     mount_namespaces_work,
 )
 
-pytestmark = pytest.mark.skipif(
-    not mount_namespaces_work(), reason="`unshare --mount` is not permitted (needs root)"
-)
+pytestmark = [
+    pytest.mark.sim,
+    pytest.mark.skipif(
+        not mount_namespaces_work(), reason="`unshare --mount` is not permitted (needs root)"
+    ),
+]
 WAIT_S = 30
 
 

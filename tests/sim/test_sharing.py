@@ -15,7 +15,9 @@ from kubernetes import client, config, utils
 from gpuconform.diagnose.explain import Evidence, explain
 from gpuconform.wait import wait_for
 from tests.data.plugin import chart_objects
-from tests.sim.conftest import own_cluster
+from tests.fixtures.sim_cluster import own_cluster
+
+pytestmark = pytest.mark.sim
 
 GPU = "nvidia.com/gpu"
 REPLICAS = 4

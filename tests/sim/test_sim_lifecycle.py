@@ -19,6 +19,8 @@ from gpuconform.sim.faults import load_faults
 from gpuconform.wait import wait_for
 from tests.data.plugin import plugin_daemonset
 
+pytestmark = pytest.mark.sim
+
 
 def processes_mentioning(text: str) -> list[str]:
     found = []

@@ -15,6 +15,8 @@ from gpuconform.sim import nvml, third_party
 from gpuconform.sim.nodes import load_node_profile
 from gpuconform.sim.tools import nvidia_smi, vector_add
 
+pytestmark = pytest.mark.sim
+
 GPU = next(node.gpu for node in load_node_profile("healthy") if node.gpu)
 
 

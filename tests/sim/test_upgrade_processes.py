@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from kubernetes import client, config
 
 from gpuconform.sim.cluster import SimCluster
 from gpuconform.wait import wait_for
 from tests.data.plugin import plugin_daemonset
-from tests.sim.conftest import own_cluster
+from tests.fixtures.sim_cluster import own_cluster
+
+pytestmark = pytest.mark.sim
 
 GPU = "nvidia.com/gpu"
 

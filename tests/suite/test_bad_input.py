@@ -8,7 +8,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from tests.suite.conftest import (
+from tests.fixtures.suite_run import (
     external_profiles,
     labelled_leftovers,
     preinstalled_plugin,
@@ -17,6 +17,8 @@ from tests.suite.conftest import (
     shipped_profiles,
     write_profiles,
 )
+
+pytestmark = pytest.mark.suite_run
 
 
 def token_kubeconfig(shared_cluster, api: client.ApiClient, tmp_path: Path, name: str) -> Path:

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
-from tests.suite.conftest import REPO, outcome, run_suite, shipped_profiles
+from tests.fixtures.suite_run import REPO, outcome, run_suite, shipped_profiles
+
+pytestmark = pytest.mark.suite_run
 
 DRA_CHECKS = (
     "test_dra_is_ready_on_every_gpu_node",

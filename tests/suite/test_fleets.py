@@ -10,18 +10,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 from kubernetes import client
 
 from gpuconform.fleet import COUNT_LABEL
 from gpuconform.sim.nodes import PROFILES_DIR
-from tests.suite.conftest import (
+from tests.fixtures.suite_run import (
     labelled_leftovers,
     outcome,
     run_suite,
     shipped_profiles,
     write_profiles,
 )
+
+pytestmark = pytest.mark.suite_run
 
 POOLS = ("training", "inference", "shared")
 PER_POOL = (

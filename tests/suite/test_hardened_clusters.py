@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
-from tests.suite.conftest import REPO, run_suite, write_profiles
+from tests.fixtures.suite_run import REPO, run_suite, write_profiles
+
+pytestmark = pytest.mark.suite_run
 
 TAINTED_NODES = REPO / "tests" / "data" / "node-profiles" / "provider-taint.yaml"
 SKU_TOLERATION = {"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}

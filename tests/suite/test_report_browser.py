@@ -18,13 +18,14 @@ from pathlib import Path
 import pytest
 
 from gpuconform.report.layout import steps
-from tests.suite.conftest import REPO, SuiteRun, run_suite
+from tests.fixtures.suite_run import REPO, SuiteRun, run_suite
 
 CHROMIUM = shutil.which("chromium")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="chromium is not installed (run `make browser` as root, or apt-get install chromium)",
-)
+NO_CHROMIUM = "chromium is not installed (run `make browser` as root, or apt-get install chromium)"
+pytestmark = [
+    pytest.mark.suite_run,
+    pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM),
+]
 STEPS = [s.name for s in steps()]  # runbook order (tests/unit/test_report.py pins it)
 BROWSER_TIMEOUT_S = 120
 

@@ -22,7 +22,7 @@ from gpuconform.sim import third_party, toolchain
 from gpuconform.sim.realnode import dns
 from gpuconform.wait import wait_for
 from tests.data.plugin import OPERATOR_NAMESPACE, OPERATOR_NODE_LABEL, operator_daemonset
-from tests.suite.conftest import (
+from tests.fixtures.suite_run import (
     REPO,
     SKIPPED_BY_SIM_PROFILE,
     external_profiles,
@@ -34,6 +34,8 @@ from tests.suite.conftest import (
     run_suite,
     write_profiles,
 )
+
+pytestmark = pytest.mark.suite_run
 
 STEPS = [
     "test_api_server_is_reachable_and_supported",

@@ -19,7 +19,7 @@ from gpuconform.ledger import Ledger
 from gpuconform.profile import resolve_profile
 from gpuconform.run import RunContext
 from gpuconform.teardown import delete_created
-from tests.suite.conftest import external_profiles
+from tests.fixtures.suite_run import external_profiles
 
 NAMESPACE = "teardown-kinds"
 

@@ -6,17 +6,20 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 from kubernetes import client, utils
 
 from gpuconform.permissions import required_permissions
 from gpuconform.rbac import runner_manifests
-from tests.suite.conftest import (
+from tests.fixtures.suite_run import (
     SKIPPED_BY_SIM_PROFILE,
     labelled_leftovers,
     run_suite,
     write_profiles,
 )
+
+pytestmark = pytest.mark.suite_run
 
 
 def test_upgrade_path_replaces_every_plugin_pod_and_keeps_workloads(tmp_path):
