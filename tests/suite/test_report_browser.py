@@ -26,7 +26,7 @@ pytestmark = [
     pytest.mark.suite_run,
     pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM),
 ]
-STEPS = [s.name for s in steps()]  # runbook order (tests/unit/test_report.py pins it)
+STEPS = [s.name for s in steps()]  # runbook order (tests/gpuconform/report/test_steps.py pins it)
 BROWSER_TIMEOUT_S = 120
 
 
