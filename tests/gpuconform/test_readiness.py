@@ -99,7 +99,7 @@ def test_stuck_reasons_end_a_wait_but_crash_loops_do_not():
 
 def test_a_test_pod_whose_cdi_device_no_spec_names_is_stuck_a_crash_loop_is_not():
     # What the real containerd said for a DRA claim's pod on a node that reads /etc/cdi only
-    # (tests/suite/test_dra_runs.py, the cdi-dirs node profile).
+    # (tests/suites/test_dra_runs.py, the cdi-dirs node profile).
     unresolvable = pod("a", "n", waiting="CreateContainerError")
     unresolvable.status.container_statuses[0].state.waiting.message = (
         "failed to create containerd container: CDI device injection failed: "

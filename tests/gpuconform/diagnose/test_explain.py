@@ -49,12 +49,12 @@ def test_each_signature_matches_its_realistic_output(file, signature):
 def test_every_signature_has_a_test_or_a_scenario():
     tested = set(test_each_signature_matches_its_realistic_output.pytestmark[0].args[1])
     tested_ids = {sig for _, sig in tested}
-    # Proven elsewhere: on the simulated cluster (tests/sim) and on the real H200 output below.
+    # Proven elsewhere: on the simulated cluster (the `sim` tier) and on the real H200 output below.
     scenario_ids = {"no-node-matches-affinity", "container-toolkit-missing", "plugin-crash-loop"}
-    scenario_ids.add("podsecurity-rejected")  # tests/suite/test_hardened_clusters.py
-    scenario_ids.add("plugin-taint-not-tolerated")  # tests/suite/test_fleets.py
-    scenario_ids.add("gpu-visible-without-request")  # tests/suite/test_suite_runs.py (leak)
-    scenario_ids.add("dra-no-resourceslice")  # tests/suite/test_dra_runs.py (broken DRA node)
+    scenario_ids.add("podsecurity-rejected")  # tests/suites/test_hardened_clusters.py
+    scenario_ids.add("plugin-taint-not-tolerated")  # tests/suites/test_fleets.py
+    scenario_ids.add("gpu-visible-without-request")  # tests/suites/test_suite_runs.py (leak)
+    scenario_ids.add("dra-no-resourceslice")  # tests/suites/test_dra_runs.py (broken DRA node)
     # And on real failures: tests/data/real-world/ (test_corpus_accuracy.py).
     corpus_ids = {
         sig_id

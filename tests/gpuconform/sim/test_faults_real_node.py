@@ -18,7 +18,7 @@ from gpuconform.wait import wait_for
 
 pytestmark = pytest.mark.real_node
 
-PROFILE = Path(__file__).resolve().parents[1] / "data" / "node-profiles" / "real-node-faults.yaml"
+PROFILE = Path(__file__).resolve().parents[2] / "data" / "node-profiles" / "real-node-faults.yaml"
 NODE = "gpu-broken-0"
 UNLABELED = "gpu-unlabeled-0"
 RUNC = "gpu-runc-0"  # containerd's default runtime is runc: nothing injects GPUs

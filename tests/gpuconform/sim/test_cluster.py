@@ -14,7 +14,7 @@ import pytest
 from gpuconform.wait import wait_for
 from tests.data.plugin import plugin_daemonset
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 PLUGIN_DS = plugin_daemonset()
 HEALTHY = ["gpu-ok-0", "gpu-ok-1"]
 
