@@ -46,8 +46,8 @@ TIER_ORDER = ("suite_run", "real_node", "sim")
 TIER_OF_FIXTURE = {"sim_cluster": "sim", "shared_cluster": "sim", "real_cluster": "real_node"}
 # Tiers that also need the simulated cluster: `-m "not sim"` leaves them out too.
 IMPLIES_SIM = ("real_node", "suite_run")
-# The widest scope a shared fixture has decides the group: a package's cluster takes in the
-# module fixtures that build on it.
+# The widest scope a shared fixture has decides the group: a shared (session) cluster takes in
+# the module fixtures that build on it.
 SHARED_SCOPES = ("session", "package", "module")
 
 
