@@ -77,7 +77,9 @@ def shared_fixture_group(item: pytest.Item) -> str | None:
         return None
     found = []
     for name in info.names_closure:
-        for fixturedef in info.name2fixturedefs.get(name, ()):
+        # The definition in force only: a module's own `core` does not join the shared
+        # cluster whose `core` it overrides (unless it asks for that cluster itself).
+        for fixturedef in info.name2fixturedefs.get(name, ())[-1:]:
             source = Path(fixturedef.func.__code__.co_filename)
             if fixturedef.scope in SHARED_SCOPES and source.is_relative_to(TESTS):
                 where = {"module": item.path, "package": source.parent}.get(
