@@ -16,7 +16,8 @@ marker: a unit test. The marker comes from the fixture that owns the cluster whe
 one (`TIER_OF_FIXTURE`: exact, wherever the test sits), else from the module's `pytestmark`
 (modules that start their own clusters). `real_node` and `suite_run` imply `sim`, so
 `-m "not sim"` is the unit tier. The shared clusters are session fixtures of tests/fixtures/
-(one module per cluster, so each starts once per worker and is one scheduling group).
+(one module per cluster, so each starts once per worker and is one scheduling group), taken
+down as soon as the last test that needs it is done (`pytest_runtest_teardown`).
 
 Not xdist's own `xdist_group` marks: pytest-xdist 3.8 marks a group by rewriting
 `item._nodeid`, and pytest 9.2 keeps a node's id in `item._id` (`_pytest/nodes.py`), so the
@@ -101,12 +102,35 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         mark_tier(item)
     groups = {item.nodeid: shared_fixture_group(item) for item in items}
-    # Stable: within a tier, files and tests keep their order.
-    items.sort(key=lambda item: (groups[item.nodeid] is None, _tier(item)))
+    # Stable: within a tier and a group, files and tests keep their order. Each group's tests
+    # run one after another (xdist hands a group to one worker in this order), so its
+    # shared cluster can go as soon as the last of them is done (pytest_runtest_teardown).
+    items.sort(
+        key=lambda item: (groups[item.nodeid] is None, _tier(item), groups[item.nodeid] or "")
+    )
     worker = getattr(config, "workerinput", None)
     if worker is not None and GROUPS_DIR in worker:
         path = Path(worker[GROUPS_DIR]) / f"{worker['workerid']}.json"
         path.write_text(json.dumps(groups))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Take a shared cluster down once the next test does not need it, rather than at the
+    end of the worker's session: the shared clusters are session fixtures (so that tests in
+    any folder can share one), and an idle cluster would otherwise keep its control plane and
+    real nodes running beside every later test of that worker. A test that needs it later
+    starts it again; the grouping above keeps that from happening in a normal run."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return
+    needed_next = getattr(getattr(nextitem, "_fixtureinfo", None), "names_closure", ())
+    for name in TIER_OF_FIXTURE:
+        if name in info.names_closure and name not in needed_next:
+            for fixturedef in info.name2fixturedefs.get(name, ())[-1:]:
+                # Its dependants (core, apps, kubectl, ...) registered their own finish with
+                # it, so they go first; pytest's session finalizer finds it finished.
+                fixturedef.finish(item._request)
 
 
 class SharedClusterScheduling(LoadScopeScheduling):
