@@ -49,3 +49,37 @@ def test_a_pod_label_refused_is_not_a_node_label():
 def test_the_nvidia_modules_modpost_refusal_keeps_its_exact_entry():
     text = "ERROR: modpost: GPL-incompatible module nvidia.ko uses GPL-only symbol 'rcu_read_lock'"
     assert first(text) == "driver-dkms-build-failed"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # cudaGetErrorString(cudaErrorUnsupportedPtxVersion) in a program's own error line.
+        (
+            "ERROR: CUDA error: the provided PTX was compiled with an unsupported toolchain., "
+            "line 148, file main.cu",
+            "cuda-newer-than-driver",
+        ),
+        ("cuModuleLoadData failed: CUDA_ERROR_UNSUPPORTED_PTX_VERSION", "cuda-newer-than-driver"),
+        # kmod's refusal and the loader's lines for nvidia-peermem's peer-memory symbols.
+        (
+            "modprobe: ERROR: could not insert 'nvidia_peermem': Invalid argument\n"
+            "nvidia_peermem: disagrees about version of symbol ib_register_peer_memory_client\n"
+            "nvidia_peermem: Unknown symbol ib_register_peer_memory_client (err -22)",
+            "nvidia-peermem-needs-ofed",
+        ),
+    ],
+)
+def test_specific_reading_before_the_generic_one(text, expected):
+    assert first(text) == expected
+
+
+def test_another_ptx_error_is_not_a_driver_older_than_the_toolchain():
+    text = "CUDA error: the provided PTX contains unsupported call to cudaDeviceSynchronize"
+    assert first(text) != "cuda-newer-than-driver"
+
+
+def test_the_nvidia_module_itself_refused_is_not_peermem():
+    assert first("modprobe: ERROR: could not insert 'nvidia': Invalid argument") != (
+        "nvidia-peermem-needs-ofed"
+    )
