@@ -1,6 +1,8 @@
 """Issue 22, tenth round: the general readings behind held-out-9's misses and silent cases -
 the API server refusing a Node's labels and kbuild's modpost refusing a kernel module, both
-read as lower-confidence component markers (components.yaml) that name a layer.
+read as lower-confidence component markers (components.yaml) that name a layer; nvidia-peermem's
+own symbols and CUDA's unsupported-PTX error ranked before the generic readings; HAMi-core
+needing a CUDA driver function the node's libcuda lacks; nfd-worker unable to reach nfd-master.
 
 Texts are built from the components' format strings (each entry's source names the file
 they come from), not copied from a report.
@@ -61,6 +63,20 @@ def test_the_nvidia_modules_modpost_refusal_keeps_its_exact_entry():
             "cuda-newer-than-driver",
         ),
         ("cuModuleLoadData failed: CUDA_ERROR_UNSUPPORTED_PTX_VERSION", "cuda-newer-than-driver"),
+        # glibc's loader resolving HAMi-core's hook of a CUDA driver API function.
+        (
+            "python: symbol lookup error: /usr/local/vgpu/libvgpu.so: undefined symbol: "
+            "cuMemAllocFromPoolAsync",
+            "hami-core-cuda-symbol",
+        ),
+        # grpc-go's failed dial of nfd-master's Service from nfd-worker.
+        (
+            "W0101 00:00:00.000000 1 component.go:41] [core]grpc: addrConn.createTransport "
+            "failed to connect to {nfd-master:8080 nfd-master:8080 <nil> 0 <nil>}. Err: "
+            'connection error: desc = "transport: Error while dialing dial tcp 10.96.0.12:8080: '
+            'connect: connection refused". Reconnecting...',
+            "nfd-worker-master-unreachable",
+        ),
         # kmod's refusal and the loader's lines for nvidia-peermem's peer-memory symbols.
         (
             "modprobe: ERROR: could not insert 'nvidia_peermem': Invalid argument\n"
@@ -83,3 +99,17 @@ def test_the_nvidia_module_itself_refused_is_not_peermem():
     assert first("modprobe: ERROR: could not insert 'nvidia': Invalid argument") != (
         "nvidia-peermem-needs-ofed"
     )
+
+
+def test_hami_core_missing_a_glibc_symbol_keeps_its_own_entry():
+    text = "ls: symbol lookup error: /usr/local/vgpu/libvgpu.so: undefined symbol: _dl_sym"
+    assert first(text) == "hami-core-glibc-symbol"
+
+
+def test_another_grpc_peer_unreachable_is_not_nfd_master():
+    text = (
+        "[core]grpc: addrConn.createTransport failed to connect to {otel-collector:4317 "
+        'otel-collector:4317 <nil> 0 <nil>}. Err: connection error: desc = "transport: Error '
+        'while dialing dial tcp: lookup otel-collector on 10.96.0.10:53: no such host"'
+    )
+    assert first(text) != "nfd-worker-master-unreachable"
