@@ -2,7 +2,8 @@
 the API server refusing a Node's labels and kbuild's modpost refusing a kernel module, both
 read as lower-confidence component markers (components.yaml) that name a layer; nvidia-peermem's
 own symbols and CUDA's unsupported-PTX error ranked before the generic readings; HAMi-core
-needing a CUDA driver function the node's libcuda lacks; nfd-worker unable to reach nfd-master.
+needing a CUDA driver function the node's libcuda lacks; nfd-worker unable to reach nfd-master;
+GFD writing a label value Kubernetes refuses.
 
 Texts are built from the components' format strings (each entry's source names the file
 they come from), not copied from a report.
@@ -77,6 +78,9 @@ def test_the_nvidia_modules_modpost_refusal_keeps_its_exact_entry():
             'connect: connection refused". Reconnecting...',
             "nfd-worker-master-unreachable",
         ),
+        # A GFD label line whose value IsValidLabelValue refuses (a space, a parenthesis).
+        ("nvidia.com/gpu.product=Quadro-RTX-A4000 (Laptop)", "gfd-label-value-invalid"),
+        ("nvidia.com/gpu.product=Tesla T4", "gfd-label-value-invalid"),
         # kmod's refusal and the loader's lines for nvidia-peermem's peer-memory symbols.
         (
             "modprobe: ERROR: could not insert 'nvidia_peermem': Invalid argument\n"
@@ -113,3 +117,17 @@ def test_another_grpc_peer_unreachable_is_not_nfd_master():
         'while dialing dial tcp: lookup otel-collector on 10.96.0.10:53: no such host"'
     )
     assert first(text) != "nfd-worker-master-unreachable"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "nvidia.com/gpu.product=NVIDIA-H200",
+        "nvidia.com/gpu.machine=PowerEdge-XE9680",
+        # kubectl describe node: a taint, and --show-labels' comma-joined list.
+        "              nvidia.com/gpu=present:NoSchedule",
+        "nvidia.com/gpu.count=8,nvidia.com/gpu.family=hopper",
+    ],
+)
+def test_valid_gfd_labels_and_taints_are_no_invalid_value(line):
+    assert first(line) != "gfd-label-value-invalid"
