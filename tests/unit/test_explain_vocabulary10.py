@@ -3,7 +3,7 @@ the API server refusing a Node's labels and kbuild's modpost refusing a kernel m
 read as lower-confidence component markers (components.yaml) that name a layer; nvidia-peermem's
 own symbols and CUDA's unsupported-PTX error ranked before the generic readings; HAMi-core
 needing a CUDA driver function the node's libcuda lacks; nfd-worker unable to reach nfd-master;
-GFD writing a label value Kubernetes refuses.
+GFD writing a label value Kubernetes refuses; dpkg unable to replace a bind-mounted toolkit file.
 
 Texts are built from the components' format strings (each entry's source names the file
 they come from), not copied from a report.
@@ -81,6 +81,13 @@ def test_the_nvidia_modules_modpost_refusal_keeps_its_exact_entry():
         # A GFD label line whose value IsValidLabelValue refuses (a space, a parenthesis).
         ("nvidia.com/gpu.product=Quadro-RTX-A4000 (Laptop)", "gfd-label-value-invalid"),
         ("nvidia.com/gpu.product=Tesla T4", "gfd-label-value-invalid"),
+        # dpkg's tarobject backup link failing with EXDEV on a bind-mounted toolkit binary.
+        (
+            "dpkg: error processing archive /tmp/nvidia-container-toolkit_1.17.0-1_amd64.deb "
+            "(--unpack):\n unable to make backup link of './usr/bin/nvidia-container-runtime' "
+            "before installing new version: Invalid cross-device link",
+            "toolkit-package-file-bind-mounted",
+        ),
         # kmod's refusal and the loader's lines for nvidia-peermem's peer-memory symbols.
         (
             "modprobe: ERROR: could not insert 'nvidia_peermem': Invalid argument\n"
@@ -131,3 +138,12 @@ def test_another_grpc_peer_unreachable_is_not_nfd_master():
 )
 def test_valid_gfd_labels_and_taints_are_no_invalid_value(line):
     assert first(line) != "gfd-label-value-invalid"
+
+
+def test_another_backup_link_error_is_not_a_bind_mounted_toolkit_file():
+    # EPERM on a toolkit file (an immutable file, a read-only overlay) is no cross-mount link.
+    text = (
+        "unable to make backup link of './usr/bin/nvidia-ctk' before installing new version: "
+        "Operation not permitted"
+    )
+    assert first(text) != "toolkit-package-file-bind-mounted"
