@@ -3,7 +3,8 @@ the API server refusing a Node's labels and kbuild's modpost refusing a kernel m
 read as lower-confidence component markers (components.yaml) that name a layer; nvidia-peermem's
 own symbols and CUDA's unsupported-PTX error ranked before the generic readings; HAMi-core
 needing a CUDA driver function the node's libcuda lacks; nfd-worker unable to reach nfd-master;
-GFD writing a label value Kubernetes refuses; dpkg unable to replace a bind-mounted toolkit file.
+GFD writing a label value Kubernetes refuses; dpkg unable to replace a bind-mounted toolkit file;
+gpu-manager's vcuda library reading no container config.
 
 Texts are built from the components' format strings (each entry's source names the file
 they come from), not copied from a report.
@@ -88,6 +89,11 @@ def test_the_nvidia_modules_modpost_refusal_keeps_its_exact_entry():
             "before installing new version: Invalid cross-device link",
             "toolkit-package-file-bind-mounted",
         ),
+        # vcuda-controller's loader with no driver version read: the library name ends in a dot.
+        (
+            "/tmp/cuda-control/src/loader.c:100 can't find library libnvidia-ml.so.",
+            "vcuda-config-not-read",
+        ),
         # kmod's refusal and the loader's lines for nvidia-peermem's peer-memory symbols.
         (
             "modprobe: ERROR: could not insert 'nvidia_peermem': Invalid argument\n"
@@ -147,3 +153,9 @@ def test_another_backup_link_error_is_not_a_bind_mounted_toolkit_file():
         "Operation not permitted"
     )
     assert first(text) != "toolkit-package-file-bind-mounted"
+
+
+def test_vcuda_with_a_driver_version_is_not_a_missing_config():
+    # The config was read (a version follows the dot): the driver library itself is missing.
+    text = "/tmp/cuda-control/src/loader.c:100 can't find library libcuda.so.535.104.05"
+    assert first(text) != "vcuda-config-not-read"
