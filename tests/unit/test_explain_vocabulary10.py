@@ -4,7 +4,7 @@ read as lower-confidence component markers (components.yaml) that name a layer; 
 own symbols and CUDA's unsupported-PTX error ranked before the generic readings; HAMi-core
 needing a CUDA driver function the node's libcuda lacks; nfd-worker unable to reach nfd-master;
 GFD writing a label value Kubernetes refuses; dpkg unable to replace a bind-mounted toolkit file;
-gpu-manager's vcuda library reading no container config.
+gpu-manager's vcuda library reading no container config; nccl-tests' NCCLCHECK line.
 
 Texts are built from the components' format strings (each entry's source names the file
 they come from), not copied from a report.
@@ -94,6 +94,13 @@ def test_the_nvidia_modules_modpost_refusal_keeps_its_exact_entry():
             "/tmp/cuda-control/src/loader.c:100 can't find library libnvidia-ml.so.",
             "vcuda-config-not-read",
         ),
+        # nccl-tests' NCCLCHECK line, older and newer (with ncclGetLastError) forms.
+        ("node-1: Test NCCL failure common.cu:777 'unhandled system error'", "nccl-error"),
+        (
+            "node-1: Test NCCL failure common.cu:891 'unhandled cuda error (run with "
+            "NCCL_DEBUG=INFO for details) / '",
+            "nccl-error",
+        ),
         # kmod's refusal and the loader's lines for nvidia-peermem's peer-memory symbols.
         (
             "modprobe: ERROR: could not insert 'nvidia_peermem': Invalid argument\n"
@@ -159,3 +166,7 @@ def test_vcuda_with_a_driver_version_is_not_a_missing_config():
     # The config was read (a version follows the dot): the driver library itself is missing.
     text = "/tmp/cuda-control/src/loader.c:100 can't find library libcuda.so.535.104.05"
     assert first(text) != "vcuda-config-not-read"
+
+
+def test_nccl_tests_cuda_check_is_no_nccl_error():
+    assert first("node-1: Test CUDA failure common.cu:100 'out of memory'") != "nccl-error"
