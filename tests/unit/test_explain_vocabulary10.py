@@ -4,7 +4,8 @@ read as lower-confidence component markers (components.yaml) that name a layer; 
 own symbols and CUDA's unsupported-PTX error ranked before the generic readings; HAMi-core
 needing a CUDA driver function the node's libcuda lacks; nfd-worker unable to reach nfd-master;
 GFD writing a label value Kubernetes refuses; dpkg unable to replace a bind-mounted toolkit file;
-gpu-manager's vcuda library reading no container config; nccl-tests' NCCLCHECK line.
+gpu-manager's vcuda library reading no container config; nccl-tests' NCCLCHECK line;
+Volcano's node accounting out of sync.
 
 Texts are built from the components' format strings (each entry's source names the file
 they come from), not copied from a report.
@@ -101,6 +102,12 @@ def test_the_nvidia_modules_modpost_refusal_keeps_its_exact_entry():
             "NCCL_DEBUG=INFO for details) / '",
             "nccl-error",
         ),
+        # Volcano's node accounting (klog structured lines of node_info.go).
+        (
+            'E0101 00:00:00.000000 1 node_info.go:298] "Node out of sync" name="gpu-1" '
+            'resources=["nvidia.com/gpu"]',
+            "volcano-node-out-of-sync",
+        ),
         # kmod's refusal and the loader's lines for nvidia-peermem's peer-memory symbols.
         (
             "modprobe: ERROR: could not insert 'nvidia_peermem': Invalid argument\n"
@@ -170,3 +177,9 @@ def test_vcuda_with_a_driver_version_is_not_a_missing_config():
 
 def test_nccl_tests_cuda_check_is_no_nccl_error():
     assert first("node-1: Test CUDA failure common.cu:100 'out of memory'") != "nccl-error"
+
+
+def test_another_programs_node_out_of_sync_is_not_volcano():
+    assert first("ERROR Connector error! Node out of sync no parent block") != (
+        "volcano-node-out-of-sync"
+    )
