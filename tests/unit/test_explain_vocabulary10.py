@@ -1,6 +1,7 @@
 """Issue 22, tenth round: the general readings behind held-out-9's misses and silent cases -
-the API server refusing a Node's labels and kbuild's modpost refusing a kernel module, both
-read as lower-confidence component markers (components.yaml) that name a layer; nvidia-peermem's
+the API server refusing a Node's labels and kbuild's modpost refusing a kernel module, read as
+exact entries and, for their other wordings, as lower-confidence component markers
+(components.yaml) that name a layer; nvidia-peermem's
 own symbols and CUDA's unsupported-PTX error ranked before the generic readings; HAMi-core
 needing a CUDA driver function the node's libcuda lacks; nfd-worker unable to reach nfd-master;
 GFD writing a label value Kubernetes refuses; dpkg unable to replace a bind-mounted toolkit file;
@@ -22,16 +23,16 @@ from tests.unit.test_explain_vocabulary7 import explanation, first
 @pytest.mark.parametrize(
     ("text", "expected", "layer"),
     [
-        # apimachinery NewInvalid("Node", name, errs) with IsQualifiedName's length error.
+        # apimachinery NewInvalid("Node", name, errs) with a field error no exact entry reads.
         (
-            'Error from server (Invalid): Node "gpu-1" is invalid: metadata.labels: Invalid '
-            'value: "example.com/' + "a" * 64 + '": name part must be no more than 63 characters',
+            'Error from server (Invalid): Node "gpu-1" is invalid: metadata.labels: Required '
+            "value: name part must be non-empty",
             "layer-node-label-validation",
             "node-labels",
         ),
-        # modpost's check_exports for a module that is not the NVIDIA driver's.
+        # modpost's undefined-symbol error for a module no exact entry reads.
         (
-            "ERROR: modpost: GPL-incompatible module mydrv.ko uses GPL-only symbol 'some_sym'",
+            'ERROR: modpost: "some_sym" [/usr/src/mydrv/mydrv.ko] undefined!',
             "layer-kernel-module-build",
             "driver",
         ),
@@ -48,7 +49,7 @@ def test_a_pod_label_refused_is_not_a_node_label():
         'The Pod "train-0" is invalid: metadata.labels: Invalid value: "x(y)": a valid label '
         "must be an empty string or consist of alphanumeric characters"
     )
-    assert first(text) != "layer-node-label-validation"
+    assert first(text) not in {"layer-node-label-validation", "node-label-refused-by-apiserver"}
 
 
 def test_the_nvidia_modules_modpost_refusal_keeps_its_exact_entry():
@@ -107,6 +108,17 @@ def test_the_nvidia_modules_modpost_refusal_keeps_its_exact_entry():
             'E0101 00:00:00.000000 1 node_info.go:298] "Node out of sync" name="gpu-1" '
             'resources=["nvidia.com/gpu"]',
             "volcano-node-out-of-sync",
+        ),
+        # apimachinery NewInvalid("Node", ...) with IsQualifiedName's length error.
+        (
+            'Error from server (Invalid): Node "gpu-1" is invalid: metadata.labels: Invalid '
+            'value: "example.com/' + "a" * 64 + '": name part must be no more than 63 characters',
+            "node-label-refused-by-apiserver",
+        ),
+        # modpost's check_exports for a module that is not the NVIDIA driver's.
+        (
+            "ERROR: modpost: GPL-incompatible module mydrv.ko uses GPL-only symbol 'some_sym'",
+            "kernel-module-gpl-only-symbol",
         ),
         # kmod's refusal and the loader's lines for nvidia-peermem's peer-memory symbols.
         (
