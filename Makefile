@@ -43,7 +43,7 @@ node-deps:
 	  echo "node-deps: missing Debian packages: $$missing (install them as root)"; \
 	fi
 
-# Debian's chromium renders reports in the browser tests (tests/suite/test_report_browser.py).
+# Debian's chromium renders reports in the browser tests (tests/gpuconform_pytest/test_report_browser.py).
 # Installed when missing, as root with apt-get; elsewhere those tests skip and say why.
 browser:
 	@if command -v chromium >/dev/null 2>&1; then :; \

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from gpuconform.permissions import UNBOUND_NAMESPACE, missing_permissions, rule_grants
+from gpuconform.permissions import (
+    UNBOUND_NAMESPACE,
+    describe,
+    missing_permissions,
+    required_permissions,
+    rule_grants,
+)
 
 
 def grant(verbs, groups, resources, names=None) -> SimpleNamespace:
@@ -77,3 +83,22 @@ def test_a_rule_listed_by_an_incomplete_review_is_still_a_grant():
     missing = missing_permissions(kube, PROFILE)
     assert missing and all("(namespace" not in m for m in missing)
     assert len(kube.reviews) == len(missing)
+
+
+def test_gfd_adds_what_the_nfd_subchart_needs_in_install_mode_only():
+    plain = {describe(r) for r in required_permissions("install")}
+    gfd = {describe(r) for r in required_permissions("install", features=("gfd",))}
+    assert {"create apiextensions.k8s.io/customresourcedefinitions", "patch nodes"} <= gfd - plain
+    assert "create apps/deployments" in gfd - plain
+    assert required_permissions("existing", features=("gfd",)) == required_permissions("existing")
+
+
+def test_a_static_manifests_objects_need_create_get_delete_where_they_go():
+    from gpuconform.permissions import object_rules
+
+    rules = object_rules(
+        [("daemonsets", "apps", "kube-system"), ("clusterroles", "rbac.authorization.k8s.io", None)]
+    )
+    assert {(r["verb"], r["resource"], r.get("namespace"), r["scope"]) for r in rules} == {
+        (verb, "daemonsets", "kube-system", "release") for verb in ("create", "get", "delete")
+    } | {(verb, "clusterroles", None, "cluster") for verb in ("create", "get", "delete")}

@@ -12,7 +12,7 @@ import pytest
 
 import gpuconform_pytest
 from gpuconform_pytest.lifecycle import PHASES
-from tests.suite.conftest import run_suite
+from tests.fixtures.suite_run import run_suite
 
 HOOKS_MODULE = "gpuconform_pytest.hooks"
 
@@ -65,7 +65,7 @@ def report_sections(html: str) -> list[str]:
     return re.findall(r"<h2[^>]*>([^<]+)</h2>", html)
 
 
-@pytest.mark.sim
+@pytest.mark.suite_run
 def test_modules_registered_in_either_order_give_the_same_report(tmp_path):
     runs = []
     orders = (
