@@ -36,6 +36,7 @@ SETS = [
     "held-out-7",
     "held-out-8",
     "held-out-9",
+    "held-out-10",
 ]
 
 Entry = tuple[Path, dict[str, Any]]

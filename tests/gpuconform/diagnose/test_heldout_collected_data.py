@@ -1,4 +1,4 @@
-"""Held-out sets 7, 8 and 9 keep the corpus rule and label every failure
+"""Held-out sets 7, 8, 9 and 10 keep the corpus rule and label every failure
 (tests/data/real-world/README.md).
 
 Data checks only (tests/gpuconform/diagnose/heldout_data.py), including that no thread of a set
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from tests.gpuconform.diagnose.heldout_data import collected_set_tests, data_tests
 
-SETS = ("held-out-7", "held-out-8", "held-out-9")
+SETS = ("held-out-7", "held-out-8", "held-out-9", "held-out-10")
 SHARED_EVERY_FILE = "test_every_file_in_the_folder_has_an_entry"
 
 # Built per set so that every set runs the same checks; pytest collects them from the globals,
