@@ -38,10 +38,11 @@ LABELLED = {
     "held-out-7": labelled_cases(HELD_OUT.parent / "held-out-7"),
     "held-out-8": labelled_cases(HELD_OUT.parent / "held-out-8"),
     "held-out-9": labelled_cases(HELD_OUT.parent / "held-out-9"),
+    "held-out-10": labelled_cases(HELD_OUT.parent / "held-out-10"),
 }
 LABELLED_HEALTHY = [
     h
-    for folder in (SEEN, HELD_OUT, *(HELD_OUT.parent / f"held-out-{n}" for n in range(3, 10)))
+    for folder in (SEEN, HELD_OUT, *(HELD_OUT.parent / f"held-out-{n}" for n in range(3, 11)))
     for h in labelled_healthy_cases(folder)
 ]
 # Both labelled sets were measured once unseen (seen/: 32 %, held-out/: 45 %, BENCHMARKS.md)
@@ -95,6 +96,12 @@ HELD_OUT_8_FLOOR = 0.79  # development: 19/24 (was 0.25 when measured once unsee
 # development set (issue 22, explain10): 61 % (17/28; 7 none labels widened to entries added
 # from the components' source, `relabelled`; 36 % with the labels as given).
 HELD_OUT_9_FLOOR = 0.60  # development: 17/28 (was 0.29 when measured once unseen)
+# held-out-10/, collected by one helper and labelled against main's catalogue (cd8d973,
+# explain10) by another, neither of whom ran the explainer, measured once at that catalogue
+# (2026-12-01): 36 % (8/22; 8 labelled none, so 64 % was the most possible; 8 of the 14
+# reachable named right), 0 false alarms on its 4 healthy outputs, 3 silent (SILENT_HELD_OUT).
+# Nobody who changes the explainer has read it: the floor keeps the held-out figure.
+HELD_OUT_10_FLOOR = 0.36  # held-out: 8/22, measured once
 # Labelled cases the explainer leaves silent ("No known failure signature"), each with why.
 # Listed so that the gap stays visible; a case that gets a finding must leave this list.
 # Empty since explain8: the last seven (a node's Capacity block with or without a GPU
@@ -105,7 +112,14 @@ HELD_OUT_9_FLOOR = 0.60  # development: 17/28 (was 0.29 when measured once unsee
 # apiserver's refusal of a Node's labels (a label name over 63 characters, akash-support-277)
 # and kbuild's modpost refusing a kernel module (a GPL-only symbol, gdrcopy-254) - exact
 # entries, and general component markers (components.yaml) for their other wordings.
-SILENT_HELD_OUT: set[str] = set()
+# held-out-10's measurement found three: the driver container's Fabric Manager start (a
+# version mismatch, an unknown option of its start script) and UCX's segfault under a small
+# /dev/shm.
+SILENT_HELD_OUT: set[str] = {
+    "gpu-driver-container-735-driver-580-image-ships-fabricmanager-590.txt",
+    "gpu-operator-1595-driver-ctr-fabricmanager-start-script-unknown-option.txt",
+    "ai-cloud-validation-643-nccl-job-manifest-default-64mi-dev-shm-ucx-segfault.txt",
+}
 
 
 def first_diagnosis(case: Case) -> str | None:
@@ -194,6 +208,7 @@ def labelled_accuracy(cases: list[Case]) -> tuple[float, dict[str, tuple[str, st
         ("held-out-7", HELD_OUT_7_FLOOR),
         ("held-out-8", HELD_OUT_8_FLOOR),
         ("held-out-9", HELD_OUT_9_FLOOR),
+        ("held-out-10", HELD_OUT_10_FLOOR),
     ],
 )
 def test_accuracy_on_labelled_sets(name, floor):
