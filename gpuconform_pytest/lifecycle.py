@@ -64,8 +64,9 @@ class Lifecycle:
     def gate(self) -> None:
         if self.state is None or self.config.option.collectonly:
             return
-        # The gate imports the Kubernetes client: objects the run keeps, hardly any garbage
-        # (654 objects measured), so the collector would walk them for nothing.
+        # The gate imports the Kubernetes client: objects the run keeps and hardly any garbage
+        # (654 objects after importing its API classes), so collections would walk them for
+        # nothing.
         collecting = gc.isenabled()
         gc.disable()
         try:
@@ -169,8 +170,8 @@ def _keep_out_of_collections() -> None:
     """Move every object alive now out of the garbage collector's sight, for the rest of the
     process: what the run imported (pytest, its plugins, the Kubernetes client's pydantic
     models) lives until the process ends. Python walks every tracked object at each full
-    collection and once more at exit; at 4 GPU nodes that was 0.9 s of a 14 s run, 0.7 s of
-    it after the last check (BENCHMARKS.md, issue 18). Objects created later are collected
-    as before; the suite runs in a process of its own, so nothing here outlives its run.
+    collection and once more at exit: at 4 GPU nodes 0.9 s of collections and 0.7 s of exit
+    in a 14.6 s run (BENCHMARKS.md, issue 18). Objects created later are collected as
+    before; the suite runs in a process of its own, so nothing here outlives its run.
     """
     gc.freeze()
