@@ -40,6 +40,13 @@ DELETED_BY_LABEL: dict[str, tuple[str, str, bool]] = {
 def delete_created(ctx: RunContext, timeout_s: float = 120) -> None:
     """Delete what this run created, selecting only on its run-id label, and wait."""
     core, selector = ctx.kube.core, ctx.identity.selector
+    # Namespaces first: the namespace controller starts on a deleted namespace only 5 s after
+    # the delete (`namespaceDeletionGracePeriod = 5 * time.Second`, https://github.com/
+    # kubernetes/kubernetes/blob/master/pkg/controller/namespace/namespace_controller.go),
+    # and the wait below is for that.
+    for ns in core.list_namespace(label_selector=selector).items:
+        if ns.metadata.deletion_timestamp is None:  # the uninstall step's is going already
+            _ignore_404(core.delete_namespace, ns.metadata.name)
     for pod in core.list_pod_for_all_namespaces(label_selector=selector).items:
         _ignore_404(
             core.delete_namespaced_pod,
@@ -47,8 +54,6 @@ def delete_created(ctx: RunContext, timeout_s: float = 120) -> None:
             pod.metadata.namespace,
             grace_period_seconds=0,
         )
-    for ns in core.list_namespace(label_selector=selector).items:
-        _ignore_404(core.delete_namespace, ns.metadata.name)
     if ctx.profile.mode == "install":
         _delete_chart_leftovers(ctx)
     clean_applied(ctx, timeout_s)
