@@ -1,9 +1,10 @@
 """Issue 22, eleventh round: the general readings behind held-out-10's misses and silent cases -
 NVIDIA Fabric Manager's own driver version check and its NVLink5+ start script refusing bare
 paths, UCX's shared-memory transport failing its receive FIFO (a small /dev/shm), with
-component markers for Fabric Manager and UCX; urfave/cli's flag value parse error; NFD's
-structured refusal of a GFD label value; a pasted message wrapped after a space; CUDA's
-requirement error ranked before the hook wrapper that carries it.
+component markers for Fabric Manager and UCX; config-manager over a dangling config link; the
+RHEL 10 driver image's DTK entrypoint copying an aarch64-only unzboot; urfave/cli's flag value
+parse error; NFD's structured refusal of a GFD label value; a pasted message wrapped after a
+space; CUDA's requirement error ranked before the hook wrapper that carries it.
 
 Texts are built from the components' format strings (each entry's source names the file
 they come from), not copied from a report.
@@ -69,6 +70,19 @@ from tests.gpuconform.diagnose.test_explain_vocabulary7 import explanation, firs
             "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to find "
             "runtime handler nvidia from \nruntime list map[crun:0xc000 runc:0xc001]",
             "crio-runtime-handler-missing",
+        ),
+        # config-manager's updateSymlink over a link whose target config was removed.
+        (
+            'config-manager time="2024-01-01T00:00:00Z" level=info msg="Error: error creating '
+            'symlink: symlink /available-configs/a100-mig /config/config.yaml: file exists"',
+            "config-manager-dangling-symlink",
+        ),
+        # The RHEL 10 driver image's ocp_dtk_entrypoint copying unzboot on x86_64.
+        (
+            "+ cp -r /tmp/install.sh /usr/local/bin/ocp_dtk_entrypoint /usr/bin/unzboot /drivers "
+            "/mnt/shared-nvidia-driver-toolkit/\ncp: cannot stat '/usr/bin/unzboot': No such file "
+            "or directory",
+            "driver-dtk-unzboot-missing",
         ),
         # runc's hook wrapper with nvidia-container-cli's requirement error on its own line.
         (
@@ -153,3 +167,13 @@ def test_a_log_line_ending_in_a_full_stop_does_not_run_on():
     # Two log lines, the first ending a sentence: no joined message reads across them.
     text = "failed to find runtime handler nvidia. \nruntime list map[runc:0xc001]"
     assert first(text) not in {"crio-runtime-handler-missing", "containerd-no-runtime-handler"}
+
+
+def test_another_symlink_collision_is_not_config_managers_dangling_link():
+    text = "error creating symlink: symlink /a /b: permission denied"
+    assert first(text) != "config-manager-dangling-symlink"
+
+
+def test_another_missing_file_in_the_driver_container_is_not_unzboot():
+    text = "cp: cannot stat '/usr/local/bin/vgpu-util': No such file or directory"
+    assert first(text) != "driver-dtk-unzboot-missing"
