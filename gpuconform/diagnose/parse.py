@@ -63,16 +63,29 @@ def message_lines(text: str) -> list[str]:
 _FIELD_OR_EVENT = re.compile(r"^\s*(?:[A-Z][\w -]*:\s|(?:Normal|Warning)\s)")
 
 
+def _soft_wrapped(line: str, following: str) -> bool:
+    """A line broken after a space in mid-sentence (a post or terminal wrapped it: "failed to
+    find runtime handler nvidia from " / "runtime list map[...]"), not a log line's end."""
+    return (
+        line.endswith(" ")
+        and not line.rstrip().endswith((".", ":", ";"))
+        and (following[:1].islower())
+    )
+
+
 def fit_error_span(lines: list[str], start: int, limit: int = 6) -> tuple[str, int]:
     """A FitError that starts on `lines[start]` and the lines it wraps onto (`kubectl describe`
     and YAML block scalars wrap long messages: "1 node(s) had taint {k: v}, that the" /
     "pod didn't tolerate, 9 Insufficient nvidia.com/gpu."), joined; and the index after it.
     A wrapped message goes on while it has not ended with a full stop and the next line is
-    indented (log lines are not), neither blank nor a new field or event row."""
+    indented (log lines are not), neither blank nor a new field or event row - or, pasted as
+    prose, the line breaks after a space mid-sentence and the next goes on in lower case."""
     text, end = lines[start].rstrip(), start + 1
     while end < len(lines) and end - start < limit and not text.endswith("."):
         following = lines[end]
-        if not following[:1].isspace() or not following.strip():
+        if not following.strip():
+            break
+        if not following[:1].isspace() and not _soft_wrapped(lines[end - 1], following):
             break
         if _FIELD_OR_EVENT.match(following):
             break
