@@ -172,6 +172,27 @@ def test_valid_gfd_labels_and_taints_are_no_invalid_value(line):
     assert first(line) != "gfd-label-value-invalid"
 
 
+# The Labels block of a node as the suite's diagnostics write it (node-<name>/node.txt, from a
+# `make test` suite run on the simulated cluster): valid labels, one per line. Read as one
+# wrapped message, the lines after gpu.family looked like a value with spaces and a slash.
+NODE_STATE_LABELS = """Labels:
+  node.kubernetes.io/instance-type=sim.h200x8
+  nvidia.com/cuda.driver-version.full=580.159.04
+  nvidia.com/gpu.count=8
+  nvidia.com/gpu.family=hopper
+  nvidia.com/gpu.memory=143771
+  nvidia.com/gpu.present=true
+  nvidia.com/gpu.product=NVIDIA-H200
+Taints:
+  nvidia.com/gpu=present:NoSchedule
+"""
+
+
+def test_a_nodes_valid_labels_one_per_line_are_no_invalid_value():
+    found = explanation(NODE_STATE_LABELS).findings
+    assert "gfd-label-value-invalid" not in [f.signature.id for f in found]
+
+
 def test_another_backup_link_error_is_not_a_bind_mounted_toolkit_file():
     # EPERM on a toolkit file (an immutable file, a read-only overlay) is no cross-mount link.
     text = (
