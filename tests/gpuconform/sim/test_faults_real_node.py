@@ -5,7 +5,6 @@ chart's DaemonSet wants no pod there."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -13,8 +12,9 @@ import pytest
 from kubernetes import client, config
 
 from gpuconform.sim import third_party, toolchain
-from gpuconform.sim.cluster import SimCluster
 from gpuconform.wait import wait_for
+from tests.fixtures.real_cluster import require_root
+from tests.fixtures.sim_cluster import own_cluster
 
 pytestmark = pytest.mark.real_node
 
@@ -27,12 +27,9 @@ CDI_ERROR = "unresolvable CDI devices nvidia.com/gpu=all"
 
 @pytest.fixture(scope="module")
 def broken_cluster():
-    if os.geteuid() != 0:
-        pytest.fail("real nodes need root (namespaces, mknod, cgroups); CI runs as root")
-    cluster = SimCluster(f"gpuconform-rbroken-{os.getpid()}", log=lambda line: None)
-    cluster.up(str(PROFILE), timeout_s=90)
-    yield cluster
-    cluster.down(quiet=True)
+    require_root()
+    with own_cluster("rbroken", str(PROFILE), timeout_s=90) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="module")

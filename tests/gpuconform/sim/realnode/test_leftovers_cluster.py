@@ -25,6 +25,7 @@ from kubernetes import client, config
 from gpuconform.sim.cluster import SimCluster
 from gpuconform.sim.realnode import fleet, image_seed, leftovers
 from gpuconform.wait import wait_for
+from tests.fixtures.real_cluster import require_root
 
 pytestmark = pytest.mark.real_node
 
@@ -207,5 +208,4 @@ def test_a_sigkilled_node_takes_its_processes_and_sim_down_the_rest():
 
 @pytest.fixture(autouse=True)
 def _root():
-    if os.geteuid() != 0:
-        pytest.fail("real nodes need root (namespaces, mknod, cgroups); CI runs as root")
+    require_root()

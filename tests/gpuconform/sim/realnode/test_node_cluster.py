@@ -75,7 +75,7 @@ def test_the_node_is_a_real_kubelet_on_containerd(real_core, real_cluster):
 def device_plugin(real_core, helm) -> Iterator[client.V1Pod]:
     """NVIDIA's chart 0.20.0, unchanged, installed; its plugin pod once it runs. Uninstalled
     after the module, and waited for until no node advertises its GPUs any more: the next
-    module (test_dra.py) must not find both the plugin and DRA on a node."""
+    module (test_dra_real_node.py) must not find both the plugin and DRA on a node."""
     chart = third_party.chart_archive("0.20.0")
     assert chart is not None, "NVIDIA's chart 0.20.0 is missing from the third-party directory"
     helm("install", "nvdp", str(chart), "-n", "nvdp", "--create-namespace")
